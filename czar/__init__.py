@@ -1,0 +1,1 @@
+"""The czar: MySQL frontend, query analysis, planning, dispatch to workers, merge."""

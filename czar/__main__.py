@@ -1,0 +1,3 @@
+from czar.server import main
+
+main()

@@ -1,0 +1,58 @@
+"""What the analysis passes learn about one user query (the logical side, DESIGN §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from czar.catalog_cache import CatalogView
+from qserv.catalog import TableSpec
+
+
+@dataclass
+class TableRef:
+    """A table named in FROM/JOIN, resolved against the catalog."""
+
+    node: exp.Table
+    db: str
+    spec: TableSpec
+
+    @property
+    def qualifier(self) -> str:
+        """The name columns use to refer to this table (its alias, else its name)."""
+        return self.node.alias or self.node.name
+
+    @property
+    def partitioned(self) -> bool:
+        return self.spec.partitioned
+
+
+@dataclass
+class QueryContext:
+    select: exp.Select
+    default_db: str | None
+    catalog: CatalogView
+    output_names: list[str] = field(default_factory=list)  # as one MariaDB names the columns
+    tables: list[TableRef] = field(default_factory=list)
+    database: str | None = None        # database of the partitioned tables (workers USE it)
+    is_aggregate: bool = False
+    group_keys: list[exp.Expression] = field(default_factory=list)
+
+    @property
+    def partitioned_tables(self) -> list[TableRef]:
+        return [t for t in self.tables if t.partitioned]
+
+    def table_for_column(self, column: exp.Column) -> TableRef | None:
+        """The FROM table a column belongs to (by qualifier, else by unique column name)."""
+        if column.table:
+            for t in self.tables:
+                if t.qualifier.lower() == column.table.lower():
+                    return t
+            return None
+        owners = [t for t in self.tables
+                  if column.name.lower() in (c.lower() for c in t.spec.column_names)]
+        return owners[0] if len(owners) == 1 else None
+
+    def is_table_column(self, name: str) -> bool:
+        return any(name.lower() in (c.lower() for c in t.spec.column_names) for t in self.tables)

@@ -1,0 +1,128 @@
+"""Dispatch: one gRPC call per job (a worker and up to `chunks_per_job` of its chunks),
+bounded per worker, rows spooled to a local file per job and handed to the merger.
+
+Failures: a MariaDB error on a worker carries its code back (the client sees it); a worker
+that cannot be reached fails over to another replica of its chunks when there is one.
+Any failure cancels the query's other jobs, which kills their MariaDB queries on workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import grpc
+
+from qserv.catalog import CHUNK_MARKER
+from qserv.config import ClusterConfig
+from qserv.errors import ER_UNKNOWN_ERROR, QservError
+from qserv.v1 import worker_pb2 as pb
+from qserv.v1 import worker_pb2_grpc as pb_grpc
+from qserv.workers import CHANNEL_OPTIONS
+
+log = logging.getLogger("czar.dispatch")
+
+
+@dataclass
+class Job:
+    chunks: list[int]
+    replicas: list[str]  # workers holding all of these chunks, preferred first
+
+
+def make_jobs(chunks: list[int], placement: dict[int, list[str]], chunks_per_job: int) -> list[Job]:
+    """Group chunks by their first replica and cut each group into jobs."""
+    by_worker: dict[tuple[str, ...], list[int]] = {}
+    for c in chunks:
+        by_worker.setdefault(tuple(placement[c]), []).append(c)
+    jobs = []
+    for replicas, cs in by_worker.items():
+        for i in range(0, len(cs), chunks_per_job):
+            jobs.append(Job(cs[i:i + chunks_per_job], list(replicas)))
+    return jobs
+
+
+class Dispatcher:
+    def __init__(self, config: ClusterConfig, spool_dir: str):
+        self.config = config
+        self.spool_dir = spool_dir
+        self.channels = {w.name: grpc.aio.insecure_channel(w.grpc_address(), options=CHANNEL_OPTIONS)
+                         for w in config.workers}
+        self.stubs = {name: pb_grpc.WorkerStub(ch) for name, ch in self.channels.items()}
+        self.slots = {w.name: asyncio.Semaphore(config.jobs_per_worker) for w in config.workers}
+        self._next = 0
+
+    def any_worker(self) -> str:
+        self._next = (self._next + 1) % len(self.config.workers)
+        return self.config.workers[self._next].name
+
+    async def run(self, query_id: str, database: str, template: str, jobs: list[Job],
+                  sink: Callable[[str], Awaitable[None]]) -> None:
+        """Run all jobs; `sink(path)` is awaited with each job's spooled rows (then deleted)."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for job in jobs:
+                    tg.create_task(self._run_job(query_id, database, template, job, sink))
+        except* QservError as group:
+            await self.cancel(query_id)
+            raise group.exceptions[0] from None
+        except* BaseException:
+            await self.cancel(query_id)
+            raise
+
+    async def _run_job(self, query_id, database, template, job: Job, sink) -> None:
+        last_error = None
+        for worker in job.replicas:
+            try:
+                path = await self._fetch(worker, query_id, database, template, job.chunks)
+            except grpc.aio.AioRpcError as e:
+                if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    raise worker_error(e.details()) from None
+                last_error = f"worker {worker}: {e.code().name} {e.details()}"
+                log.warning("job on %s failed (%s), trying another replica", worker, last_error)
+                continue
+            try:
+                await sink(path)
+            finally:
+                os.unlink(path)
+            return
+        raise QservError(ER_UNKNOWN_ERROR, f"no replica could run chunks {job.chunks[:5]}...: {last_error}")
+
+    async def _fetch(self, worker, query_id, database, template, chunks) -> str:
+        request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
+                                       chunk_marker=CHUNK_MARKER, chunk_ids=chunks)
+        fd, path = tempfile.mkstemp(prefix=f"{query_id}-", suffix=".tsv", dir=self.spool_dir)
+        try:
+            async with self.slots[worker]:
+                with os.fdopen(fd, "wb") as out:
+                    async for batch in self.stubs[worker].RunChunkQuery(request):
+                        if batch.tsv:
+                            out.write(batch.tsv)
+        except BaseException:
+            os.unlink(path)
+            raise
+        return path
+
+    async def cancel(self, query_id: str) -> None:
+        async def one(stub):
+            try:
+                await stub.CancelQuery(pb.CancelRequest(query_id=query_id), timeout=2)
+            except grpc.aio.AioRpcError:
+                pass
+        await asyncio.gather(*(one(s) for s in self.stubs.values()))
+
+    async def close(self) -> None:
+        for channel in self.channels.values():
+            await channel.close()
+
+
+def worker_error(details: str) -> QservError:
+    """Worker errors come as 'code:message' (see worker/service.py)."""
+    code, _, message = details.partition(":")
+    try:
+        return QservError(int(code), message)
+    except ValueError:
+        return QservError(ER_UNKNOWN_ERROR, details)

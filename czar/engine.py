@@ -1,0 +1,116 @@
+"""One distributed SELECT from text to rows: validate on the shadows, analyse, plan,
+dispatch, merge, stream. The frontend (MySQL protocol) and later the HTTP API call this."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator, Sequence
+
+import asyncmy
+from sqlglot import exp
+
+from czar.analysis import QueryContext, analyze
+from czar.catalog_cache import CatalogCache
+from czar.dispatch import Dispatcher, make_jobs
+from czar.merge import ResultTable
+from czar.plan import QueryPlan, build_plan
+from qserv.config import ClusterConfig
+from qserv.errors import ER_BAD_DB_ERROR, QservError
+from qserv.mariadb import MariaDBServer
+
+log = logging.getLogger("czar.engine")
+FETCH_ROWS = 5000
+
+
+@dataclass
+class QueryResult:
+    columns: Sequence[tuple]          # cursor description of the merge query
+    rows: AsyncIterator[tuple]
+
+
+class QueryEngine:
+    def __init__(self, config: ClusterConfig, pool: asyncmy.Pool, socket: str):
+        self.config = config
+        self.pool = pool
+        self.socket = socket
+        self.catalog = CatalogCache()
+        # Spool job rows where the czar's own (co-located) mariadbd may LOAD DATA INFILE them.
+        spool = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port,
+                              config.mariadb).outfile_dir
+        spool.mkdir(parents=True, exist_ok=True)
+        self.dispatcher = Dispatcher(config, str(spool))
+        self._ids = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]
+
+    async def refresh_catalog(self):
+        async with self.pool.acquire() as conn:
+            return await self.catalog.refresh(conn)
+
+    def new_query_id(self) -> str:
+        return f"{self._prefix}_{next(self._ids)}"
+
+    async def plan(self, select: exp.Select, default_db: str | None, output_names: list[str]) -> QueryPlan:
+        view = await self.refresh_catalog()
+        ctx = QueryContext(select=select, default_db=default_db, catalog=view, output_names=output_names)
+        select = analyze(select, ctx)
+        for ref in ctx.tables:
+            if ref.db.lower() not in view.published:
+                raise QservError(ER_BAD_DB_ERROR, f"Database '{ref.db}' is not published yet "
+                                                  "(a load is in progress)")
+        plan = build_plan(select, ctx)
+        if plan.partitioned:
+            plan.chunks = sorted(view.placement.get(ctx.database.lower(), {}))
+        return plan
+
+    async def execute(self, plan: QueryPlan) -> QueryResult:
+        query_id = self.new_query_id()
+        started = time.monotonic()
+        view = self.catalog.view
+        result = ResultTable(self.pool, query_id)
+        await result.create(plan.shadow_sql)
+        try:
+            if plan.partitioned:
+                placement = view.placement.get(plan.database.lower(), {})
+                jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
+            else:
+                from czar.dispatch import Job
+                jobs = [Job([], [self.dispatcher.any_worker()])]
+            await self.dispatcher.run(query_id, plan.database, plan.chunk_template, jobs, result.load)
+            log.info("query %s: %d chunks in %d jobs dispatched in %.3f s", query_id,
+                     len(plan.chunks), len(jobs), time.monotonic() - started)
+            conn = await self.pool.acquire()
+        except BaseException:
+            await result.drop()
+            raise
+        cur = conn.cursor(asyncmy.cursors.SSCursor)
+        try:
+            await cur.execute(plan.merge_for(result.name))
+        except BaseException:
+            await cur.close()
+            self.pool.release(conn)
+            await result.drop()
+            raise
+
+        async def rows():
+            try:
+                while True:
+                    batch = await cur.fetchmany(FETCH_ROWS)
+                    if not batch:
+                        break
+                    for row in batch:
+                        yield row
+            finally:
+                await cur.close()
+                self.pool.release(conn)
+                await result.drop()
+                log.info("query %s done in %.3f s", query_id, time.monotonic() - started)
+
+        return QueryResult(columns=cur.description, rows=rows())
+
+    async def close(self):
+        await self.dispatcher.close()

@@ -1,0 +1,207 @@
+"""The MySQL wire-protocol frontend (port 4040), on mysql-mimic.
+
+Routing of one statement:
+- SET / USE / BEGIN / COMMIT / ROLLBACK / SHOW VARIABLES: mysql-mimic's own handling;
+- SHOW, DESCRIBE, information_schema and table-less SELECTs: answered by the czar's MariaDB
+  over the empty shadow copies of the catalog, as the SELECT-only shadow account, so the
+  answers (and errors) are MariaDB's own;
+- SELECT over catalog tables: validated on the shadows (MariaDB's errors and column names),
+  then analysed, planned, dispatched and merged by the QueryEngine;
+- anything that writes: refused, the data are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncmy
+import sqlglot
+from mysql_mimic import MysqlServer, ResultColumn, Session
+from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
+from mysql_mimic.errors import MysqlError
+from mysql_mimic.types import ColumnType
+from sqlglot import exp
+
+from czar.engine import QueryEngine
+from qserv.errors import (ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT, ER_PARSE_ERROR,
+                          ER_UNKNOWN_ERROR, QservError)
+from qserv.metadata import INTERNAL_DBS, SHADOW_USER
+
+log = logging.getLogger("czar.frontend")
+
+READ_ONLY_HINT = ("Qserv answers queries only; load data with `qserv load` "
+                  "(or the ingest API)")
+SHADOW_KINDS = {"SHOW", "DESC", "DESCRIBE", "HELP"}
+
+
+class QservIdentityProvider(IdentityProvider):
+    """One user/password pair from the cluster config (mysql_native_password)."""
+
+    def __init__(self, user: str, password: str):
+        self.user = user
+        self.auth_string = NativePasswordAuthPlugin.create_auth_string(password) if password else None
+
+    async def get_user(self, username: str):
+        if username != self.user:
+            return None
+        return User(name=username, auth_string=self.auth_string,
+                    auth_plugin=NativePasswordAuthPlugin.name)
+
+
+def mysql_error(e: Exception) -> MysqlError:
+    if isinstance(e, MysqlError):
+        return e
+    if isinstance(e, QservError):
+        return MysqlError(e.message, code=e.code)
+    if isinstance(e, asyncmy.errors.MySQLError) and e.args and isinstance(e.args[0], int):
+        return MysqlError(e.args[1] if len(e.args) > 1 else str(e), code=e.args[0])
+    log.exception("internal error")
+    return MysqlError(f"Internal Qserv error: {e}", code=ER_UNKNOWN_ERROR)
+
+
+def result_columns(description) -> list[ResultColumn]:
+    cols = []
+    for d in description:
+        try:
+            ctype = ColumnType(d[1])
+        except ValueError:
+            ctype = ColumnType.VAR_STRING
+        cols.append(ResultColumn(name=d[0], type=ctype))
+    return cols
+
+
+class QservSession(Session):
+    def __init__(self, engine: QueryEngine, version_comment: str):
+        super().__init__()
+        self.engine = engine
+        self.variables.set("version_comment", version_comment, force=True)
+        self.variables.set("version", "10.11.0-Qserv", force=True)
+        self._shadow: asyncmy.Connection | None = None
+        self.middlewares = [
+            self._set_var_middleware, self._set_middleware, self._use_middleware,
+            self._begin_middleware, self._commit_middleware, self._rollback_middleware,
+            self._route,
+        ]
+
+    # ---- plumbing ---------------------------------------------------------------------
+    async def shadow(self) -> asyncmy.Connection:
+        if self._shadow is None:
+            self._shadow = await asyncmy.connect(unix_socket=self.engine.socket, user=SHADOW_USER,
+                                                 password="", autocommit=True, charset="utf8mb4")
+            if self.database:
+                await self._shadow_use(self.database)
+        return self._shadow
+
+    async def _shadow_use(self, database: str) -> None:
+        try:
+            async with self._shadow.cursor() as cur:
+                await cur.execute(f"USE `{database.replace('`', '``')}`")
+        except asyncmy.errors.MySQLError as e:
+            raise mysql_error(e) from None
+
+    async def close(self) -> None:
+        if self._shadow is not None:
+            self._shadow.close()
+            self._shadow = None
+        await super().close()
+
+    async def use(self, database: str) -> None:
+        if database.lower() in INTERNAL_DBS - {"information_schema"}:
+            raise MysqlError(f"Unknown database '{database}'", code=1049)
+        await self.shadow()
+        await self._shadow_use(database)
+        self.database = database
+
+    async def handle_query(self, sql, attrs):
+        try:
+            return await super().handle_query(sql, attrs)
+        except MysqlError:
+            raise
+        except sqlglot.errors.ParseError:
+            # sqlglot could not parse it: let MariaDB say why (its 1064 text), or name the gap.
+            return await self._shadow_or_refuse(sql)
+        except Exception as e:
+            raise mysql_error(e) from None
+
+    async def _shadow_or_refuse(self, sql: str):
+        first = sql.strip().split(None, 1)[0].upper() if sql.strip() else ""
+        if first in SHADOW_KINDS or first == "SELECT" or first.startswith("("):
+            rows, cols = await self._run_on_shadow(sql)
+            if first in SHADOW_KINDS:
+                return rows, cols
+            raise MysqlError("Qserv cannot parse this statement (valid for MariaDB)",
+                             code=ER_NOT_SUPPORTED_YET)
+        if not first:
+            raise MysqlError("Query was empty", code=1065)
+        raise MysqlError(f"{first} is not allowed: {READ_ONLY_HINT}", code=ER_OPTION_PREVENTS_STATEMENT)
+
+    async def _run_on_shadow(self, sql: str):
+        conn = await self.shadow()
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql)
+                rows = await cur.fetchall()
+                return list(rows or []), result_columns(cur.description or [])
+        except asyncmy.errors.MySQLError as e:
+            raise mysql_error(e) from None
+
+    # ---- routing ----------------------------------------------------------------------
+    async def _route(self, q):
+        expression, sql = q.expression, self._statement_text(q)
+        if isinstance(expression, exp.Show):
+            kind = expression.name.upper()
+            if kind in ("VARIABLES", "STATUS", "WARNINGS", "ERRORS"):
+                return await self._show(expression)
+            return await self._run_on_shadow(sql)
+        if isinstance(expression, exp.Describe):
+            if isinstance(expression.this, exp.Query):
+                raise MysqlError("EXPLAIN of a query is not implemented yet", code=ER_NOT_SUPPORTED_YET)
+            return await self._run_on_shadow(sql)
+        if isinstance(expression, exp.Command):
+            return await self._shadow_or_refuse(sql)
+        if isinstance(expression, exp.Query):
+            if isinstance(expression, exp.Select) and not expression.args.get("from_"):
+                return await self._run_on_shadow(sql)
+            tables = list(expression.find_all(exp.Table))
+            if tables and all((t.db or self.database or "").lower() == "information_schema"
+                              for t in tables):
+                return await self._run_on_shadow(sql)
+            return await self._distributed(expression, sql)
+        raise MysqlError(f"{expression.key.upper()} is not allowed: {READ_ONLY_HINT}",
+                         code=ER_OPTION_PREVENTS_STATEMENT)
+
+    def _statement_text(self, q) -> str:
+        """The client's own text when it sent one statement (MariaDB then names columns exactly
+        as typed), else sqlglot's rendering of this statement."""
+        if q.expression.find(exp.SessionParameter) is None and ";" not in q.sql.strip().rstrip(";"):
+            return q.sql.strip().rstrip(";")
+        return q.expression.sql(dialect="mysql")
+
+    async def _distributed(self, expression: exp.Query, sql: str):
+        # 1. MariaDB checks it against the empty shadows: its errors, its column names.
+        conn = await self.shadow()
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(sql)
+                names = [d[0] for d in cur.description or []]
+                await cur.fetchall()
+        except asyncmy.errors.MySQLError as e:
+            raise mysql_error(e) from None
+        if not isinstance(expression, exp.Select):
+            raise MysqlError("Qserv does not support UNION / INTERSECT / EXCEPT yet",
+                             code=ER_NOT_SUPPORTED_YET)
+        # 2. Analyse, plan, run.
+        try:
+            plan = await self.engine.plan(expression.copy(), self.database, names)
+            result = await self.engine.execute(plan)
+        except Exception as e:
+            raise mysql_error(e) from None
+        return result.rows, result_columns(result.columns)
+
+
+async def start_frontend(engine: QueryEngine, host: str, port: int, user: str, password: str,
+                         version_comment: str = "Qserv (Python)") -> MysqlServer:
+    server = MysqlServer(session_factory=lambda: QservSession(engine, version_comment),
+                         identity_provider=QservIdentityProvider(user, password))
+    await server.start_server(host=host, port=port)
+    return server

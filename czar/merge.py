@@ -1,0 +1,30 @@
+"""The merge step: rows from all chunk jobs go into `qservResult.result_<id>` in the czar's
+MariaDB (bulk `LOAD DATA INFILE` of the workers' TSV), and the merge query runs there.
+"""
+
+from __future__ import annotations
+
+import asyncmy
+
+from qserv.metadata import RESULT_DB
+
+
+class ResultTable:
+    def __init__(self, pool: asyncmy.Pool, query_id: str):
+        self.pool = pool
+        self.name = f"`{RESULT_DB}`.`result_{query_id}`"
+
+    async def create(self, shadow_sql: str) -> None:
+        """Same columns and types as the chunk query: run it, with no rows, on the shadows."""
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(f"CREATE TABLE {self.name} ENGINE=MyISAM "
+                              f"SELECT * FROM ({shadow_sql}) AS qs_chunk LIMIT 0")
+
+    async def load(self, path: str) -> None:
+        """Append one job's rows (MariaDB's OUTFILE text format is LOAD DATA's default)."""
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(f"LOAD DATA INFILE '{path}' INTO TABLE {self.name} CHARACTER SET binary")
+
+    async def drop(self) -> None:
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(f"DROP TABLE IF EXISTS {self.name}")

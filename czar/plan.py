@@ -1,0 +1,216 @@
+"""The physical plan: the per-chunk query template and the merge query (DESIGN §5).
+
+Map/reduce over chunks. Every chunk runs `chunk_template` (table names carry CHUNK_MARKER);
+the czar loads all chunk rows into one result table whose columns are named qs*, then runs
+`merge_sql` there, which restores the user's column names and order:
+
+    SELECT flags, AVG(gMag) AS m FROM Object GROUP BY flags ORDER BY m
+    chunk:  SELECT flags AS qsg0, SUM(gMag) AS qsa0, COUNT(gMag) AS qsa1
+            FROM demo.Object___QSERV_CHUNK__ AS Object GROUP BY flags
+    merge:  SELECT qsg0 AS flags, SUM(qsa0) / SUM(qsa1) AS m FROM {result}
+            GROUP BY qsg0 ORDER BY m
+
+COUNT becomes a SUM of counts (cast back to BIGINT, 0 over no rows), AVG a SUM over a
+COUNT; MIN/MAX stay. ORDER BY and LIMIT are always re-applied at merge; LIMIT is pushed
+into the chunk query when that cannot change the answer (no aggregation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from czar.analysis.aggregates import aliases, select_item_expression
+from czar.analysis.context import QueryContext
+from qserv.catalog import CHUNK_MARKER
+
+RESULT_PLACEHOLDER = "__QSERV_RESULT__"
+SCAN_THRESHOLD = 10  # more chunks than this makes a query a "scan" rather than "interactive"
+
+
+def render(node: exp.Expression) -> str:
+    return node.sql(dialect="mysql", identify=True)
+
+
+@dataclass
+class QueryPlan:
+    database: str
+    chunk_template: str          # per-chunk SQL, table names carry CHUNK_MARKER
+    shadow_sql: str              # the same SELECT over the czar's empty shadow tables (typing)
+    merge_sql: str               # over RESULT_PLACEHOLDER
+    chunks: list[int] = field(default_factory=list)  # [] -> one job (replicated tables only)
+    partitioned: bool = True
+
+    @property
+    def kind(self) -> str:
+        return "scan" if len(self.chunks) > SCAN_THRESHOLD else "interactive"
+
+    def merge_for(self, result_table: str) -> str:
+        return self.merge_sql.replace(RESULT_PLACEHOLDER, result_table)
+
+
+class _Columns:
+    """The chunk query's select list, de-duplicated by SQL text."""
+
+    def __init__(self):
+        self.items: list[exp.Expression] = []
+        self._by_sql: dict[tuple[str, str], str] = {}
+        self._count: dict[str, int] = {}
+
+    def add(self, expr: exp.Expression, prefix: str) -> exp.Column:
+        key = (prefix, expr.sql("mysql"))
+        name = self._by_sql.get(key)
+        if name is None:
+            n = self._count.get(prefix, 0)
+            self._count[prefix] = n + 1
+            name = f"qs{prefix}{n}"
+            self._by_sql[key] = name
+            self.items.append(exp.alias_(expr.copy(), name, quoted=True))
+        return exp.column(name, quoted=True)
+
+
+def _merge_aggregate(agg: exp.AggFunc, cols: _Columns) -> exp.Expression:
+    if isinstance(agg, exp.Count):
+        part = cols.add(agg, "a")
+        return exp.Cast(this=exp.func("COALESCE", exp.Sum(this=part), exp.Literal.number(0)),
+                        to=exp.DataType.build("SIGNED", dialect="mysql"))
+    if isinstance(agg, exp.Sum):
+        return exp.Sum(this=cols.add(agg, "a"))
+    if isinstance(agg, exp.Min):
+        return exp.Min(this=cols.add(agg, "a"))
+    if isinstance(agg, exp.Max):
+        return exp.Max(this=cols.add(agg, "a"))
+    if isinstance(agg, exp.Avg):
+        total = cols.add(exp.Sum(this=agg.this.copy()), "a")
+        count = cols.add(exp.Count(this=agg.this.copy()), "a")
+        return exp.Div(this=exp.Sum(this=total), expression=exp.Sum(this=count))
+    raise AssertionError(f"validate() lets through only splittable aggregates, got {agg}")
+
+
+def _to_merge(expr: exp.Expression, cols: _Columns, group_map: dict[str, exp.Column],
+              keep_aliases: set[str]) -> exp.Expression:
+    """Rewrite an expression of the user's query over the result table's columns."""
+    def fn(node: exp.Expression) -> exp.Expression:
+        text = node.sql("mysql")
+        if text in group_map:
+            return group_map[text].copy()
+        if isinstance(node, exp.AggFunc):
+            return _merge_aggregate(node, cols)
+        if isinstance(node, exp.Column):
+            if not node.table and node.name.lower() in keep_aliases:
+                return node  # an alias of the merge select list
+            return cols.add(node, "p")
+        return node
+    return expr.copy().transform(fn)
+
+
+def _chunk_tables(select: exp.Select, ctx: QueryContext, marker: str | None) -> exp.Select:
+    """Qualify every table with its database; partitioned ones get their chunk name."""
+    select = select.copy()
+    by_id = {}
+    for ref in ctx.tables:
+        by_id[(ref.node.name, ref.node.alias, ref.node.db)] = ref
+    from czar.analysis.resolve_tables import from_tables
+    for table in from_tables(select):
+        ref = by_id[(table.name, table.alias, table.db)]
+        if not table.alias:
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
+        name = table.name
+        if ref.partitioned and marker is not None:
+            name = f"{table.name}_{marker}"
+        table.set("this", exp.to_identifier(name, quoted=True))
+        table.set("db", exp.to_identifier(ref.db, quoted=True))
+    return select
+
+
+def build_plan(select: exp.Select, ctx: QueryContext) -> QueryPlan:
+    names = ctx.output_names
+    cols = _Columns()
+    chunk = select.copy()
+    for key in ("group", "having", "order", "limit", "offset", "distinct"):
+        chunk.set(key, None)
+    merge_items: list[exp.Expression] = []
+    merge = exp.Select()
+    alias_names = set(aliases(select))
+    order = select.args.get("order")
+    limit = select.args.get("limit")
+    offset = select.args.get("offset")
+
+    if ctx.is_aggregate:
+        group_map: dict[str, exp.Column] = {}
+        for key in ctx.group_keys:
+            group_map[key.sql("mysql")] = cols.add(key, "g")
+        for item, name in zip(select.expressions, names):
+            merge_items.append(exp.alias_(_to_merge(select_item_expression(item), cols, group_map, set()),
+                                          name, quoted=True))
+        if group_map:
+            merge.set("group", exp.Group(expressions=[c.copy() for c in group_map.values()]))
+        chunk.set("group", exp.Group(expressions=[k.copy() for k in ctx.group_keys]) if ctx.group_keys else None)
+        having = select.args.get("having")
+        if having is not None:
+            merge.set("having", exp.Having(this=_to_merge(having.this, cols, group_map, alias_names)))
+        if order is not None:
+            merge.set("order", exp.Order(expressions=[
+                o.copy() if _is_position(o.this) or _is_alias(o.this, alias_names)
+                else o.__class__(**{**o.args, "this": _to_merge(o.this, cols, group_map, alias_names)})
+                for o in order.expressions]))
+        if limit is not None:
+            merge.set("limit", limit.copy())
+        if offset is not None:
+            merge.set("offset", offset.copy())
+        if select.args.get("distinct"):
+            merge.set("distinct", exp.Distinct())
+    else:
+        item_exprs = [select_item_expression(i) for i in select.expressions]
+        by_sql = {}
+        for i, (e, name) in enumerate(zip(item_exprs, names)):
+            column = cols.add(e, "c") if e.sql("mysql") not in by_sql else by_sql[e.sql("mysql")]
+            by_sql.setdefault(e.sql("mysql"), column)
+            merge_items.append(exp.alias_(column.copy(), name, quoted=True))
+        alias_to_expr = aliases(select)
+        if order is not None:
+            merge_order, chunk_order = [], []
+            for o in order.expressions:
+                key = o.this
+                if _is_position(key):
+                    chunk_expr = item_exprs[int(key.this) - 1]
+                elif _is_alias(key, alias_names):
+                    chunk_expr = alias_to_expr[key.name.lower()]
+                else:
+                    chunk_expr = key
+                merge_key = by_sql.get(chunk_expr.sql("mysql")) or cols.add(chunk_expr, "o")
+                merge_order.append(o.__class__(**{**o.args, "this": merge_key.copy()}))
+                chunk_order.append(o.__class__(**{**o.args, "this": chunk_expr.copy()}))
+            merge.set("order", exp.Order(expressions=merge_order))
+            if limit is not None:
+                chunk.set("order", exp.Order(expressions=chunk_order))
+        if limit is not None:
+            merge.set("limit", limit.copy())
+            if offset is not None:
+                merge.set("offset", offset.copy())
+            pushed = int(limit.expression.this) + (int(offset.expression.this) if offset is not None else 0)
+            chunk.set("limit", exp.Limit(expression=exp.Literal.number(pushed)))
+        if select.args.get("distinct"):
+            chunk.set("distinct", exp.Distinct())
+            merge.set("distinct", exp.Distinct())
+
+    chunk.set("expressions", cols.items)
+    merge.set("expressions", merge_items)
+    merge.set("from_", exp.From(this=exp.to_table(RESULT_PLACEHOLDER)))
+    partitioned = bool(ctx.partitioned_tables)
+    return QueryPlan(
+        database=ctx.database,
+        chunk_template=render(_chunk_tables(chunk, ctx, CHUNK_MARKER)),
+        shadow_sql=render(_chunk_tables(chunk, ctx, None)),
+        merge_sql=render(merge).replace(f"`{RESULT_PLACEHOLDER}`", RESULT_PLACEHOLDER),
+        partitioned=partitioned,
+    )
+
+
+def _is_position(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Literal) and not node.is_string
+
+
+def _is_alias(node: exp.Expression, alias_names: set[str]) -> bool:
+    return isinstance(node, exp.Column) and not node.table and node.name.lower() in alias_names

@@ -1,0 +1,46 @@
+"""The czar daemon: MySQL frontend + query engine over the czar's private MariaDB."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+import asyncmy
+
+from czar.engine import QueryEngine
+from czar.frontend import start_frontend
+from qserv.config import ClusterConfig
+from qserv.mariadb import MariaDBServer
+
+log = logging.getLogger("czar")
+
+
+async def serve(config: ClusterConfig) -> None:
+    mariadb = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port, config.mariadb)
+    pool = await asyncmy.create_pool(unix_socket=mariadb.socket, user="root", password="",
+                                     autocommit=True, minsize=2, maxsize=32, charset="utf8mb4",
+                                     local_infile=True)
+    engine = QueryEngine(config, pool, mariadb.socket)
+    server = await start_frontend(engine, config.host, config.frontend_port, config.user,
+                                  config.password)
+    log.info("czar listening on %s:%d", config.host, config.frontend_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
+    await engine.close()
+    pool.close()
+    await pool.wait_closed()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m czar",
+                                     description="Qserv czar daemon (MySQL protocol frontend).")
+    parser.add_argument("--config", required=True, help="cluster dir or its qserv.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s czar %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(ClusterConfig.load(args.config)))

@@ -1,0 +1,118 @@
+"""Catalog description: databases, tables and their roles (director, child, replicated).
+
+A `DatabaseSpec` is what an operator writes (JSON) to describe a catalog before loading it,
+and what the czar keeps in its metadata. From it come the DDL of the worker chunk tables,
+of the czar's empty "shadow" tables (used to validate and type queries), and of a plain
+single-MariaDB copy (the oracle in tests and benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DIRECTOR, CHILD, REPLICATED = "director", "child", "replicated"
+ROLES = (DIRECTOR, CHILD, REPLICATED)
+CHUNK_COLUMNS = ("chunkId", "subChunkId")
+CHUNK_MARKER = "__QSERV_CHUNK__"
+
+
+@dataclass
+class ColumnSpec:
+    name: str
+    type: str  # MariaDB column type, e.g. "DOUBLE NOT NULL"
+
+
+@dataclass
+class TableSpec:
+    name: str
+    role: str
+    columns: list[ColumnSpec]
+    primary_key: list[str] = field(default_factory=list)
+    indexes: list[list[str]] = field(default_factory=list)
+    ra: str | None = None            # director: position columns (degrees)
+    dec: str | None = None
+    director_key: str | None = None  # director: its object id; child: the column referring to it
+    director_table: str | None = None  # child: the director table
+    data: list[str] = field(default_factory=list)  # input files (CSV), relative to the spec file
+
+    def __post_init__(self):
+        self.columns = [c if isinstance(c, ColumnSpec) else ColumnSpec(**c) for c in self.columns]
+        if self.role not in ROLES:
+            raise ValueError(f"table {self.name}: role must be one of {ROLES}, not {self.role!r}")
+        if self.role == DIRECTOR and not (self.ra and self.dec and self.director_key):
+            raise ValueError(f"director table {self.name} needs ra, dec and director_key")
+        if self.role == CHILD and not (self.director_key and self.director_table):
+            raise ValueError(f"child table {self.name} needs director_key and director_table")
+
+    @property
+    def partitioned(self) -> bool:
+        return self.role != REPLICATED
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def chunk_table(self, chunk_id: int) -> str:
+        return f"{self.name}_{chunk_id}" if self.partitioned else self.name
+
+    def ddl(self, database: str, table_name: str | None = None, *, with_chunk_columns: bool = True,
+            engine: str = "MyISAM") -> str:
+        """CREATE TABLE for this table. Partitioned tables get `chunkId`/`subChunkId` as
+        INVISIBLE columns: queryable by name, absent from `SELECT *` (the original Qserv shows
+        them, which breaks comparisons with a plain database)."""
+        lines = [f"`{c.name}` {c.type}" for c in self.columns]
+        if self.partitioned and with_chunk_columns:
+            lines += [f"`{c}` INT NOT NULL DEFAULT 0 INVISIBLE" for c in CHUNK_COLUMNS]
+        if self.primary_key:
+            lines.append("PRIMARY KEY (" + ", ".join(f"`{c}`" for c in self.primary_key) + ")")
+        for cols in self.indexes:
+            lines.append("KEY (" + ", ".join(f"`{c}`" for c in cols) + ")")
+        if self.partitioned and with_chunk_columns:
+            lines.append("KEY (`subChunkId`)")
+        name = table_name or self.name
+        body = ",\n  ".join(lines)
+        return (f"CREATE TABLE IF NOT EXISTS `{database}`.`{name}` (\n  {body}\n) "
+                f"ENGINE={engine} DEFAULT CHARSET=utf8mb4")
+
+
+@dataclass
+class DatabaseSpec:
+    name: str
+    tables: list[TableSpec]
+    chunk_order: int = 5
+    subchunk_bits: int = 3
+    overlap_deg: float = 0.01667
+    source_dir: str = "."  # where `data` files are, resolved when read from a file
+
+    def __post_init__(self):
+        self.tables = [t if isinstance(t, TableSpec) else TableSpec(**t) for t in self.tables]
+        names = {t.name for t in self.tables}
+        for t in self.tables:
+            if t.role == CHILD and t.director_table not in names:
+                raise ValueError(f"child table {t.name}: director {t.director_table} is not in the spec")
+
+    def table(self, name: str) -> TableSpec:
+        for t in self.tables:
+            if t.name.lower() == name.lower():
+                return t
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, source_dir: str | None = None) -> "DatabaseSpec":
+        raw = json.loads(text)
+        if source_dir is not None:
+            raw["source_dir"] = source_dir
+        return cls(**raw)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "DatabaseSpec":
+        path = Path(path)
+        return cls.from_json(path.read_text(), source_dir=str(path.parent.resolve()))
+
+    def files(self, table: TableSpec) -> list[Path]:
+        return [Path(self.source_dir) / f for f in table.data]

@@ -1,0 +1,141 @@
+"""The `qserv` command: run a local cluster, load catalogs, try the demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_DIR = "./qserv-cluster"
+
+
+def cmd_up(args) -> int:
+    from qserv.cluster import ClusterError, up
+    from qserv.config import ClusterConfig, CONFIG_FILE
+    path = Path(args.dir) / CONFIG_FILE
+    if path.exists():
+        config = ClusterConfig.load(args.dir)
+        if args.workers is not None and args.workers != len(config.workers):
+            print(f"{args.dir} holds a cluster of {len(config.workers)} workers; "
+                  f"use another --dir for {args.workers}", file=sys.stderr)
+            return 2
+    else:
+        config = ClusterConfig.create(args.dir, args.workers or 4, frontend_port=args.port,
+                                      base_port=args.base_port, user=args.user, password=args.password)
+    try:
+        up(config)
+    except ClusterError as e:
+        print(f"qserv up: {e}", file=sys.stderr)
+        return 1
+    print(f"cluster up in {config.root}: mariadb -h {config.host} -P {config.frontend_port} -u {config.user}")
+    return 0
+
+
+def cmd_down(args) -> int:
+    from qserv.cluster import down
+    from qserv.config import ClusterConfig
+    down(ClusterConfig.load(args.dir))
+    print("cluster stopped")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from qserv.cluster import status
+    from qserv.config import ClusterConfig
+    rows = status(ClusterConfig.load(args.dir))
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        print(f"{r.name:<{width}}  {r.state:<9}  {r.detail}")
+    return 0 if all(r.state == "up" for r in rows) else 1
+
+
+def cmd_load(args) -> int:
+    from qserv.catalog import DatabaseSpec
+    from qserv.config import ClusterConfig
+    from qserv.loader import load
+    spec = DatabaseSpec.read(args.spec)
+    started = time.monotonic()
+    counts = load(ClusterConfig.load(args.dir), spec, show_progress=not args.quiet)
+    print(f"loaded {spec.name} in {time.monotonic() - started:.1f} s: "
+          + ", ".join(f"{t} {n} rows" for t, n in counts.items()))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from qserv.cluster import running_daemons
+    from qserv.config import ClusterConfig, CONFIG_FILE
+    from qserv.demo import generate
+    if not (Path(args.dir) / CONFIG_FILE).exists() or not running_daemons(ClusterConfig.load(args.dir)):
+        args.workers = args.workers or 4
+        if cmd_up(args) != 0:
+            return 1
+    config = ClusterConfig.load(args.dir)
+    spec_path = generate(Path(args.dir) / "demo-data", n_objects=args.objects)
+    print(f"generated a demo catalog of {args.objects} objects in {spec_path.parent}")
+    args.spec, args.quiet = str(spec_path), False
+    cmd_load(args)
+    import pymysql
+    conn = pymysql.connect(host=config.host, port=config.frontend_port, user=config.user,
+                           password=config.password, database="demo")
+    with conn.cursor() as cur:
+        for sql in ("SELECT COUNT(*) FROM Object",
+                    "SELECT f.filterName, COUNT(*) AS n FROM Source s JOIN Filter f "
+                    "ON s.filterId = f.filterId GROUP BY f.filterName ORDER BY f.filterName"):
+            cur.execute(sql)
+            print(f"\n{sql}\n  -> {cur.fetchall()}")
+    conn.close()
+    print(f"\nConnect with: mariadb -h {config.host} -P {config.frontend_port} -u {config.user} demo"
+          f"\nStop with:    qserv down --dir {args.dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qserv", description=(
+        "Qserv in Python: a distributed, spatially sharded SQL engine for sky catalogs. "
+        "Clients connect with any MySQL client to the czar (port 4040 by default)."))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_dir(sp):
+        sp.add_argument("--dir", default=DEFAULT_DIR,
+                        help=f"cluster directory: config, data, logs (default {DEFAULT_DIR})")
+        return sp
+
+    def with_up_options(sp):
+        sp.add_argument("--workers", type=int, default=None, help="number of workers (default 4)")
+        sp.add_argument("--port", type=int, default=4040, help="MySQL port of the czar (default 4040)")
+        sp.add_argument("--base-port", type=int, default=13306,
+                        help="first internal port: czar MariaDB; workers' MariaDB and gRPC count up "
+                             "from here (default 13306)")
+        sp.add_argument("--user", default="qsmaster", help="MySQL user clients log in as")
+        sp.add_argument("--password", default="", help="its password (default: none)")
+
+    sp = with_dir(sub.add_parser("up", help="start a local cluster (private mariadbd per worker)"))
+    with_up_options(sp)
+    sp.set_defaults(func=cmd_up)
+    with_dir(sub.add_parser("down", help="stop every process of the cluster")).set_defaults(func=cmd_down)
+    with_dir(sub.add_parser("status", help="show each process; exit 1 unless all are up")).set_defaults(
+        func=cmd_status)
+    sp = with_dir(sub.add_parser("load", help="load a catalog described by a spec JSON (CSV files)"))
+    sp.add_argument("spec", help="DatabaseSpec JSON; its `data` paths are relative to it")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.set_defaults(func=cmd_load)
+    sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "
+                                              "catalog, run two queries"))
+    with_up_options(sp)
+    sp.add_argument("--objects", type=int, default=20_000, help="Objects to generate (default 20000)")
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FileNotFoundError as e:
+        print(f"qserv {args.command}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

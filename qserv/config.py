@@ -1,0 +1,120 @@
+"""The one typed configuration of a cluster: every port, path and size comes from here.
+
+`qserv up` writes it as `DIR/qserv.json`; every daemon reads it back with `ClusterConfig.load`.
+Environment variables `QSERV_<FIELD>` (e.g. `QSERV_FRONTEND_PORT`) override top-level fields,
+which is how containers and tests adjust a config without editing files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+CONFIG_FILE = "qserv.json"
+
+
+@dataclass
+class MariaDBSettings:
+    """Memory and limits for each private mariadbd: small, so that 15 workers fit on 2 cores / 24 GB."""
+
+    innodb_buffer_pool_size: str = "48M"
+    key_buffer_size: str = "32M"
+    aria_pagecache_buffer_size: str = "16M"
+    max_connections: int = 200
+    table_open_cache: int = 4000
+    tmp_table_size: str = "64M"
+
+
+@dataclass
+class WorkerConfig:
+    """One worker: its gRPC daemon and its private MariaDB."""
+
+    name: str
+    grpc_port: int
+    mariadb_port: int
+    host: str = "127.0.0.1"
+
+    def grpc_address(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+
+@dataclass
+class ClusterConfig:
+    """A whole cluster: the czar, its MariaDB and the workers, rooted in one directory."""
+
+    dir: str
+    workers: list[WorkerConfig] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    frontend_port: int = 4040
+    czar_mariadb_port: int = 13306
+    user: str = "qsmaster"
+    password: str = ""
+    # Dispatch: how many chunk jobs run at once per worker, and how many chunks go in one job.
+    jobs_per_worker: int = 2
+    chunks_per_job: int = 16
+    # Largest merged result we keep for one query (rows); beyond it the query fails clearly.
+    max_result_rows: int = 50_000_000
+    mariadb: MariaDBSettings = field(default_factory=MariaDBSettings)
+
+    # ---- derived paths -------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return Path(self.dir)
+
+    def instance_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def log_file(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    def pid_file(self, name: str) -> Path:
+        return self.root / "run" / f"{name}.pid"
+
+    def worker(self, name: str) -> WorkerConfig:
+        for w in self.workers:
+            if w.name == name:
+                return w
+        raise KeyError(f"no worker named {name!r} in {self.root / CONFIG_FILE}")
+
+    # ---- construction / persistence ------------------------------------------------------
+    @classmethod
+    def create(cls, dir: str | Path, n_workers: int, *, frontend_port: int = 4040,
+               base_port: int = 13306, **kw) -> "ClusterConfig":
+        """A fresh local-cluster config: ports counted up from `base_port`."""
+        workers = [
+            WorkerConfig(name=f"worker{i}", mariadb_port=base_port + 1 + i,
+                         grpc_port=base_port + 101 + i)
+            for i in range(n_workers)
+        ]
+        return cls(dir=str(Path(dir).resolve()), workers=workers, frontend_port=frontend_port,
+                   czar_mariadb_port=base_port, **kw)
+
+    def save(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / CONFIG_FILE
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, dir_or_file: str | Path) -> "ClusterConfig":
+        path = Path(dir_or_file)
+        if path.is_dir():
+            path = path / CONFIG_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"no cluster config at {path} (run `qserv up` first)")
+        raw = json.loads(path.read_text())
+        raw["workers"] = [WorkerConfig(**w) for w in raw.get("workers", [])]
+        raw["mariadb"] = MariaDBSettings(**raw.get("mariadb", {}))
+        cfg = cls(**raw)
+        cfg._apply_env()
+        return cfg
+
+    def _apply_env(self) -> None:
+        for f in fields(self):
+            value = os.environ.get(f"QSERV_{f.name.upper()}")
+            if value is None or f.name in ("workers", "mariadb"):
+                continue
+            current = getattr(self, f.name)
+            setattr(self, f.name, type(current)(value) if current is not None else value)

@@ -1,0 +1,95 @@
+"""A small synthetic sky catalog for demos, tests and benchmarks (deterministic per seed).
+
+Object (director) with positions in a patch that straddles RA 0 (so wrap-around is always
+exercised), magnitudes with some NULLs and flags; several Source rows (child) per Object;
+a replicated Filter table. Written as CSV files plus the `DatabaseSpec` JSON that
+`qserv load` reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from qserv.catalog import ColumnSpec, DatabaseSpec, TableSpec
+
+FILTERS = [(0, "u", 3751.0), (1, "g", 4741.0), (2, "r", 6173.0), (3, "i", 7501.0),
+           (4, "z", 8679.0), (5, "y", 9711.0)]
+
+
+def demo_spec(name: str = "demo", chunk_order: int = 5) -> DatabaseSpec:
+    col = ColumnSpec
+    return DatabaseSpec(name=name, chunk_order=chunk_order, subchunk_bits=3, tables=[
+        TableSpec(name="Object", role="director", ra="ra", dec="decl", director_key="objectId",
+                  primary_key=["objectId"], data=["Object.csv"], columns=[
+                      col("objectId", "BIGINT NOT NULL"), col("ra", "DOUBLE NOT NULL"),
+                      col("decl", "DOUBLE NOT NULL"), col("uMag", "DOUBLE NULL"),
+                      col("gMag", "DOUBLE NULL"), col("rMag", "DOUBLE NULL"),
+                      col("iMag", "DOUBLE NULL"), col("flags", "INT NOT NULL"),
+                      col("extendedness", "TINYINT NULL"), col("name", "VARCHAR(32) NULL")]),
+        TableSpec(name="Source", role="child", director_key="objectId", director_table="Object",
+                  primary_key=["sourceId"], indexes=[["objectId"]], data=["Source.csv"], columns=[
+                      col("sourceId", "BIGINT NOT NULL"), col("objectId", "BIGINT NOT NULL"),
+                      col("filterId", "TINYINT NOT NULL"), col("ra", "DOUBLE NOT NULL"),
+                      col("decl", "DOUBLE NOT NULL"), col("mjd", "DOUBLE NOT NULL"),
+                      col("psfFlux", "DOUBLE NULL"), col("psfFluxErr", "DOUBLE NULL")]),
+        TableSpec(name="Filter", role="replicated", primary_key=["filterId"], data=["Filter.csv"],
+                  columns=[col("filterId", "TINYINT NOT NULL"), col("filterName", "CHAR(1) NOT NULL"),
+                           col("photClam", "DOUBLE NOT NULL")]),
+    ])
+
+
+def generate(out_dir: str | Path, n_objects: int = 20_000, sources_per_object: int = 4,
+             seed: int = 42, name: str = "demo", chunk_order: int = 5,
+             ra_range: tuple[float, float] = (-20.0, 20.0),
+             dec_range: tuple[float, float] = (-15.0, 15.0)) -> Path:
+    """Write Object.csv, Source.csv, Filter.csv and spec.json; returns the spec path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n = n_objects
+    object_id = np.arange(1, n + 1, dtype=np.int64) * 10 + 3
+    ra = np.mod(rng.uniform(*ra_range, n), 360.0).round(7)
+    # uniform on the sphere within the dec band
+    s0, s1 = np.sin(np.radians(dec_range))
+    decl = np.degrees(np.arcsin(rng.uniform(s0, s1, n))).round(7)
+    mags = {}
+    for i, band in enumerate("ugri"):
+        m = rng.normal(22.0 - 0.3 * i, 1.5, n).round(4)
+        mags[f"{band}Mag"] = pa.array(m, mask=rng.random(n) < 0.05)
+    flags = rng.integers(0, 16, n).astype(np.int32)
+    ext = pa.array(rng.integers(0, 2, n).astype(np.int8), mask=rng.random(n) < 0.1)
+    names = pa.array([f"obj-{i}" if i % 7 else None for i in range(n)], pa.string())
+    objects = pa.table({"objectId": object_id, "ra": ra, "decl": decl, **mags, "flags": flags,
+                        "extendedness": ext, "name": names})
+    write_csv(objects, out / "Object.csv")
+
+    k = rng.integers(1, 2 * sources_per_object, n)  # 1 .. 2k-1 sources, mean ~k
+    parent = np.repeat(np.arange(n), k)
+    m = len(parent)
+    jitter = 0.3 / 3600
+    src = pa.table({
+        "sourceId": np.arange(1, m + 1, dtype=np.int64) * 100 + 7,
+        "objectId": object_id[parent],
+        "filterId": rng.integers(0, 6, m).astype(np.int8),
+        "ra": np.mod(ra[parent] + rng.normal(0, jitter, m), 360.0).round(8),
+        "decl": np.clip(decl[parent] + rng.normal(0, jitter, m), -90, 90).round(8),
+        "mjd": rng.uniform(60000.0, 61000.0, m).round(6),
+        "psfFlux": pa.array(rng.lognormal(3.0, 1.0, m).round(5), mask=rng.random(m) < 0.03),
+        "psfFluxErr": pa.array(rng.uniform(0.1, 2.0, m).round(5), mask=rng.random(m) < 0.03),
+    })
+    write_csv(src, out / "Source.csv")
+    write_csv(pa.table({"filterId": pa.array([f[0] for f in FILTERS], pa.int8()),
+                        "filterName": [f[1] for f in FILTERS],
+                        "photClam": [f[2] for f in FILTERS]}), out / "Filter.csv")
+    spec = demo_spec(name, chunk_order)
+    path = out / "spec.json"
+    path.write_text(spec.to_json() + "\n")
+    return path
+
+
+def write_csv(table: pa.Table, path: Path) -> None:
+    pacsv.write_csv(table, path, pacsv.WriteOptions(null_string="\\N", quoting_style="needed"))

@@ -1,0 +1,177 @@
+"""Private `mariadbd` instances: one per worker and one for the czar, each with its own
+datadir, socket and port, started with `--no-defaults` so the system my.cnf never leaks in.
+
+Also the small helpers every component uses to talk to such an instance.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+
+from qserv.config import MariaDBSettings
+
+
+class MariaDBNotInstalled(RuntimeError):
+    pass
+
+
+def find_binary(*names: str) -> str:
+    """The first of `names` on PATH or in the usual sbin dirs (mariadbd lives in /usr/sbin)."""
+    extra = ["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"]
+    path = os.environ.get("PATH", "") + os.pathsep + os.pathsep.join(extra)
+    for name in names:
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    raise MariaDBNotInstalled(
+        f"none of {', '.join(names)} found: install MariaDB with "
+        "`apt-get update && apt-get install -y mariadb-server mariadb-client`")
+
+
+@dataclass
+class MariaDBServer:
+    """One private mariadbd under `base_dir` (datadir `data/`, socket, error log, outfile dir)."""
+
+    base_dir: Path
+    port: int
+    settings: MariaDBSettings
+    host: str = "127.0.0.1"
+
+    @property
+    def datadir(self) -> Path:
+        return self.base_dir / "data"
+
+    @property
+    def socket(self) -> str:
+        return str(self.base_dir / "mysqld.sock")
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base_dir / "mysqld.pid"
+
+    @property
+    def error_log(self) -> Path:
+        return self.base_dir / "error.log"
+
+    @property
+    def outfile_dir(self) -> Path:
+        """Where `SELECT ... INTO OUTFILE` may write (secure_file_priv)."""
+        return self.base_dir / "outfiles"
+
+    def initialize(self) -> None:
+        """Create the system tables once; a no-op when the datadir already exists."""
+        if (self.datadir / "mysql").exists():
+            return
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.outfile_dir.mkdir(exist_ok=True)
+        install = find_binary("mariadb-install-db", "mysql_install_db")
+        res = subprocess.run(
+            [install, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+             "--auth-root-authentication-method=normal", "--skip-test-db"],
+            capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"mariadb-install-db failed for {self.base_dir}:\n{res.stderr[-2000:]}")
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            find_binary("mariadbd", "mysqld"), "--no-defaults", "--user=root",
+            f"--datadir={self.datadir}", f"--socket={self.socket}", f"--port={self.port}",
+            f"--bind-address={self.host}", f"--pid-file={self.pid_file}",
+            f"--log-error={self.error_log}", f"--secure-file-priv={self.outfile_dir}",
+            "--local-infile=1", "--skip-name-resolve", "--performance-schema=OFF",
+            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+            f"--innodb-buffer-pool-size={s.innodb_buffer_pool_size}",
+            "--innodb-log-file-size=32M", "--innodb-flush-log-at-trx-commit=2",
+            f"--key-buffer-size={s.key_buffer_size}",
+            f"--aria-pagecache-buffer-size={s.aria_pagecache_buffer_size}",
+            f"--max-connections={s.max_connections}", f"--table-open-cache={s.table_open_cache}",
+            f"--tmp-table-size={s.tmp_table_size}", f"--max-heap-table-size={s.tmp_table_size}",
+            "--max-allowed-packet=256M", "--skip-log-bin",
+        ]
+
+    def start(self, log) -> subprocess.Popen:
+        """Start in the background (own session, so it survives the CLI) and wait until it answers."""
+        self.initialize()
+        self.outfile_dir.mkdir(exist_ok=True)
+        proc = subprocess.Popen(self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"mariadbd for {self.base_dir} exited with {proc.returncode}; see {self.error_log}")
+            if self.ping():
+                return proc
+            time.sleep(0.1)
+        raise TimeoutError(f"mariadbd for {self.base_dir} did not answer within 60 s; see {self.error_log}")
+
+    def ping(self) -> bool:
+        try:
+            conn = self.connect(connect_timeout=1)
+        except pymysql.MySQLError:
+            return False
+        conn.close()
+        return True
+
+    def connect(self, database: str | None = None, **kw) -> pymysql.connections.Connection:
+        """A root connection over the unix socket (the instance is private to its daemon)."""
+        return pymysql.connect(unix_socket=self.socket, user="root", password="", database=database,
+                               autocommit=True, local_infile=True, charset="utf8mb4", **kw)
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM (clean shutdown), then SIGKILL if it lingers."""
+        pid = read_pid(self.pid_file)
+        if pid is None:
+            return
+        stop_pid(pid, timeout)
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(Path(path).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_pid(pid: int, timeout: float = 30) -> None:
+    if not pid_alive(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,102 @@
+"""Catalog metadata kept in the czar's MariaDB (database `qservMeta`).
+
+What lives here: each user database's `DatabaseSpec` (tables, roles, partitioning), where each
+chunk is placed, and a version counter that the czar polls to refresh its cached view.
+
+Next to the metadata, each user database also exists in the czar's MariaDB as a "shadow":
+the same tables, empty. The czar runs every user query there first, which gives exactly
+MariaDB's own errors (1054, 1146, 1064, ...), column names and types at no cost, and serves
+SHOW / DESCRIBE / information_schema with MariaDB's own answers. Sessions reach the shadows
+through the SELECT-only account `SHADOW_USER`, so nothing a client sends can change them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pymysql
+
+from qserv.catalog import DatabaseSpec
+
+META_DB = "qservMeta"
+RESULT_DB = "qservResult"
+SHADOW_USER = "qsshadow"
+INTERNAL_DBS = {META_DB.lower(), RESULT_DB.lower(), "mysql", "information_schema",
+                "performance_schema", "sys"}
+
+SCHEMA = [
+    f"CREATE DATABASE IF NOT EXISTS {META_DB}",
+    f"CREATE DATABASE IF NOT EXISTS {RESULT_DB}",
+    f"""CREATE TABLE IF NOT EXISTS {META_DB}.dbs (
+        name VARCHAR(64) NOT NULL PRIMARY KEY,
+        spec LONGTEXT NOT NULL,
+        published TINYINT NOT NULL DEFAULT 0) ENGINE=InnoDB""",
+    f"""CREATE TABLE IF NOT EXISTS {META_DB}.chunks (
+        db VARCHAR(64) NOT NULL, chunk_id INT NOT NULL, worker VARCHAR(64) NOT NULL,
+        PRIMARY KEY (db, chunk_id, worker)) ENGINE=InnoDB""",
+    f"""CREATE TABLE IF NOT EXISTS {META_DB}.version (
+        id INT NOT NULL PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB""",
+    f"INSERT IGNORE INTO {META_DB}.version VALUES (1, 0)",
+    f"CREATE USER IF NOT EXISTS '{SHADOW_USER}'@'localhost' IDENTIFIED BY ''",
+]
+
+
+class MetadataStore:
+    """Synchronous access for the CLI and loader (the czar reads the same tables asynchronously)."""
+
+    def __init__(self, conn: pymysql.connections.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, args=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
+    def initialize(self) -> None:
+        for stmt in SCHEMA:
+            self.execute(stmt)
+
+    def bump_version(self) -> None:
+        self.execute(f"UPDATE {META_DB}.version SET v = v + 1 WHERE id = 1")
+
+    def register_database(self, spec: DatabaseSpec) -> None:
+        """Record the spec and (re)create the empty shadow tables the czar validates against."""
+        if spec.name.lower() in INTERNAL_DBS:
+            raise ValueError(f"{spec.name!r} is a reserved database name")
+        self.execute(f"CREATE DATABASE IF NOT EXISTS `{spec.name}`")
+        for t in spec.tables:
+            self.execute(f"DROP TABLE IF EXISTS `{spec.name}`.`{t.name}`")
+            self.execute(t.ddl(spec.name, engine="MyISAM"))
+        self.execute(f"GRANT SELECT, SHOW VIEW ON `{spec.name}`.* TO '{SHADOW_USER}'@'localhost'")
+        self.execute(f"REPLACE INTO {META_DB}.dbs (name, spec, published) VALUES (%s, %s, 0)",
+                     (spec.name, spec.to_json()))
+        self.bump_version()
+
+    def drop_database(self, name: str) -> None:
+        self.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        self.execute(f"DELETE FROM {META_DB}.dbs WHERE name = %s", (name,))
+        self.execute(f"DELETE FROM {META_DB}.chunks WHERE db = %s", (name,))
+        self.bump_version()
+
+    def set_placement(self, db: str, placement: dict[int, list[str]]) -> None:
+        self.execute(f"DELETE FROM {META_DB}.chunks WHERE db = %s", (db,))
+        rows = [(db, c, w) for c, workers in placement.items() for w in workers]
+        with self.conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {META_DB}.chunks VALUES (%s, %s, %s)", rows)
+        self.bump_version()
+
+    def publish(self, db: str) -> None:
+        self.execute(f"UPDATE {META_DB}.dbs SET published = 1 WHERE name = %s", (db,))
+        self.bump_version()
+
+    def databases(self) -> dict[str, DatabaseSpec]:
+        return {name: DatabaseSpec.from_json(spec)
+                for name, spec in self.execute(f"SELECT name, spec FROM {META_DB}.dbs")}
+
+    def placement(self, db: str) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = defaultdict(list)
+        for chunk, worker in self.execute(
+                f"SELECT chunk_id, worker FROM {META_DB}.chunks WHERE db = %s ORDER BY chunk_id", (db,)):
+            out[chunk].append(worker)
+        return dict(out)
+

@@ -1,0 +1,42 @@
+"""Client side of the worker contract, for tools that talk to workers (loader, status)."""
+
+from __future__ import annotations
+
+import grpc
+
+from qserv.config import WorkerConfig
+from qserv.v1 import worker_pb2 as pb
+from qserv.v1 import worker_pb2_grpc as pb_grpc
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+]
+LOAD_PIECE = 4 << 20
+
+
+def stub(worker: WorkerConfig) -> pb_grpc.WorkerStub:
+    return pb_grpc.WorkerStub(grpc.insecure_channel(worker.grpc_address(), options=CHANNEL_OPTIONS))
+
+
+def health(worker: WorkerConfig, timeout: float = 2.0) -> pb.HealthReply | None:
+    try:
+        with grpc.insecure_channel(worker.grpc_address()) as channel:
+            return pb_grpc.WorkerStub(channel).Health(pb.HealthRequest(), timeout=timeout)
+    except grpc.RpcError:
+        return None
+
+
+def load_table(s: pb_grpc.WorkerStub, database: str, table: str, columns: list[str],
+               data: bytes) -> int:
+    """Send `data` (the loader CSV format, see worker/loader.py) into `database.table`."""
+    def batches():
+        yield pb.LoadBatch(database=database, table=table, columns=columns,
+                           tsv=data[:LOAD_PIECE])
+        for i in range(LOAD_PIECE, len(data), LOAD_PIECE):
+            yield pb.LoadBatch(tsv=data[i:i + LOAD_PIECE])
+    return s.LoadTable(batches()).rows
+
+
+def execute_ddl(s: pb_grpc.WorkerStub, statements: list[str], database: str = "") -> None:
+    s.ExecuteDdl(pb.DdlRequest(database=database, statements=statements))

@@ -1,0 +1,3 @@
+from worker.service import main
+
+main()

@@ -1,0 +1,121 @@
+"""Runs chunk queries on the worker's MariaDB and yields the rows as TSV bytes.
+
+MariaDB writes the rows itself (`SELECT ... INTO OUTFILE`, tab-separated, `\\N` for NULL,
+backslash escapes): the same text `LOAD DATA` reads back at the czar, so no Python code looks
+at individual rows. The outfile lives on the worker's host next to its mariadbd (they share a
+pod in Kubernetes), and is read back in large pieces and deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import AsyncIterator
+
+import asyncmy
+
+log = logging.getLogger("worker.executor")
+
+READ_SIZE = 4 << 20  # bytes per ResultBatch: large, as DESIGN §6 asks
+
+
+class ChunkQueryError(Exception):
+    """A MariaDB error while running a chunk query; carries MariaDB's code."""
+
+    def __init__(self, code: int, message: str, chunk_id: int | None):
+        where = f" in chunk {chunk_id}" if chunk_id is not None else ""
+        super().__init__(f"{message}{where}")
+        self.code = code
+        self.message = f"{message}{where}"
+
+
+class Executor:
+    def __init__(self, socket: str, outfile_dir: Path, max_parallel: int = 4):
+        self.socket = socket
+        self.outfile_dir = Path(outfile_dir)
+        self._pool: asyncmy.Pool | None = None
+        self._slots = asyncio.Semaphore(max_parallel)
+        self.running: dict[str, set[int]] = defaultdict(set)  # query id -> MariaDB thread ids
+
+    async def pool(self) -> asyncmy.Pool:
+        if self._pool is None:
+            self._pool = await asyncmy.create_pool(
+                unix_socket=self.socket, user="root", password="", autocommit=True,
+                minsize=1, maxsize=16, charset="utf8mb4", local_infile=True)
+        return self._pool
+
+    async def close(self):
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
+
+    async def run(self, query_id: str, database: str, sql_template: str, marker: str,
+                  chunk_ids: list[int]) -> AsyncIterator[bytes]:
+        """Yield the rows of `sql_template` over each chunk (or once when no chunk is given)."""
+        statements = ([(c, sql_template.replace(marker, str(c))) for c in chunk_ids]
+                      if chunk_ids else [(None, sql_template)])
+        async with self._slots:
+            pool = await self.pool()
+            async with pool.acquire() as conn:
+                thread_id = conn.server_thread_id[0] if isinstance(conn.server_thread_id, tuple) \
+                    else conn.server_thread_id
+                self.running[query_id].add(thread_id)
+                try:
+                    async with conn.cursor() as cur:
+                        await cur.execute(f"USE `{database}`")
+                        for chunk_id, sql in statements:
+                            path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
+                            try:
+                                await cur.execute(f"{sql} INTO OUTFILE '{path}'")
+                            except asyncmy.errors.MySQLError as e:
+                                code = e.args[0] if e.args and isinstance(e.args[0], int) else 1105
+                                msg = e.args[1] if len(e.args) > 1 else str(e)
+                                raise ChunkQueryError(code, msg, chunk_id) from None
+                            try:
+                                async for piece in read_pieces(path):
+                                    yield piece
+                            finally:
+                                path.unlink(missing_ok=True)
+                except asyncio.CancelledError:
+                    await self.kill(thread_id)
+                    raise
+                finally:
+                    self.running[query_id].discard(thread_id)
+                    if not self.running[query_id]:
+                        self.running.pop(query_id, None)
+
+    async def kill(self, thread_id: int) -> None:
+        """KILL QUERY on a separate connection (the busy one cannot interrupt itself)."""
+        try:
+            conn = await asyncmy.connect(unix_socket=self.socket, user="root", password="")
+            try:
+                async with conn.cursor() as cur:
+                    await cur.execute(f"KILL QUERY {int(thread_id)}")
+            finally:
+                conn.close()
+        except Exception as e:  # the query may have finished meanwhile
+            log.info("kill of thread %s: %s", thread_id, e)
+
+    async def cancel(self, query_id: str) -> int:
+        threads = list(self.running.get(query_id, ()))
+        for t in threads:
+            await self.kill(t)
+        return len(threads)
+
+
+async def read_pieces(path: Path) -> AsyncIterator[bytes]:
+    """Read a file in READ_SIZE pieces without blocking the event loop for long."""
+    loop = asyncio.get_running_loop()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while True:
+            data = await loop.run_in_executor(None, os.read, fd, READ_SIZE)
+            if not data:
+                return
+            yield data
+    finally:
+        os.close(fd)

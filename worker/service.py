@@ -1,0 +1,118 @@
+"""The worker's gRPC service (qserv.v1.Worker), on grpc.aio."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+
+import grpc
+
+from qserv.config import ClusterConfig
+from qserv.mariadb import MariaDBServer
+from qserv.v1 import worker_pb2 as pb
+from qserv.v1 import worker_pb2_grpc as pb_grpc
+from worker.executor import ChunkQueryError, Executor
+from worker.loader import load_file, spool_path
+
+log = logging.getLogger("worker")
+
+
+class WorkerService(pb_grpc.WorkerServicer):
+    def __init__(self, name: str, mariadb: MariaDBServer):
+        self.name = name
+        self.mariadb = mariadb
+        self.executor = Executor(mariadb.socket, mariadb.outfile_dir)
+
+    async def RunChunkQuery(self, request, context):
+        chunks_done = 0
+        try:
+            async for piece in self.executor.run(request.query_id, request.database,
+                                                 request.sql_template, request.chunk_marker,
+                                                 list(request.chunk_ids)):
+                yield pb.ResultBatch(tsv=piece)
+        except ChunkQueryError as e:
+            # The code travels in the details so the czar can hand MariaDB's code to the client.
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{e.code}:{e.message}")
+        yield pb.ResultBatch(chunks_done=max(chunks_done, len(request.chunk_ids)))
+
+    async def CancelQuery(self, request, context):
+        return pb.CancelReply(killed=await self.executor.cancel(request.query_id))
+
+    async def Health(self, request, context):
+        try:
+            pool = await self.executor.pool()
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT 1")
+            ok, error = True, ""
+        except Exception as e:
+            ok, error = False, str(e)
+        return pb.HealthReply(worker_id=self.name, mariadb_ok=ok, error=error,
+                              running_jobs=sum(len(v) for v in self.executor.running.values()))
+
+    async def ExecuteDdl(self, request, context):
+        pool = await self.executor.pool()
+        async with pool.acquire() as conn:
+            async with conn.cursor() as cur:
+                if request.database:
+                    await cur.execute(f"USE `{request.database}`")
+                for stmt in request.statements:
+                    await cur.execute(stmt)
+        return pb.DdlReply()
+
+    async def LoadTable(self, request_iterator, context):
+        path = spool_path(self.mariadb.outfile_dir)
+        header = None
+        try:
+            with open(path, "wb") as f:
+                async for batch in request_iterator:
+                    if header is None:
+                        header = batch
+                    f.write(batch.tsv)
+            if header is None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty load stream")
+            rows = await load_file(await self.executor.pool(), path, header.database,
+                                   header.table, list(header.columns))
+        except (ValueError, Exception) as e:
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        finally:
+            path.unlink(missing_ok=True)
+        return pb.LoadReply(rows=rows)
+
+
+async def serve(config: ClusterConfig, name: str) -> None:
+    wcfg = config.worker(name)
+    mariadb = MariaDBServer(config.instance_dir(name), wcfg.mariadb_port, config.mariadb)
+    service = WorkerService(name, mariadb)
+    server = grpc.aio.server(options=[
+        ("grpc.max_send_message_length", 64 << 20),
+        ("grpc.max_receive_message_length", 64 << 20),
+    ])
+    pb_grpc.add_WorkerServicer_to_server(service, server)
+    server.add_insecure_port(f"{wcfg.host}:{wcfg.grpc_port}")
+    await server.start()
+    log.info("worker %s serving on %s", name, wcfg.grpc_address())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(grace=2)
+    await service.executor.close()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m worker",
+                                     description="Qserv worker daemon (gRPC, own MariaDB).")
+    parser.add_argument("--config", required=True, help="cluster dir or its qserv.json")
+    parser.add_argument("--name", required=True, help="worker name in the config, e.g. worker0")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s {args.name} %(levelname)s %(name)s: %(message)s")
+    config = ClusterConfig.load(args.config)
+    asyncio.run(serve(config, args.name))
