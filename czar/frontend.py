@@ -18,16 +18,22 @@ import asyncmy
 import sqlglot
 from mysql_mimic import MysqlServer, ResultColumn, Session
 from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
-from mysql_mimic.errors import MysqlError
+from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType
 from sqlglot import exp
 
 from czar.engine import QueryEngine
-from qserv.errors import (ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT, ER_PARSE_ERROR,
+from qserv.errors import (ER_BAD_DB_ERROR, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT, ER_PARSE_ERROR,
                           ER_UNKNOWN_ERROR, QservError)
-from qserv.metadata import INTERNAL_DBS, SHADOW_USER
+from qserv.metadata import SHADOW_USER
 
 log = logging.getLogger("czar.frontend")
+
+# mysql-mimic sends SQLSTATE HY000 for codes it does not know; clients such as JDBC branch on
+# SQLSTATE, so give the common ones MariaDB's values.
+SQLSTATES.update({1049: b"42000", 1054: b"42S22", 1146: b"42S02", 1064: b"42000",
+                  1052: b"23000", 1046: b"3D000", 1142: b"42000", 1044: b"42000",
+                  1235: b"42000", 1290: b"HY000", 1317: b"70100"})
 
 READ_ONLY_HINT = ("Qserv answers queries only; load data with `qserv load` "
                   "(or the ingest API)")
@@ -77,6 +83,7 @@ class QservSession(Session):
         self.variables.set("version_comment", version_comment, force=True)
         self.variables.set("version", "10.11.0-Qserv", force=True)
         self._shadow: asyncmy.Connection | None = None
+        self._checked_database: str | None = None
         self.middlewares = [
             self._set_var_middleware, self._set_middleware, self._use_middleware,
             self._begin_middleware, self._commit_middleware, self._rollback_middleware,
@@ -88,8 +95,6 @@ class QservSession(Session):
         if self._shadow is None:
             self._shadow = await asyncmy.connect(unix_socket=self.engine.socket, user=SHADOW_USER,
                                                  password="", autocommit=True, charset="utf8mb4")
-            if self.database:
-                await self._shadow_use(self.database)
         return self._shadow
 
     async def _shadow_use(self, database: str) -> None:
@@ -106,14 +111,18 @@ class QservSession(Session):
         await super().close()
 
     async def use(self, database: str) -> None:
-        if database.lower() in INTERNAL_DBS - {"information_schema"}:
-            raise MysqlError(f"Unknown database '{database}'", code=1049)
+        view = await self.engine.refresh_catalog()
+        if database.lower() != "information_schema" and view.database(database) is None:
+            raise MysqlError(f"Unknown database '{database}'", code=ER_BAD_DB_ERROR)
         await self.shadow()
         await self._shadow_use(database)
-        self.database = database
+        self.database = self._checked_database = database
 
     async def handle_query(self, sql, attrs):
         try:
+            if self.database and self.database != self._checked_database:
+                # mysql-mimic stores the handshake's database unchecked: check it now.
+                await self.use(self.database)
             return await super().handle_query(sql, attrs)
         except MysqlError:
             raise
@@ -124,15 +133,22 @@ class QservSession(Session):
             raise mysql_error(e) from None
 
     async def _shadow_or_refuse(self, sql: str):
+        """For text sqlglot did not understand: SHOW/DESCRIBE go to the shadows; anything
+        else is tried there only to obtain MariaDB's own syntax error (the shadow account can
+        read nothing but empty tables and write nothing), and is refused otherwise."""
         first = sql.strip().split(None, 1)[0].upper() if sql.strip() else ""
-        if first in SHADOW_KINDS or first == "SELECT" or first.startswith("("):
-            rows, cols = await self._run_on_shadow(sql)
-            if first in SHADOW_KINDS:
-                return rows, cols
-            raise MysqlError("Qserv cannot parse this statement (valid for MariaDB)",
-                             code=ER_NOT_SUPPORTED_YET)
         if not first:
             raise MysqlError("Query was empty", code=1065)
+        if first in SHADOW_KINDS:
+            return await self._run_on_shadow(sql)
+        try:
+            await self._run_on_shadow(sql)
+        except MysqlError as e:
+            if e.code == ER_PARSE_ERROR:
+                raise
+        if first in ("SELECT", "WITH", "(", "TABLE", "VALUES") or first.startswith("("):
+            raise MysqlError("Qserv cannot analyse this statement (MariaDB accepts it); "
+                             "simplify the query", code=ER_NOT_SUPPORTED_YET)
         raise MysqlError(f"{first} is not allowed: {READ_ONLY_HINT}", code=ER_OPTION_PREVENTS_STATEMENT)
 
     async def _run_on_shadow(self, sql: str):
@@ -172,9 +188,11 @@ class QservSession(Session):
 
     def _statement_text(self, q) -> str:
         """The client's own text when it sent one statement (MariaDB then names columns exactly
-        as typed), else sqlglot's rendering of this statement."""
-        if q.expression.find(exp.SessionParameter) is None and ";" not in q.sql.strip().rstrip(";"):
-            return q.sql.strip().rstrip(";")
+        as typed), else sqlglot's rendering of this statement (also when mysql-mimic has
+        substituted @@variables or DATABASE() with their values)."""
+        text = q.sql.strip().rstrip(";").strip()
+        if "@@" not in text and ";" not in text:
+            return text
         return q.expression.sql(dialect="mysql")
 
     async def _distributed(self, expression: exp.Query, sql: str):

@@ -16,6 +16,10 @@ DIRECTOR, CHILD, REPLICATED = "director", "child", "replicated"
 ROLES = (DIRECTOR, CHILD, REPLICATED)
 CHUNK_COLUMNS = ("chunkId", "subChunkId")
 CHUNK_MARKER = "__QSERV_CHUNK__"
+# How `qserv load` ships rows (see qserv.loader.to_csv): CSV, every non-NULL value quoted,
+# bare NULL for NULL. The LOAD DATA clause that reads it back:
+LOAD_FORMAT = ("CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
+               "ESCAPED BY '' LINES TERMINATED BY '\\n'")
 
 
 @dataclass

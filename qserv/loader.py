@@ -148,31 +148,49 @@ def load(config: ClusterConfig, spec: DatabaseSpec, *, show_progress: bool = Tru
         cols = ct.spec.column_names + list(CHUNK_COLUMNS)
         for i, c in enumerate(ct.chunk_ids):
             piece = ct.table.slice(ct.bounds[i], ct.bounds[i + 1] - ct.bounds[i])
-            for w in placement[int(c)]:
-                jobs.append((w, ct.spec.chunk_table(int(c)), cols, piece))
+            for copy, w in enumerate(placement[int(c)]):
+                jobs.append((w, ct.spec, ct.spec.chunk_table(int(c)), cols, piece, copy == 0))
     for t, rows in replicated:
-        for w in stubs:
-            jobs.append((w, t.name, t.column_names, rows))
+        for copy, w in enumerate(stubs):
+            jobs.append((w, t, t.name, t.column_names, rows, copy == 0))
 
     loaded: dict[str, int] = {t.name: 0 for t in spec.tables}
-    table_of = {}
-    for t in spec.tables:
-        table_of[t.name] = t.name
     with Progress(disable=not show_progress) as progress, ThreadPoolExecutor(max_workers=2 * len(stubs)) as pool:
-        task = progress.add_task(f"loading {spec.name}", total=sum(j[3].num_rows for j in jobs))
+        task = progress.add_task(f"loading {spec.name}", total=sum(j[4].num_rows for j in jobs))
 
         def send(job):
-            w, table, cols, rows = job
+            w, table_spec, table, cols, rows, first_copy = job
             n = wk.load_table(stubs[w], spec.name, table, cols, to_csv(rows))
             if n != rows.num_rows:
                 raise RuntimeError(f"{w}: {spec.name}.{table} loaded {n} of {rows.num_rows} rows")
             progress.advance(task, rows.num_rows)
-            return table, n
+            return table_spec.name, n if first_copy else 0
 
-        for table, n in pool.map(send, jobs):
-            base = table.rsplit("_", 1)[0] if table not in table_of else table
-            loaded[base] = loaded.get(base, 0) + n
+        for name, n in pool.map(send, jobs):
+            loaded[name] += n
 
     meta.set_placement(spec.name, placement)
     meta.publish(spec.name)
     return loaded
+
+
+def load_single(conn, spec: DatabaseSpec) -> dict[str, int]:
+    """Load the same catalog into ONE plain MariaDB (no chunking): the reference that tests
+    and benchmarks compare Qserv against. `conn` is a pymysql connection."""
+    import tempfile
+    from qserv.catalog import LOAD_FORMAT
+    counts = {}
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{spec.name}`")
+        cur.execute(f"CREATE DATABASE `{spec.name}`")
+        for t in spec.tables:
+            cur.execute(t.ddl(spec.name, with_chunk_columns=False))
+            rows = read_csv(spec, t)
+            with tempfile.NamedTemporaryFile(suffix=".csv") as f:
+                f.write(to_csv(rows))
+                f.flush()
+                cols = ", ".join(f"`{c}`" for c in t.column_names)
+                cur.execute(f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE `{spec.name}`.`{t.name}` "
+                            f"{LOAD_FORMAT} ({cols})")
+            counts[t.name] = rows.num_rows
+    return counts

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import asyncmy
 
-LOAD_FORMAT = ("CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
-               "ESCAPED BY '' LINES TERMINATED BY '\\n'")
+from qserv.catalog import LOAD_FORMAT
+
 
 
 async def load_file(pool: asyncmy.Pool, path: Path, database: str, table: str,

@@ -1,0 +1,1 @@
+SELECT COUNT(*), SUM(flags), MIN(ra), MAX(decl), AVG(gMag) FROM Object

@@ -1,0 +1,2 @@
+-- ordered
+SELECT * FROM Object ORDER BY objectId LIMIT 20
