@@ -1,0 +1,1 @@
+SELECT objectId, name FROM Object WHERE name LIKE 'obj-12%'

@@ -1,0 +1,1 @@
+SELECT COUNT(*), COUNT(gMag), COUNT(name), COUNT(extendedness) FROM Object

@@ -1,0 +1,1 @@
+SELECT extendedness, flags, COUNT(*) FROM Object GROUP BY 1, 2

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n, MIN(flags) FROM Object GROUP BY flags > 7

@@ -1,0 +1,2 @@
+-- ordered
+SELECT flags, COUNT(*) AS n FROM Object GROUP BY flags ORDER BY n DESC, flags

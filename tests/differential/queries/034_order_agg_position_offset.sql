@@ -1,0 +1,2 @@
+-- ordered
+SELECT filterId, AVG(psfFlux) FROM Source GROUP BY filterId ORDER BY 2 LIMIT 3 OFFSET 1

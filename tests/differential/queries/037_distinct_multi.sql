@@ -1,0 +1,1 @@
+SELECT DISTINCT extendedness, flags % 3 AS m FROM Object

@@ -1,0 +1,2 @@
+-- ordered
+SELECT DISTINCT filterId FROM Source ORDER BY filterId DESC LIMIT 4

@@ -1,0 +1,1 @@
+SELECT COUNT(*), MAX(photClam), MIN(filterName) FROM Filter

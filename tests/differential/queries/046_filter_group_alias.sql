@@ -1,0 +1,1 @@
+SELECT filterId % 2 AS parity, COUNT(*), SUM(photClam) FROM Filter GROUP BY parity

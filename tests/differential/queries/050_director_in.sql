@@ -1,0 +1,1 @@
+SELECT * FROM Object WHERE objectId IN (13, 1003, 55553, 199993)

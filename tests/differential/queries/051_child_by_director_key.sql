@@ -1,0 +1,1 @@
+SELECT s.* FROM Source s WHERE s.objectId = 10003

@@ -1,0 +1,2 @@
+-- ordered
+SELECT * FROM Source ORDER BY sourceId DESC LIMIT 7

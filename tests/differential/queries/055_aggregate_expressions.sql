@@ -1,0 +1,1 @@
+SELECT SUM(gMag - rMag), MAX(ABS(decl)), COUNT(*) * 2 AS twice FROM Object

@@ -1,0 +1,1 @@
+SELECT flags, SUM(gMag) / COUNT(gMag) AS manual, AVG(gMag) FROM Object GROUP BY flags

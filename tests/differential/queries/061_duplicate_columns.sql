@@ -1,0 +1,1 @@
+SELECT ra, ra, objectId FROM Object WHERE objectId < 100
