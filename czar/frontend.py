@@ -13,6 +13,7 @@ Routing of one statement:
 from __future__ import annotations
 
 import logging
+import re
 
 import asyncmy
 import sqlglot
@@ -20,11 +21,12 @@ from mysql_mimic import MysqlServer, ResultColumn, Session
 from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
 from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType
+from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
 from sqlglot import exp
 
 from czar.engine import QueryEngine
-from qserv.errors import (ER_BAD_DB_ERROR, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT, ER_PARSE_ERROR,
-                          ER_UNKNOWN_ERROR, QservError)
+from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
+                          ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
 from qserv.metadata import SHADOW_USER
 
 log = logging.getLogger("czar.frontend")
@@ -38,6 +40,22 @@ SQLSTATES.update({1049: b"42000", 1054: b"42S22", 1146: b"42S02", 1064: b"42000"
 READ_ONLY_HINT = ("Qserv answers queries only; load data with `qserv load` "
                   "(or the ingest API)")
 SHADOW_KINDS = {"SHOW", "DESC", "DESCRIBE", "HELP"}
+
+# MariaDB 10.x clients (SQLAlchemy's MariaDB dialect, connectors) read @@tx_isolation, which
+# mysql-mimic does not know: there an unknown @@variable silently reads as NULL.
+QSERV_VARIABLES = {**SYSTEM_VARIABLES, "tx_isolation": SYSTEM_VARIABLES["transaction_isolation"]}
+
+# Functions mysql-mimic replaces by the czar's own values. A statement using one must not be
+# sent to the shadow MariaDB as typed: VERSION() there is MariaDB's version, not the one of the
+# handshake, and SQLAlchemy, which reads both, then picks the wrong dialect and fails on connect.
+MIMIC_FUNCTIONS = re.compile(r"\b(?:(?:VERSION|CURRENT_VERSION|USER|SYSTEM_USER|SESSION_USER|"
+                             r"CONNECTION_ID)\s*\(|CURRENT_USER\b)", re.IGNORECASE)
+
+# The shadow account may read only the catalog's databases, so MariaDB answers a table of any
+# other database (SELECT * FROM nodb.T) with 1142, naming the internal account; one MariaDB
+# holding the data says 1146 "Table 'nodb.T' doesn't exist", which is what clients get.
+DENIED_TABLE = re.compile(r"command denied to user .* for table `((?:[^`]|``)*)`\.`((?:[^`]|``)*)`")
+ER_TABLEACCESS_DENIED_ERROR = 1142
 
 
 class QservIdentityProvider(IdentityProvider):
@@ -60,6 +78,10 @@ def mysql_error(e: Exception) -> MysqlError:
     if isinstance(e, QservError):
         return MysqlError(e.message, code=e.code)
     if isinstance(e, asyncmy.errors.MySQLError) and e.args and isinstance(e.args[0], int):
+        denied = DENIED_TABLE.search(str(e.args[1])) if len(e.args) > 1 else None
+        if e.args[0] == ER_TABLEACCESS_DENIED_ERROR and denied:
+            db, table = (g.replace("``", "`") for g in denied.groups())
+            return MysqlError(f"Table '{db}.{table}' doesn't exist", code=ER_NO_SUCH_TABLE)
         return MysqlError(e.args[1] if len(e.args) > 1 else str(e), code=e.args[0])
     log.exception("internal error")
     return MysqlError(f"Internal Qserv error: {e}", code=ER_UNKNOWN_ERROR)
@@ -78,7 +100,7 @@ def result_columns(description) -> list[ResultColumn]:
 
 class QservSession(Session):
     def __init__(self, engine: QueryEngine, version_comment: str):
-        super().__init__()
+        super().__init__(SessionVariables(GlobalVariables(QSERV_VARIABLES)))
         self.engine = engine
         self.variables.set("version_comment", version_comment, force=True)
         self.variables.set("version", "10.11.0-Qserv", force=True)
@@ -191,7 +213,7 @@ class QservSession(Session):
         as typed), else sqlglot's rendering of this statement (also when mysql-mimic has
         substituted @@variables or DATABASE() with their values)."""
         text = q.sql.strip().rstrip(";").strip()
-        if "@@" not in text and ";" not in text:
+        if "@@" not in text and ";" not in text and not MIMIC_FUNCTIONS.search(text):
             return text
         return q.expression.sql(dialect="mysql")
 
