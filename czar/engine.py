@@ -24,19 +24,24 @@ from qserv.errors import ER_BAD_DB_ERROR, QservError
 from qserv.mariadb import MariaDBServer
 
 log = logging.getLogger("czar.engine")
-FETCH_ROWS = 5000
+FETCH_ROWS = 10_000
+BINARY_CHARSET = 63
 
 
 @dataclass
 class QueryResult:
-    columns: Sequence[tuple]          # cursor description of the merge query
-    rows: AsyncIterator[tuple]
+    columns: Sequence[tuple]                 # cursor description of the merge query
+    binary: Sequence[bool]                   # per column: binary charset (BLOB, VARBINARY)
+    batches: AsyncIterator[Sequence[tuple]]  # rows, a MariaDB fetch at a time
 
 
 class QueryEngine:
-    def __init__(self, config: ClusterConfig, pool: asyncmy.Pool, socket: str):
+    def __init__(self, config: ClusterConfig, pool: asyncmy.Pool, raw_pool: asyncmy.Pool, socket: str):
         self.config = config
         self.pool = pool
+        # Merge results are read with no type conversion at all (bytes as MariaDB sent them):
+        # they go to the client as the same text, without a decode/encode round trip per value.
+        self.raw_pool = raw_pool
         self.socket = socket
         self.catalog = CatalogCache()
         # Spool job rows where the czar's own (co-located) mariadbd may LOAD DATA INFILE them.
@@ -46,6 +51,15 @@ class QueryEngine:
         self.dispatcher = Dispatcher(config, str(spool))
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
+
+    @classmethod
+    async def connect(cls, config: ClusterConfig) -> "QueryEngine":
+        mariadb = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port, config.mariadb)
+        common = dict(unix_socket=mariadb.socket, user="root", password="", autocommit=True,
+                      charset="utf8mb4")
+        pool = await asyncmy.create_pool(minsize=2, maxsize=32, **common)
+        raw_pool = await asyncmy.create_pool(minsize=1, maxsize=32, conv={}, use_unicode=False, **common)
+        return cls(config, pool, raw_pool, mariadb.socket)
 
     async def refresh_catalog(self):
         async with self.pool.acquire() as conn:
@@ -83,7 +97,7 @@ class QueryEngine:
             await self.dispatcher.run(query_id, plan.database, plan.chunk_template, jobs, result.load)
             log.info("query %s: %d chunks in %d jobs dispatched in %.3f s", query_id,
                      len(plan.chunks), len(jobs), time.monotonic() - started)
-            conn = await self.pool.acquire()
+            conn = await self.raw_pool.acquire()
         except BaseException:
             await result.drop()
             raise
@@ -92,25 +106,28 @@ class QueryEngine:
             await cur.execute(plan.merge_for(result.name))
         except BaseException:
             await cur.close()
-            self.pool.release(conn)
+            self.raw_pool.release(conn)
             await result.drop()
             raise
 
-        async def rows():
+        async def batches():
             try:
                 while True:
                     batch = await cur.fetchmany(FETCH_ROWS)
                     if not batch:
                         break
-                    for row in batch:
-                        yield row
+                    yield batch
             finally:
                 await cur.close()
-                self.pool.release(conn)
+                self.raw_pool.release(conn)
                 await result.drop()
                 log.info("query %s done in %.3f s", query_id, time.monotonic() - started)
 
-        return QueryResult(columns=cur.description, rows=rows())
+        binary = [f.charsetnr == BINARY_CHARSET for f in cur._result.fields]
+        return QueryResult(columns=cur.description, binary=binary, batches=batches())
 
     async def close(self):
         await self.dispatcher.close()
+        for pool in (self.pool, self.raw_pool):
+            pool.close()
+            await pool.wait_closed()

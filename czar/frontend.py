@@ -17,14 +17,17 @@ import re
 
 import asyncmy
 import sqlglot
-from mysql_mimic import MysqlServer, ResultColumn, Session
+from mysql_mimic import MysqlServer, ResultColumn, ResultSet, Session
+from mysql_mimic.charset import CharacterSet
 from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
 from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
 from sqlglot import exp
 
+from czar import mimic_batches
 from czar.engine import QueryEngine
+from czar.mimic_batches import BatchedRows
 from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
                           ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
 from qserv.metadata import SHADOW_USER
@@ -39,6 +42,8 @@ SQLSTATES.update({1049: b"42000", 1054: b"42S22", 1146: b"42S02", 1064: b"42000"
 
 READ_ONLY_HINT = ("Qserv answers queries only; load data with `qserv load` "
                   "(or the ingest API)")
+STRING_TYPES = {ColumnType.VAR_STRING, ColumnType.STRING, ColumnType.VARCHAR, ColumnType.BLOB,
+                ColumnType.TINY_BLOB, ColumnType.MEDIUM_BLOB, ColumnType.LONG_BLOB}
 SHADOW_KINDS = {"SHOW", "DESC", "DESCRIBE", "HELP"}
 
 # MariaDB 10.x clients (SQLAlchemy's MariaDB dialect, connectors) read @@tx_isolation, which
@@ -87,14 +92,17 @@ def mysql_error(e: Exception) -> MysqlError:
     return MysqlError(f"Internal Qserv error: {e}", code=ER_UNKNOWN_ERROR)
 
 
-def result_columns(description) -> list[ResultColumn]:
+def result_columns(description, binary=None) -> list[ResultColumn]:
     cols = []
-    for d in description:
+    for i, d in enumerate(description):
         try:
             ctype = ColumnType(d[1])
         except ValueError:
             ctype = ColumnType.VAR_STRING
-        cols.append(ResultColumn(name=d[0], type=ctype))
+        # Numbers also carry charset 63 ("binary") on the wire; only strings are really binary.
+        is_binary = bool(binary and binary[i]) and ctype in STRING_TYPES
+        charset = CharacterSet.binary if is_binary else CharacterSet.utf8mb4
+        cols.append(ResultColumn(name=d[0], type=ctype, character_set=charset))
     return cols
 
 
@@ -236,11 +244,12 @@ class QservSession(Session):
             result = await self.engine.execute(plan)
         except Exception as e:
             raise mysql_error(e) from None
-        return result.rows, result_columns(result.columns)
+        return ResultSet(rows=BatchedRows(result.batches), columns=result_columns(result.columns, result.binary))
 
 
 async def start_frontend(engine: QueryEngine, host: str, port: int, user: str, password: str,
                          version_comment: str = "Qserv (Python)") -> MysqlServer:
+    mimic_batches.install()
     server = MysqlServer(session_factory=lambda: QservSession(engine, version_comment),
                          identity_provider=QservIdentityProvider(user, password))
     await server.start_server(host=host, port=port)

@@ -7,22 +7,15 @@ import asyncio
 import logging
 import signal
 
-import asyncmy
-
 from czar.engine import QueryEngine
 from czar.frontend import start_frontend
 from qserv.config import ClusterConfig
-from qserv.mariadb import MariaDBServer
 
 log = logging.getLogger("czar")
 
 
 async def serve(config: ClusterConfig) -> None:
-    mariadb = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port, config.mariadb)
-    pool = await asyncmy.create_pool(unix_socket=mariadb.socket, user="root", password="",
-                                     autocommit=True, minsize=2, maxsize=32, charset="utf8mb4",
-                                     local_infile=True)
-    engine = QueryEngine(config, pool, mariadb.socket)
+    engine = await QueryEngine.connect(config)
     server = await start_frontend(engine, config.host, config.frontend_port, config.user,
                                   config.password)
     log.info("czar listening on %s:%d", config.host, config.frontend_port)
@@ -33,8 +26,6 @@ async def serve(config: ClusterConfig) -> None:
     await stop.wait()
     server.close()
     await engine.close()
-    pool.close()
-    await pool.wait_closed()
 
 
 def main(argv=None) -> None:

@@ -67,7 +67,8 @@ def generate(out_dir: str | Path, n_objects: int = 20_000, sources_per_object: i
                         "extendedness": ext, "name": names})
     write_csv(objects, out / "Object.csv")
 
-    k = rng.integers(1, 2 * sources_per_object, n)  # 1 .. 2k-1 sources, mean ~k
+    # 1 .. 2k-1 sources per object (mean ~k); none at all when k == 0
+    k = rng.integers(1, 2 * sources_per_object, n) if sources_per_object > 0 else np.zeros(n, np.int64)
     parent = np.repeat(np.arange(n), k)
     m = len(parent)
     jitter = 0.3 / 3600
