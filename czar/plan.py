@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlglot import exp
+from sqlglot.dialects.mysql import MySQL
 
 from czar.analysis.aggregates import aliases, select_item_expression
 from czar.analysis.context import QueryContext
@@ -29,8 +30,17 @@ RESULT_PLACEHOLDER = "__QSERV_RESULT__"
 SCAN_THRESHOLD = 10  # more chunks than this makes a query a "scan" rather than "interactive"
 
 
+class MariaDB(MySQL):
+    """sqlglot's MySQL dialect, writing only what MariaDB runs: sqlglot turns `x REGEXP p`
+    (and RLIKE) into MySQL 8's REGEXP_LIKE(x, p), a function MariaDB does not have (1305)."""
+
+    class Generator(MySQL.Generator):
+        TRANSFORMS = {**MySQL.Generator.TRANSFORMS,
+                      exp.RegexpLike: lambda self, e: self.binary(e, "REGEXP")}
+
+
 def render(node: exp.Expression) -> str:
-    return node.sql(dialect="mysql", identify=True)
+    return node.sql(dialect=MariaDB, identify=True)
 
 
 @dataclass
@@ -145,7 +155,11 @@ def build_plan(select: exp.Select, ctx: QueryContext) -> QueryPlan:
             merge_items.append(exp.alias_(_to_merge(select_item_expression(item), cols, group_map, set()),
                                           name, quoted=True))
         if group_map:
-            merge.set("group", exp.Group(expressions=[c.copy() for c in group_map.values()]))
+            # WITH ROLLUP is re-applied at merge: every aggregate's merge part (SUM of counts,
+            # SUM/SUM, MIN, MAX) also rolls up the per-chunk groups correctly.
+            user_group = select.args.get("group")
+            merge.set("group", exp.Group(expressions=[c.copy() for c in group_map.values()],
+                                         rollup=user_group.args.get("rollup") if user_group else None))
         chunk.set("group", exp.Group(expressions=[k.copy() for k in ctx.group_keys]) if ctx.group_keys else None)
         having = select.args.get("having")
         if having is not None:

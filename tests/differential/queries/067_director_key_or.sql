@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM Object WHERE objectId = 13 OR gMag < 18

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM Object WHERE objectId NOT IN (13, 23, 33)

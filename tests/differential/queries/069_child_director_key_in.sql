@@ -1,0 +1,1 @@
+SELECT sourceId, filterId FROM Source WHERE objectId IN (13, 23, 4003, 77773)

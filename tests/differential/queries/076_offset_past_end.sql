@@ -1,0 +1,2 @@
+-- ordered
+SELECT objectId FROM Object ORDER BY objectId LIMIT 5 OFFSET 100000

@@ -1,0 +1,1 @@
+SELECT COUNT(*), MAX(ra) FROM Object WHERE 1 = 0

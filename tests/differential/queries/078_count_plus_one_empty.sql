@@ -1,0 +1,1 @@
+SELECT COUNT(*) + 1 AS c FROM Object WHERE objectId < 0

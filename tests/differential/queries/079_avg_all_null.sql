@@ -1,0 +1,1 @@
+SELECT AVG(gMag), COUNT(gMag), SUM(gMag) FROM Object WHERE gMag IS NULL

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM Object WHERE objectId < 0 HAVING COUNT(*) = 0

@@ -1,0 +1,1 @@
+SELECT 'all' AS k, COUNT(*) FROM Source

@@ -1,0 +1,2 @@
+-- ordered
+SELECT COUNT(*) FROM Object GROUP BY flags ORDER BY flags DESC LIMIT 4

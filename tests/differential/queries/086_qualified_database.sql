@@ -1,0 +1,1 @@
+SELECT COUNT(*), MIN(demo.Object.objectId) FROM demo.Object

@@ -1,0 +1,1 @@
+SELECT `objectId`, ra r, decl AS `Dec Deg` FROM `Object` WHERE `objectId` < 150

@@ -1,0 +1,1 @@
+SELECT SUM(psfFlux) / SUM(psfFluxErr) AS ratio FROM Source

@@ -1,0 +1,1 @@
+SELECT MAX(psfFlux) AS m, filterId FROM Source GROUP BY filterId

@@ -1,0 +1,2 @@
+-- ordered
+SELECT filterId FROM Source GROUP BY filterId ORDER BY AVG(psfFlux) DESC LIMIT 2

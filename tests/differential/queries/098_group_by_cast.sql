@@ -1,0 +1,1 @@
+SELECT CAST(gMag AS SIGNED) AS gi, COUNT(*) FROM Object GROUP BY gi

@@ -1,0 +1,1 @@
+SELECT extendedness, COUNT(*) FROM Object GROUP BY extendedness WITH ROLLUP

@@ -1,0 +1,1 @@
+SELECT FLAGS, count(*) FROM Object GROUP BY flags

@@ -1,0 +1,1 @@
+SELECT FLOOR(decl) + 1 AS b1, COUNT(*) FROM Object GROUP BY FLOOR(decl)

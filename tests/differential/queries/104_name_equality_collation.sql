@@ -1,0 +1,1 @@
+SELECT objectId, name FROM Object WHERE name = 'OBJ-10'

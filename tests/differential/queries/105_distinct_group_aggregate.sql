@@ -1,0 +1,1 @@
+SELECT DISTINCT COUNT(*) FROM Object GROUP BY flags % 2

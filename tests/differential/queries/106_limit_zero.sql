@@ -1,0 +1,1 @@
+SELECT objectId FROM Object ORDER BY objectId LIMIT 0

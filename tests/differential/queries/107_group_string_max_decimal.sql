@@ -1,0 +1,1 @@
+SELECT flags, MAX(name), SUM(flags / 4) FROM Object GROUP BY flags

@@ -1,0 +1,1 @@
+SELECT flags, COUNT(*) FROM Object GROUP BY flags HAVING flags BETWEEN 3 AND 6
