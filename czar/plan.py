@@ -165,9 +165,12 @@ def build_plan(select: exp.Select, ctx: QueryContext) -> QueryPlan:
         if having is not None:
             merge.set("having", exp.Having(this=_to_merge(having.this, cols, group_map, alias_names)))
         if order is not None:
+            # A bare alias sorts by the select item; inside an expression MariaDB takes a name
+            # that is also a table column as the column, so only pure aliases stay aliases.
+            pure_aliases = {a for a in alias_names if not ctx.is_table_column(a)}
             merge.set("order", exp.Order(expressions=[
                 o.copy() if _is_position(o.this) or _is_alias(o.this, alias_names)
-                else o.__class__(**{**o.args, "this": _to_merge(o.this, cols, group_map, alias_names)})
+                else o.__class__(**{**o.args, "this": _to_merge(o.this, cols, group_map, pure_aliases)})
                 for o in order.expressions]))
         if limit is not None:
             merge.set("limit", limit.copy())
@@ -199,13 +202,20 @@ def build_plan(select: exp.Select, ctx: QueryContext) -> QueryPlan:
             merge.set("order", exp.Order(expressions=merge_order))
             if limit is not None:
                 chunk.set("order", exp.Order(expressions=chunk_order))
+        distinct = bool(select.args.get("distinct"))
+        # With DISTINCT, a hidden sort column makes chunk rows (value, sort key) pairs: a
+        # chunk's first n pairs may hold fewer than n distinct values, so no push-down then.
+        hidden_sort = any(item.alias.startswith("qso") for item in cols.items)
         if limit is not None:
             merge.set("limit", limit.copy())
             if offset is not None:
                 merge.set("offset", offset.copy())
-            pushed = int(limit.expression.this) + (int(offset.expression.this) if offset is not None else 0)
-            chunk.set("limit", exp.Limit(expression=exp.Literal.number(pushed)))
-        if select.args.get("distinct"):
+            if not (distinct and hidden_sort):
+                pushed = int(limit.expression.this) + (int(offset.expression.this) if offset is not None else 0)
+                chunk.set("limit", exp.Limit(expression=exp.Literal.number(pushed)))
+            else:
+                chunk.set("order", None)
+        if distinct:
             chunk.set("distinct", exp.Distinct())
             merge.set("distinct", exp.Distinct())
 

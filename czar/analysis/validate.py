@@ -18,6 +18,10 @@ from qserv.errors import not_supported
 
 # Aggregates we know how to split into a per-chunk part and a merge part.
 SPLITTABLE = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)
+# MariaDB aggregates that sqlglot parses as plain (anonymous) functions.
+OTHER_AGGREGATES = {"JSON_ARRAYAGG", "JSON_OBJECTAGG", "BIT_AND", "BIT_OR", "BIT_XOR", "STD",
+                    "STDDEV", "STDDEV_POP", "STDDEV_SAMP", "VARIANCE", "VAR_POP", "VAR_SAMP",
+                    "GROUP_CONCAT", "JSON_AGG"}
 
 
 def validate(select: exp.Select, ctx: QueryContext) -> exp.Select:
@@ -30,6 +34,9 @@ def validate(select: exp.Select, ctx: QueryContext) -> exp.Select:
             raise not_supported("user variables")
         if isinstance(node, exp.Window):
             raise not_supported("window functions (OVER ...)")
+        if isinstance(node, exp.Anonymous) and node.name.upper() in OTHER_AGGREGATES:
+            raise not_supported(f"the aggregate {node.name.upper()}()",
+                                "supported are COUNT, SUM, AVG, MIN, MAX")
         if isinstance(node, exp.AggFunc):
             if not isinstance(node, SPLITTABLE):
                 raise not_supported(f"the aggregate {node.sql('mysql').split('(')[0].upper()}()",
@@ -94,8 +101,8 @@ def _linked_all(select: exp.Select, ctx: QueryContext, refs: list[TableRef]) -> 
 
     conditions = [select.args.get("where")] + [j.args.get("on") for j in select.args.get("joins") or []]
     for cond in filter(None, conditions):
-        for eq in cond.find_all(exp.EQ):
-            if _under_or(eq, cond):
+        for eq in _top_level_conjuncts(cond):
+            if not isinstance(eq, exp.EQ):
                 continue
             a, b = key_ref(eq.left), key_ref(eq.right)
             if a is not None and b is not None:
@@ -115,11 +122,11 @@ def _linked_all(select: exp.Select, ctx: QueryContext, refs: list[TableRef]) -> 
     return len({find(id(r)) for r in refs}) == 1
 
 
-def _under_or(node: exp.Expression, root: exp.Expression) -> bool:
-    """An equality inside an OR (or NOT) does not constrain every row."""
-    p = node.parent
-    while p is not None and p is not root.parent:
-        if isinstance(p, (exp.Or, exp.Not)):
-            return True
-        p = p.parent
-    return False
+def _top_level_conjuncts(cond: exp.Expression) -> list[exp.Expression]:
+    """The terms ANDed at the top of a condition: only these constrain every joined row
+    (an equality under OR, XOR, NOT, IF or CASE does not)."""
+    while isinstance(cond, (exp.Paren, exp.Where)):
+        cond = cond.this
+    if isinstance(cond, exp.And):
+        return _top_level_conjuncts(cond.left) + _top_level_conjuncts(cond.right)
+    return [cond]
