@@ -1,0 +1,1 @@
+SELECT AVG(objectId), SUM(objectId), MIN(extendedness), MAX(extendedness) FROM Object

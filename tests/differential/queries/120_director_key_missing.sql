@@ -1,0 +1,1 @@
+SELECT * FROM Object WHERE objectId = 14

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM Source WHERE objectId = 13

@@ -1,0 +1,1 @@
+SELECT objectId FROM Object WHERE objectId = 13 AND objectId = 23

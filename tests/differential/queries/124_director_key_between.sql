@@ -1,0 +1,1 @@
+SELECT COUNT(*), MIN(objectId), MAX(objectId) FROM Object WHERE objectId BETWEEN 1000 AND 2000

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM Object WHERE gMag <=> NULL OR extendedness <=> 1

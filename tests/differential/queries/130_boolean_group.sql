@@ -1,0 +1,1 @@
+SELECT gMag > 22 AS faint, COUNT(*) FROM Object GROUP BY faint

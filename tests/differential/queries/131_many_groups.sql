@@ -1,0 +1,1 @@
+SELECT objectId, COUNT(*), SUM(psfFlux) FROM Source GROUP BY objectId

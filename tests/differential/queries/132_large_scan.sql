@@ -1,0 +1,1 @@
+SELECT * FROM Source WHERE filterId = 3

@@ -1,0 +1,1 @@
+SELECT MAX(ra) AS ra, MIN(decl) AS decl FROM Object

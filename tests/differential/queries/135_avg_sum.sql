@@ -1,0 +1,1 @@
+SELECT AVG(flags) + AVG(extendedness) AS s FROM Object

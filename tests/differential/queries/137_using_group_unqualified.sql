@@ -1,0 +1,1 @@
+SELECT flags, SUM(psfFlux) FROM Object o JOIN Source s USING (objectId) GROUP BY flags

@@ -1,0 +1,1 @@
+SELECT DISTINCT name IS NULL AS nn, extendedness FROM Object

@@ -1,0 +1,1 @@
+SELECT DISTINCT flags FROM Object LIMIT 20

@@ -1,0 +1,1 @@
+SELECT objectId FROM Object LIMIT 30000

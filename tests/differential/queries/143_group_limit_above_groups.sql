@@ -1,0 +1,1 @@
+SELECT flags, COUNT(*) FROM Object GROUP BY flags LIMIT 100
