@@ -55,9 +55,12 @@ class Dispatcher:
         self.slots = {w.name: asyncio.Semaphore(config.jobs_per_worker) for w in config.workers}
         self._next = 0
 
-    def any_worker(self) -> str:
+    def workers_in_turn(self) -> list[str]:
+        """All workers, starting with the next one in turn (spreads replicated-table queries,
+        and the others are the fail-over order)."""
         self._next = (self._next + 1) % len(self.config.workers)
-        return self.config.workers[self._next].name
+        names = [w.name for w in self.config.workers]
+        return names[self._next:] + names[:self._next]
 
     async def run(self, query_id: str, database: str, template: str, jobs: list[Job],
                   sink: Callable[[str], Awaitable[None]]) -> None:
@@ -89,7 +92,8 @@ class Dispatcher:
             finally:
                 os.unlink(path)
             return
-        raise QservError(ER_UNKNOWN_ERROR, f"no replica could run chunks {job.chunks[:5]}...: {last_error}")
+        what = f"chunks {job.chunks[0]}..{job.chunks[-1]}" if job.chunks else "the query"
+        raise QservError(ER_UNKNOWN_ERROR, f"no worker could run {what}: {last_error}")
 
     async def _fetch(self, worker, query_id, database, template, chunks) -> str:
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
-from czar.dispatch import Dispatcher, make_jobs
+from czar.dispatch import Dispatcher, Job, make_jobs
 from czar.merge import ResultTable
 from czar.plan import QueryPlan, build_plan
 from qserv.config import ClusterConfig
@@ -91,9 +91,8 @@ class QueryEngine:
             if plan.partitioned:
                 placement = view.placement.get(plan.database.lower(), {})
                 jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
-            else:
-                from czar.dispatch import Job
-                jobs = [Job([], [self.dispatcher.any_worker()])]
+            else:  # replicated tables only: every worker has them, any can answer
+                jobs = [Job([], self.dispatcher.workers_in_turn())]
             await self.dispatcher.run(query_id, plan.database, plan.chunk_template, jobs, result.load)
             log.info("query %s: %d chunks in %d jobs dispatched in %.3f s", query_id,
                      len(plan.chunks), len(jobs), time.monotonic() - started)
