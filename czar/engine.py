@@ -85,7 +85,7 @@ class QueryEngine:
         query_id = self.new_query_id()
         started = time.monotonic()
         view = self.catalog.view
-        result = ResultTable(self.pool, query_id)
+        result = ResultTable(self.pool, query_id, self.config.max_result_rows)
         await result.create(plan.shadow_sql)
         try:
             if plan.partitioned:

@@ -61,6 +61,11 @@ MIMIC_FUNCTIONS = re.compile(r"\b(?:(?:VERSION|CURRENT_VERSION|USER|SYSTEM_USER|
 # holding the data says 1146 "Table 'nodb.T' doesn't exist", which is what clients get.
 DENIED_TABLE = re.compile(r"command denied to user .* for table `((?:[^`]|``)*)`\.`((?:[^`]|``)*)`")
 ER_TABLEACCESS_DENIED_ERROR = 1142
+# Likewise an unknown function: the shadow account has no EXECUTE right, so MariaDB says 1370
+# (denied, for routine 'demo.f') where it would say 1305 "FUNCTION demo.f does not exist".
+DENIED_ROUTINE = re.compile(r"command denied to user .* for routine '([^']*)'")
+ER_PROCACCESS_DENIED_ERROR = 1370
+ER_SP_DOES_NOT_EXIST = 1305
 
 
 class QservIdentityProvider(IdentityProvider):
@@ -87,6 +92,9 @@ def mysql_error(e: Exception) -> MysqlError:
         if e.args[0] == ER_TABLEACCESS_DENIED_ERROR and denied:
             db, table = (g.replace("``", "`") for g in denied.groups())
             return MysqlError(f"Table '{db}.{table}' doesn't exist", code=ER_NO_SUCH_TABLE)
+        routine = DENIED_ROUTINE.search(str(e.args[1])) if len(e.args) > 1 else None
+        if e.args[0] == ER_PROCACCESS_DENIED_ERROR and routine:
+            return MysqlError(f"FUNCTION {routine.group(1)} does not exist", code=ER_SP_DOES_NOT_EXIST)
         return MysqlError(e.args[1] if len(e.args) > 1 else str(e), code=e.args[0])
     log.exception("internal error")
     return MysqlError(f"Internal Qserv error: {e}", code=ER_UNKNOWN_ERROR)
@@ -116,7 +124,7 @@ class QservSession(Session):
         self._checked_database: str | None = None
         self.middlewares = [
             self._set_var_middleware, self._set_middleware, self._use_middleware,
-            self._begin_middleware, self._commit_middleware, self._rollback_middleware,
+            self._kill_middleware, self._begin_middleware, self._commit_middleware, self._rollback_middleware,
             self._route,
         ]
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncmy
 
+from qserv.errors import ER_TOO_BIG_RESULT, QservError
 from qserv.metadata import RESULT_DB
 
 
 class ResultTable:
-    def __init__(self, pool: asyncmy.Pool, query_id: str):
+    def __init__(self, pool: asyncmy.Pool, query_id: str, max_rows: int):
         self.pool = pool
         self.name = f"`{RESULT_DB}`.`result_{query_id}`"
+        self.max_rows = max_rows
+        self.rows = 0
 
     async def create(self, shadow_sql: str) -> None:
         """Same columns and types as the chunk query: run it, with no rows, on the shadows."""
@@ -20,10 +23,17 @@ class ResultTable:
             await cur.execute(f"CREATE TABLE {self.name} ENGINE=MyISAM "
                               f"SELECT * FROM ({shadow_sql}) AS qs_chunk LIMIT 0")
 
-    async def load(self, path: str) -> None:
-        """Append one job's rows (MariaDB's OUTFILE text format is LOAD DATA's default)."""
+    async def load(self, path: str) -> int:
+        """Append one job's rows (MariaDB's OUTFILE text format is LOAD DATA's default);
+        fails once the table holds more than `max_rows` rows."""
         async with self.pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute(f"LOAD DATA INFILE '{path}' INTO TABLE {self.name} CHARACTER SET binary")
+            self.rows += cur.rowcount
+        if self.rows > self.max_rows:
+            raise QservError(ER_TOO_BIG_RESULT, f"the query collects more than {self.max_rows} rows "
+                             "before the final merge; add a restriction (WHERE, LIMIT) or raise "
+                             "max_result_rows in the cluster config")
+        return cur.rowcount
 
     async def drop(self) -> None:
         async with self.pool.acquire() as conn, conn.cursor() as cur:

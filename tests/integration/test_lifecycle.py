@@ -21,9 +21,9 @@ LIFE_BASE = BASE_PORT + 50
 LIFE_FRONTEND = BASE_PORT + 1050
 
 
-def qserv(*args, check=True):
+def qserv(*args, check=True, env=None):
     proc = subprocess.run([sys.executable, "-m", "qserv.cli", *args], capture_output=True, text=True,
-                          timeout=180)
+                          timeout=180, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"qserv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -32,8 +32,9 @@ def qserv(*args, check=True):
 @pytest.fixture(scope="module")
 def life_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("lifecycle")
+    # A small result limit, inherited by the daemons through the QSERV_* overrides.
     qserv("up", "--dir", str(d), "--workers", "2", "--port", str(LIFE_FRONTEND),
-          "--base-port", str(LIFE_BASE))
+          "--base-port", str(LIFE_BASE), env={"QSERV_MAX_RESULT_ROWS": "300"})
     yield d
     qserv("down", "--dir", str(d), check=False)
 
@@ -63,6 +64,15 @@ def test_load_and_query(life_dir, tmp_path_factory):
     qserv("load", "--dir", str(life_dir), "--quiet", str(spec))
     conn = czar_connect(ClusterConfig.load(life_dir))
     assert query(conn, "SELECT COUNT(*) FROM Object")[1] == [(500,)]
+    conn.close()
+
+
+def test_result_limit_gives_a_clear_error(life_dir):
+    conn = czar_connect(ClusterConfig.load(life_dir))
+    with pytest.raises(pymysql.MySQLError) as err:
+        query(conn, "SELECT * FROM Object")
+    assert err.value.args[0] == 1104 and "300 rows" in err.value.args[1]
+    assert query(conn, "SELECT COUNT(*) FROM Object WHERE objectId < 1000")[1][0][0] > 0
     conn.close()
 
 
