@@ -29,6 +29,9 @@ def counts(conn):
     ("SELECT nope FROM Object", 1054),
     ("SELECT objectId FROM Object WHERE nope > 1", 1054),
     ("SELECT o.nope FROM Object o JOIN Source s ON o.objectId = s.objectId", 1054),
+    ("SELECT ra FROM Object o JOIN Source s ON o.objectId = s.objectId", 1052),
+    ("SELECT nofunc(ra) FROM Object", 1305),
+    ("SELECT objectId FROM Object GROUP BY COUNT(*)", 1111),
 ])
 def test_error_codes(czar, oracle_conn, sql, code):
     got, message = error_code(czar, sql)
@@ -71,6 +74,16 @@ def test_writes_refused_leave_data_intact(czar, oracle_conn):
     ("SELECT objectId FROM Object UNION SELECT objectId FROM Source", "UNION"),
     ("SELECT COUNT(DISTINCT flags) FROM Object", "DISTINCT"),
     ("SELECT objectId, ROW_NUMBER() OVER (ORDER BY ra) FROM Object", "window"),
+    ("SELECT AVG(gMag) OVER (PARTITION BY flags) FROM Object", "window"),
+    ("SELECT SUM(DISTINCT flags) FROM Object", "DISTINCT"),
+    ("SELECT GROUP_CONCAT(name) FROM Object", "GROUP_CONCAT"),
+    ("SELECT STDDEV(gMag) FROM Object", "STD"),
+    ("SELECT @x := ra FROM Object", "variable"),
+    ("SELECT o.objectId FROM Object o JOIN Source s ON o.ra = s.ra", "join"),
+    ("SELECT o.objectId FROM Object o LEFT JOIN Source s ON o.objectId = s.objectId", "join"),
+    ("SELECT objectId FROM Object NATURAL JOIN Source", "NATURAL"),
+    ("SELECT * FROM Object o JOIN Source s USING (objectId)", "USING"),
+    ("SELECT objectId FROM Object WHERE objectId = 13 FOR UPDATE", "locking"),
 ])
 def test_unsupported_constructs(czar, sql, construct):
     got, message = error_code(czar, sql)
