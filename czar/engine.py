@@ -78,7 +78,11 @@ class QueryEngine:
                                                   "(a load is in progress)")
         plan = build_plan(select, ctx)
         if plan.partitioned:
-            plan.chunks = sorted(view.placement.get(ctx.database.lower(), {}))
+            chunks = set(view.placement.get(ctx.database.lower(), {}))
+            if ctx.chunk_restriction is not None:
+                chunks &= ctx.chunk_restriction
+            plan.chunks = sorted(chunks)
+            plan.pruned_by = list(ctx.pruned_by)
         return plan
 
     async def execute(self, plan: QueryPlan) -> QueryResult:

@@ -51,6 +51,7 @@ class QueryPlan:
     merge_sql: str               # over RESULT_PLACEHOLDER
     chunks: list[int] = field(default_factory=list)  # [] -> one job (replicated tables only)
     partitioned: bool = True
+    pruned_by: list[str] = field(default_factory=list)  # why fewer than all chunks (EXPLAIN)
 
     @property
     def kind(self) -> str:

@@ -38,6 +38,17 @@ class QueryContext:
     database: str | None = None        # database of the partitioned tables (workers USE it)
     is_aggregate: bool = False
     group_keys: list[exp.Expression] = field(default_factory=list)
+    # Chunk pruning: None = all chunks of the database; else only these (intersection of every
+    # restriction a pass found: a spatial region, director-index look-ups, ...).
+    chunk_restriction: set[int] | None = None
+    pruned_by: list[str] = field(default_factory=list)  # human-readable reasons, for EXPLAIN
+
+    def restrict_chunks(self, chunks, reason: str) -> None:
+        """Narrow the chunks to visit; passes call this, the planner applies it."""
+        chunks = set(chunks)
+        self.chunk_restriction = chunks if self.chunk_restriction is None \
+            else self.chunk_restriction & chunks
+        self.pruned_by.append(reason)
 
     @property
     def partitioned_tables(self) -> list[TableRef]:
