@@ -22,6 +22,7 @@ from czar.plan import QueryPlan, build_plan
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, QservError
 from qserv.mariadb import MariaDBServer
+from qserv.metadata import director_index_table
 
 log = logging.getLogger("czar.engine")
 FETCH_ROWS = 10_000
@@ -76,6 +77,8 @@ class QueryEngine:
             if ref.db.lower() not in view.published:
                 raise QservError(ER_BAD_DB_ERROR, f"Database '{ref.db}' is not published yet "
                                                   "(a load is in progress)")
+        for lookup in ctx.index_lookups:
+            ctx.restrict_chunks(await self.index_chunks(lookup), lookup.describe())
         plan = build_plan(select, ctx)
         if plan.partitioned:
             chunks = set(view.placement.get(ctx.database.lower(), {}))
@@ -84,6 +87,20 @@ class QueryEngine:
             plan.chunks = sorted(chunks)
             plan.pruned_by = list(ctx.pruned_by)
         return plan
+
+    async def index_chunks(self, lookup) -> set[int]:
+        """Chunks holding the objects a director-index look-up names."""
+        table = director_index_table(lookup.database, lookup.director_table)
+        if lookup.values is not None:
+            where, args = f"objectId IN ({', '.join(['%s'] * len(lookup.values))})", lookup.values
+        else:
+            where, args = "objectId BETWEEN %s AND %s", list(lookup.between)
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            try:
+                await cur.execute(f"SELECT DISTINCT chunkId FROM {table} WHERE {where}", args)
+            except asyncmy.errors.ProgrammingError:
+                return set(self.catalog.view.placement.get(lookup.database.lower(), {}))  # no index
+            return {row[0] for row in await cur.fetchall()}
 
     async def execute(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()

@@ -169,6 +169,10 @@ def load(config: ClusterConfig, spec: DatabaseSpec, *, show_progress: bool = Tru
         for name, n in pool.map(send, jobs):
             loaded[name] += n
 
+    for t in spec.tables:
+        if t.role == DIRECTOR:
+            keys, ichunk, isub = index[t.name.lower()]
+            meta.store_director_index(spec.name, t.name, keys, ichunk, isub)
     meta.set_placement(spec.name, placement)
     meta.publish(spec.name)
     return loaded

@@ -41,6 +41,11 @@ SCHEMA = [
 ]
 
 
+def director_index_table(db: str, table: str) -> str:
+    """Where the director index of `db.table` lives in the czar's MariaDB."""
+    return f"`{META_DB}`.`dirindex__{db}__{table}`"
+
+
 class MetadataStore:
     """Synchronous access for the CLI and loader (the czar reads the same tables asynchronously)."""
 
@@ -84,6 +89,24 @@ class MetadataStore:
         with self.conn.cursor() as cur:
             cur.executemany(f"INSERT INTO {META_DB}.chunks VALUES (%s, %s, %s)", rows)
         self.bump_version()
+
+    def store_director_index(self, db: str, table: str, keys, chunks, subchunks) -> int:
+        """(Re)build the director index of `db.table` (object id -> chunkId, subChunkId) from
+        arrays, with one bulk LOAD DATA; returns its row count."""
+        import tempfile
+
+        import numpy as np
+        name = director_index_table(db, table)
+        self.execute(f"DROP TABLE IF EXISTS {name}")
+        self.execute(f"CREATE TABLE {name} (objectId BIGINT NOT NULL PRIMARY KEY, "
+                     "chunkId INT NOT NULL, subChunkId INT NOT NULL) ENGINE=InnoDB")
+        data = np.column_stack([np.asarray(keys, np.int64), np.asarray(chunks, np.int64),
+                                np.asarray(subchunks, np.int64)])
+        with tempfile.NamedTemporaryFile(suffix=".tsv") as f:
+            np.savetxt(f, data, fmt="%d", delimiter="\t")
+            f.flush()
+            self.execute(f"LOAD DATA LOCAL INFILE '{f.name}' INTO TABLE {name}")
+        return len(data)
 
     def publish(self, db: str) -> None:
         self.execute(f"UPDATE {META_DB}.dbs SET published = 1 WHERE name = %s", (db,))

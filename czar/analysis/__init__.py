@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from czar.analysis.aggregates import aggregates
 from czar.analysis.context import QueryContext, TableRef
+from czar.analysis.director_index import director_index
 from czar.analysis.expand_stars import expand_stars
 from czar.analysis.resolve_tables import resolve_tables
 from czar.analysis.validate import validate
@@ -18,6 +19,7 @@ from czar.analysis.validate import validate
 PASSES = (
     resolve_tables,
     validate,
+    director_index,
     expand_stars,
     aggregates,
 )
