@@ -118,6 +118,7 @@ def facts(ctx: QueryContext) -> dict[str, str]:
         "database": str(ctx.database),
         "aggregate": "yes" if ctx.is_aggregate else "no",
         "group_keys": " | ".join(render(k) for k in ctx.group_keys),
+        "lookups": " | ".join(lookup.describe() for lookup in ctx.index_lookups),
     }
 
 
