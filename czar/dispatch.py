@@ -76,6 +76,26 @@ class Dispatcher:
             await self.cancel(query_id)
             raise
 
+    async def stream(self, query_id: str, database: str, template: str, job: Job):
+        """One job's rows as they arrive (fast path). The worker fails or succeeds before its
+        first batch (it writes the whole result first), so fail-over happens before any row
+        has been handed on."""
+        request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
+                                       chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks)
+        last_error = None
+        for worker in job.replicas:
+            call = self.stubs[worker].RunChunkQuery(request)
+            try:
+                first = await call.read()
+            except grpc.aio.AioRpcError as e:
+                if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    raise worker_error(e.details()) from None
+                last_error = f"worker {worker}: {e.code().name} {e.details()}"
+                continue
+            return _pieces(first, call)
+        what = f"chunk {job.chunks[0]}" if job.chunks else "the query"
+        raise QservError(ER_UNKNOWN_ERROR, f"no worker could run {what}: {last_error}")
+
     async def _run_job(self, query_id, database, template, job: Job, sink) -> None:
         last_error = None
         for worker in job.replicas:
@@ -121,6 +141,20 @@ class Dispatcher:
     async def close(self) -> None:
         for channel in self.channels.values():
             await channel.close()
+
+
+async def _pieces(first, call):
+    try:
+        batch = first
+        while batch is not grpc.aio.EOF:
+            if batch.tsv:
+                yield batch.tsv
+            batch = await call.read()
+    except grpc.aio.AioRpcError as e:
+        raise worker_error(e.details()) if e.code() == grpc.StatusCode.INVALID_ARGUMENT \
+            else QservError(ER_UNKNOWN_ERROR, f"worker failed mid-stream: {e.details()}") from None
+    finally:
+        call.cancel()
 
 
 def worker_error(details: str) -> QservError:

@@ -18,15 +18,29 @@ from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, make_jobs
 from czar.merge import ResultTable
+from czar.outfile import OutfileParser
 from czar.plan import QueryPlan, build_plan
 from qserv.config import ClusterConfig
-from qserv.errors import ER_BAD_DB_ERROR, QservError
+from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError
 from qserv.mariadb import MariaDBServer
 from qserv.metadata import director_index_table
 
 log = logging.getLogger("czar.engine")
 FETCH_ROWS = 10_000
 BINARY_CHARSET = 63
+
+
+@dataclass
+class ShadowResult:
+    """What MariaDB said about the user's query on the empty shadow tables: the result's
+    columns exactly as one MariaDB would name and type them."""
+
+    description: Sequence[tuple]
+    binary: Sequence[bool]
+
+    @property
+    def names(self) -> list[str]:
+        return [d[0] for d in self.description]
 
 
 @dataclass
@@ -79,13 +93,11 @@ class QueryEngine:
                                                   "(a load is in progress)")
         for lookup in ctx.index_lookups:
             ctx.restrict_chunks(await self.index_chunks(lookup), lookup.describe())
-        plan = build_plan(select, ctx)
-        if plan.partitioned:
-            chunks = set(view.placement.get(ctx.database.lower(), {}))
-            if ctx.chunk_restriction is not None:
-                chunks &= ctx.chunk_restriction
-            plan.chunks = sorted(chunks)
-            plan.pruned_by = list(ctx.pruned_by)
+        chunks = set(view.placement.get(ctx.database.lower(), {}))
+        if ctx.chunk_restriction is not None:
+            chunks &= ctx.chunk_restriction
+        plan = build_plan(select, ctx, sorted(chunks))
+        plan.pruned_by = list(ctx.pruned_by)
         return plan
 
     async def index_chunks(self, lookup) -> set[int]:
@@ -102,7 +114,38 @@ class QueryEngine:
                 return set(self.catalog.view.placement.get(lookup.database.lower(), {}))  # no index
             return {row[0] for row in await cur.fetchall()}
 
-    async def execute(self, plan: QueryPlan) -> QueryResult:
+    async def execute(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
+        if plan.single_job:
+            return await self._execute_direct(plan, shadow)
+        return await self._execute_merged(plan)
+
+    async def _execute_direct(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
+        """Fast path: one job answers the whole query, so its rows stream straight from the
+        worker to the client (no result table, no merge query)."""
+        query_id = self.new_query_id()
+        if plan.partitioned:
+            placement = self.catalog.view.placement.get(plan.database.lower(), {})
+            job = Job(plan.chunks, placement[plan.chunks[0]])
+        else:
+            job = Job([], self.dispatcher.workers_in_turn())
+        pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job)
+
+        async def batches():
+            parser = OutfileParser()
+            rows = 0
+            async for piece in pieces:
+                batch = parser.feed(piece)
+                rows += len(batch)
+                if rows > self.config.max_result_rows:
+                    raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
+                                     f"{self.config.max_result_rows} rows; add a restriction")
+                if batch:
+                    yield batch
+            parser.finish()
+
+        return QueryResult(columns=shadow.description, binary=shadow.binary, batches=batches())
+
+    async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()
         started = time.monotonic()
         view = self.catalog.view

@@ -26,7 +26,7 @@ from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVari
 from sqlglot import exp
 
 from czar import mimic_batches
-from czar.engine import QueryEngine
+from czar.engine import BINARY_CHARSET, QueryEngine, ShadowResult
 from czar.mimic_batches import BatchedRows
 from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
                           ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
@@ -239,7 +239,8 @@ class QservSession(Session):
         try:
             async with conn.cursor() as cur:
                 await cur.execute(sql)
-                names = [d[0] for d in cur.description or []]
+                shadow = ShadowResult(cur.description or [],
+                                      [f.charsetnr == BINARY_CHARSET for f in cur._result.fields or []])
                 await cur.fetchall()
         except asyncmy.errors.MySQLError as e:
             raise mysql_error(e) from None
@@ -248,8 +249,8 @@ class QservSession(Session):
                              code=ER_NOT_SUPPORTED_YET)
         # 2. Analyse, plan, run.
         try:
-            plan = await self.engine.plan(expression.copy(), self.database, names)
-            result = await self.engine.execute(plan)
+            plan = await self.engine.plan(expression.copy(), self.database, shadow.names)
+            result = await self.engine.execute(plan, shadow)
         except Exception as e:
             raise mysql_error(e) from None
         return ResultSet(rows=BatchedRows(result.batches), columns=result_columns(result.columns, result.binary))

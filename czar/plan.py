@@ -52,6 +52,13 @@ class QueryPlan:
     chunks: list[int] = field(default_factory=list)  # [] -> one job (replicated tables only)
     partitioned: bool = True
     pruned_by: list[str] = field(default_factory=list)  # why fewer than all chunks (EXPLAIN)
+    # The user's whole query over one chunk's tables: when a single job answers the query
+    # (one chunk, or replicated tables only) it runs as is and needs no merge.
+    direct_template: str = ""
+
+    @property
+    def single_job(self) -> bool:
+        return not self.partitioned or len(self.chunks) == 1
 
     @property
     def kind(self) -> str:
@@ -135,7 +142,24 @@ def _chunk_tables(select: exp.Select, ctx: QueryContext, marker: str | None) -> 
     return select
 
 
-def build_plan(select: exp.Select, ctx: QueryContext) -> QueryPlan:
+def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None = None) -> QueryPlan:
+    """The plan for visiting `chunks` (None: unknown yet, build every form). When a single job
+    answers (one chunk, or replicated tables only), only the direct form is built: rendering
+    SQL is most of the czar's work for a point query."""
+    partitioned = bool(ctx.partitioned_tables)
+    direct = render(_chunk_tables(select, ctx, CHUNK_MARKER))
+    if chunks is not None and (not partitioned or len(chunks) == 1):
+        return QueryPlan(database=ctx.database, direct_template=direct, chunk_template="",
+                         shadow_sql="", merge_sql="", chunks=list(chunks) if partitioned else [],
+                         partitioned=partitioned)
+    plan = _build_map_reduce(select, ctx)
+    plan.direct_template = direct
+    if chunks is not None:
+        plan.chunks = list(chunks)
+    return plan
+
+
+def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> QueryPlan:
     names = ctx.output_names
     cols = _Columns()
     chunk = select.copy()
