@@ -42,6 +42,8 @@ SQLSTATES.update({1049: b"42000", 1054: b"42S22", 1146: b"42S02", 1064: b"42000"
 
 READ_ONLY_HINT = ("Qserv answers queries only; load data with `qserv load` "
                   "(or the ingest API)")
+MARIADB_SQL_MODE = ("STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,"
+                    "NO_ENGINE_SUBSTITUTION")
 STRING_TYPES = {ColumnType.VAR_STRING, ColumnType.STRING, ColumnType.VARCHAR, ColumnType.BLOB,
                 ColumnType.TINY_BLOB, ColumnType.MEDIUM_BLOB, ColumnType.LONG_BLOB}
 SHADOW_KINDS = {"SHOW", "DESC", "DESCRIBE", "HELP"}
@@ -120,6 +122,8 @@ class QservSession(Session):
         self.engine = engine
         self.variables.set("version_comment", version_comment, force=True)
         self.variables.set("version", "10.11.0-Qserv", force=True)
+        # What the workers' MariaDB runs with (10.11's default), not mysql-mimic's "ANSI".
+        self.variables.set("sql_mode", MARIADB_SQL_MODE)
         self._shadow: asyncmy.Connection | None = None
         self._checked_database: str | None = None
         self.middlewares = [
