@@ -16,6 +16,8 @@ DIRECTOR, CHILD, REPLICATED = "director", "child", "replicated"
 ROLES = (DIRECTOR, CHILD, REPLICATED)
 CHUNK_COLUMNS = ("chunkId", "subChunkId")
 CHUNK_MARKER = "__QSERV_CHUNK__"
+# The ingest's transaction column on worker tables (INVISIBLE; see TableSpec.ddl).
+TRANS_COLUMN = "qserv_trans_id"
 # How `qserv load` ships rows (see qserv.loader.to_csv): CSV, every non-NULL value quoted,
 # bare NULL for NULL. The LOAD DATA clause that reads it back:
 LOAD_FORMAT = ("CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
@@ -62,23 +64,38 @@ class TableSpec:
         return f"{self.name}_{chunk_id}" if self.partitioned else self.name
 
     def ddl(self, database: str, table_name: str | None = None, *, with_chunk_columns: bool = True,
-            engine: str = "MyISAM") -> str:
+            engine: str = "MyISAM", transactional: bool = False) -> str:
         """CREATE TABLE for this table. Partitioned tables get `chunkId`/`subChunkId` as
         INVISIBLE columns: queryable by name, absent from `SELECT *` (the original Qserv shows
-        them, which breaks comparisons with a plain database)."""
+        them, which breaks comparisons with a plain database).
+
+        `transactional` (the ingest's worker tables) adds the INVISIBLE column `qserv_trans_id`
+        and `PARTITION BY LIST (qserv_trans_id)` with one empty partition `p0` (transaction ids
+        start at 1): each ingest transaction gets its own partition, so aborting it is one
+        `ALTER TABLE ... DROP PARTITION`. Unique keys must hold the partitioning column, so it
+        is appended to the primary key."""
         lines = [f"`{c.name}` {c.type}" for c in self.columns]
         if self.partitioned and with_chunk_columns:
             lines += [f"`{c}` INT NOT NULL DEFAULT 0 INVISIBLE" for c in CHUNK_COLUMNS]
+        if transactional:
+            lines.append(f"`{TRANS_COLUMN}` INT NOT NULL DEFAULT 0 INVISIBLE")
         if self.primary_key:
-            lines.append("PRIMARY KEY (" + ", ".join(f"`{c}`" for c in self.primary_key) + ")")
+            pk = list(self.primary_key) + ([TRANS_COLUMN] if transactional else [])
+            lines.append("PRIMARY KEY (" + ", ".join(f"`{c}`" for c in pk) + ")")
         for cols in self.indexes:
             lines.append("KEY (" + ", ".join(f"`{c}`" for c in cols) + ")")
         if self.partitioned and with_chunk_columns:
             lines.append("KEY (`subChunkId`)")
         name = table_name or self.name
         body = ",\n  ".join(lines)
+        partitions = (f"\nPARTITION BY LIST (`{TRANS_COLUMN}`) (PARTITION p0 VALUES IN (0))"
+                      if transactional else "")
         return (f"CREATE TABLE IF NOT EXISTS `{database}`.`{name}` (\n  {body}\n) "
-                f"ENGINE={engine} DEFAULT CHARSET=utf8mb4")
+                f"ENGINE={engine} DEFAULT CHARSET=utf8mb4{partitions}")
+
+    def overlap_table(self, chunk_id: int) -> str:
+        """Where a director's overlap rows of `chunk_id` live on workers (Qserv's name)."""
+        return f"{self.name}FullOverlap_{chunk_id}"
 
 
 @dataclass
