@@ -3,6 +3,7 @@ dispatch, merge, stream. The frontend (MySQL protocol) and later the HTTP API ca
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -117,7 +118,55 @@ class QueryEngine:
     async def execute(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         if plan.single_job:
             return await self._execute_direct(plan, shadow)
+        if plan.streamable:
+            return await self._execute_streamed(plan, shadow)
         return await self._execute_merged(plan)
+
+    async def _execute_streamed(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
+        """No merge needed (a filter/projection): every job runs the user's query over its
+        chunks; once all of them have succeeded, their rows stream to the client one job after
+        the other. Errors therefore come before the first row, and the czar's MariaDB is not
+        involved at all."""
+        query_id = self.new_query_id()
+        placement = self.catalog.view.placement.get(plan.database.lower(), {})
+        jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
+        streams = []
+
+        async def start(job):
+            async with self.dispatcher.slots[job.replicas[0]]:
+                streams.append((job, await self.dispatcher.stream(query_id, plan.database,
+                                                                  plan.direct_template, job)))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for job in jobs:
+                    tg.create_task(start(job))
+        except BaseException as e:
+            for _, pieces in streams:
+                await pieces.aclose()
+            await self.dispatcher.cancel(query_id)
+            if isinstance(e, BaseExceptionGroup):
+                raise e.exceptions[0] from None
+            raise
+
+        async def batches():
+            rows = 0
+            try:
+                for _, pieces in streams:
+                    parser = OutfileParser()
+                    async for piece in pieces:
+                        batch = parser.feed(piece)
+                        rows += len(batch)
+                        if rows > self.config.max_result_rows:
+                            raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
+                                             f"{self.config.max_result_rows} rows; add a restriction")
+                        if batch:
+                            yield batch
+                    parser.finish()
+            finally:
+                for _, pieces in streams:
+                    await pieces.aclose()
+
+        return QueryResult(columns=shadow.description, binary=shadow.binary, batches=batches())
 
     async def _execute_direct(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """Fast path: one job answers the whole query, so its rows stream straight from the

@@ -55,6 +55,8 @@ class QueryPlan:
     # The user's whole query over one chunk's tables: when a single job answers the query
     # (one chunk, or replicated tables only) it runs as is and needs no merge.
     direct_template: str = ""
+    # No aggregation, ORDER BY, LIMIT or DISTINCT: every job's rows go straight to the client.
+    streamable: bool = False
 
     @property
     def single_job(self) -> bool:
@@ -154,6 +156,9 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
                          partitioned=partitioned)
     plan = _build_map_reduce(select, ctx)
     plan.direct_template = direct
+    # Nothing to combine across chunks: the union of the per-chunk answers is the answer.
+    plan.streamable = not ctx.is_aggregate and not any(
+        select.args.get(k) for k in ("order", "limit", "offset", "distinct"))
     if chunks is not None:
         plan.chunks = list(chunks)
     return plan

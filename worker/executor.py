@@ -67,13 +67,24 @@ class Executor:
             sql = sql_template
         where = (f"chunks {chunk_ids[0]}..{chunk_ids[-1]}" if len(chunk_ids) > 1
                  else f"chunk {chunk_ids[0]}" if chunk_ids else None)
+        path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
+        try:
+            # The MariaDB slot is held only while MariaDB works: reading the finished file
+            # back needs no connection, and a slow reader must not block other queries.
+            await self._write_outfile(query_id, database, sql, path, where)
+            async for piece in read_pieces(path):
+                yield piece
+        finally:
+            path.unlink(missing_ok=True)
+
+    async def _write_outfile(self, query_id: str, database: str, sql: str, path: Path,
+                             where: str | None) -> None:
         async with self._slots:
             pool = await self.pool()
             async with pool.acquire() as conn:
                 thread_id = conn.server_thread_id[0] if isinstance(conn.server_thread_id, tuple) \
                     else conn.server_thread_id
                 self.running[query_id].add(thread_id)
-                path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
                 try:
                     async with conn.cursor() as cur:
                         await cur.execute(f"USE `{database}`")
@@ -83,13 +94,10 @@ class Executor:
                             code = e.args[0] if e.args and isinstance(e.args[0], int) else 1105
                             msg = e.args[1] if len(e.args) > 1 else str(e)
                             raise ChunkQueryError(code, msg, where) from None
-                    async for piece in read_pieces(path):
-                        yield piece
                 except asyncio.CancelledError:
                     await self.kill(thread_id)
                     raise
                 finally:
-                    path.unlink(missing_ok=True)
                     self.running[query_id].discard(thread_id)
                     if not self.running[query_id]:
                         self.running.pop(query_id, None)
