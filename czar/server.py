@@ -9,6 +9,8 @@ import signal
 
 from czar.engine import QueryEngine
 from czar.frontend import start_frontend
+from czar.http import start_http
+from czar.ingest import IngestController
 from qserv.config import ClusterConfig
 
 log = logging.getLogger("czar")
@@ -19,12 +21,18 @@ async def serve(config: ClusterConfig) -> None:
     server = await start_frontend(engine, config.host, config.frontend_port, config.user,
                                   config.password)
     log.info("czar listening on %s:%d", config.host, config.frontend_port)
+    ingest = IngestController(config)
+    await ingest.start()
+    http = await start_http(ingest, config.host, config.http_port, config.admin_token)
+    log.info("HTTP API (ingest) on %s:%d", config.host, config.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.close()
+    await http.cleanup()
+    await ingest.close()
     await engine.close()
 
 

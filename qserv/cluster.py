@@ -72,7 +72,7 @@ def up(config: ClusterConfig, echo=print) -> None:
     if running_daemons(config):
         raise ClusterError(f"the cluster in {config.root} is already running "
                            f"({', '.join(running_daemons(config))}); `qserv status` shows it")
-    ports = [config.frontend_port, config.czar_mariadb_port] + \
+    ports = [config.frontend_port, config.http_port, config.czar_mariadb_port] + \
             [p for w in config.workers for p in (w.grpc_port, w.mariadb_port)]
     busy = [p for p in ports if port_open(config.host, p)]
     if busy:
@@ -94,7 +94,8 @@ def up(config: ClusterConfig, echo=print) -> None:
     echo(f"started {len(config.workers)} worker daemons")
     _spawn(config, "czar", ["czar"])
     _wait_port(config, "czar", config.frontend_port)
-    echo(f"czar listening on {config.host}:{config.frontend_port}")
+    _wait_port(config, "czar", config.http_port)
+    echo(f"czar listening on {config.host}:{config.frontend_port} (HTTP API on {config.http_port})")
 
 
 def down(config: ClusterConfig, echo=print) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -48,6 +49,10 @@ class ClusterConfig:
     workers: list[WorkerConfig] = field(default_factory=list)
     host: str = "127.0.0.1"
     frontend_port: int = 4040
+    # The HTTP API (ingest, /openapi.json): frontend_port + 8 by default (4048). Mutating
+    # requests need `admin_token` (`Authorization: Bearer TOKEN` or `auth_key` in the JSON).
+    http_port: int = 4048
+    admin_token: str = ""
     czar_mariadb_port: int = 13306
     user: str = "qsmaster"
     password: str = ""
@@ -88,6 +93,8 @@ class ClusterConfig:
                          grpc_port=base_port + 101 + i)
             for i in range(n_workers)
         ]
+        kw.setdefault("http_port", frontend_port + 8)
+        kw.setdefault("admin_token", secrets.token_hex(16))
         return cls(dir=str(Path(dir).resolve()), workers=workers, frontend_port=frontend_port,
                    czar_mariadb_port=base_port, **kw)
 

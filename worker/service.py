@@ -15,6 +15,7 @@ from qserv.mariadb import MariaDBServer
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 from worker.executor import ChunkQueryError, Executor
+from worker.ingest import IngestService
 from worker.loader import load_file, spool_path
 
 log = logging.getLogger("worker")
@@ -25,6 +26,7 @@ class WorkerService(pb_grpc.WorkerServicer):
         self.name = name
         self.mariadb = mariadb
         self.executor = Executor(mariadb.socket, mariadb.outfile_dir)
+        self.ingest = IngestService(self.executor.pool, mariadb.outfile_dir)
 
     async def RunChunkQuery(self, request, context):
         chunks_done = 0
@@ -83,6 +85,16 @@ class WorkerService(pb_grpc.WorkerServicer):
         finally:
             path.unlink(missing_ok=True)
         return pb.LoadReply(rows=rows)
+
+    # Transactional ingest: see worker/ingest.py.
+    async def LoadContribution(self, request_iterator, context):
+        return await self.ingest.LoadContribution(request_iterator, context)
+
+    async def AbortTransaction(self, request, context):
+        return await self.ingest.AbortTransaction(request, context)
+
+    async def TableCounts(self, request, context):
+        return await self.ingest.TableCounts(request, context)
 
 
 async def serve(config: ClusterConfig, name: str) -> None:

@@ -59,6 +59,21 @@ class WorkerStub:
                 request_serializer=qserv_dot_v1_dot_worker__pb2.LoadBatch.SerializeToString,
                 response_deserializer=qserv_dot_v1_dot_worker__pb2.LoadReply.FromString,
                 _registered_method=True)
+        self.LoadContribution = channel.stream_unary(
+                '/qserv.v1.Worker/LoadContribution',
+                request_serializer=qserv_dot_v1_dot_worker__pb2.ContributionBatch.SerializeToString,
+                response_deserializer=qserv_dot_v1_dot_worker__pb2.ContributionReply.FromString,
+                _registered_method=True)
+        self.AbortTransaction = channel.unary_unary(
+                '/qserv.v1.Worker/AbortTransaction',
+                request_serializer=qserv_dot_v1_dot_worker__pb2.TransactionRequest.SerializeToString,
+                response_deserializer=qserv_dot_v1_dot_worker__pb2.TransactionReply.FromString,
+                _registered_method=True)
+        self.TableCounts = channel.unary_unary(
+                '/qserv.v1.Worker/TableCounts',
+                request_serializer=qserv_dot_v1_dot_worker__pb2.TableCountsRequest.SerializeToString,
+                response_deserializer=qserv_dot_v1_dot_worker__pb2.TableCountsReply.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -100,6 +115,30 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadContribution(self, request_iterator, context):
+        """Transactional ingest (the czar's ingest controller only).
+        One contribution: a chunk file of one table, streamed; the first message carries the
+        header. The worker creates the table and the transaction's partition when missing and
+        runs LOAD DATA with qserv_trans_id = trans_id. Malformed rows fail the call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortTransaction(self, request, context):
+        """Drop the transaction's partition from every table of the database (abort).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TableCounts(self, request, context):
+        """Rows per table and transaction in a database (status and validation).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +166,21 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.LoadTable,
                     request_deserializer=qserv_dot_v1_dot_worker__pb2.LoadBatch.FromString,
                     response_serializer=qserv_dot_v1_dot_worker__pb2.LoadReply.SerializeToString,
+            ),
+            'LoadContribution': grpc.stream_unary_rpc_method_handler(
+                    servicer.LoadContribution,
+                    request_deserializer=qserv_dot_v1_dot_worker__pb2.ContributionBatch.FromString,
+                    response_serializer=qserv_dot_v1_dot_worker__pb2.ContributionReply.SerializeToString,
+            ),
+            'AbortTransaction': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortTransaction,
+                    request_deserializer=qserv_dot_v1_dot_worker__pb2.TransactionRequest.FromString,
+                    response_serializer=qserv_dot_v1_dot_worker__pb2.TransactionReply.SerializeToString,
+            ),
+            'TableCounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.TableCounts,
+                    request_deserializer=qserv_dot_v1_dot_worker__pb2.TableCountsRequest.FromString,
+                    response_serializer=qserv_dot_v1_dot_worker__pb2.TableCountsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +318,87 @@ class Worker:
             '/qserv.v1.Worker/LoadTable',
             qserv_dot_v1_dot_worker__pb2.LoadBatch.SerializeToString,
             qserv_dot_v1_dot_worker__pb2.LoadReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadContribution(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/qserv.v1.Worker/LoadContribution',
+            qserv_dot_v1_dot_worker__pb2.ContributionBatch.SerializeToString,
+            qserv_dot_v1_dot_worker__pb2.ContributionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortTransaction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qserv.v1.Worker/AbortTransaction',
+            qserv_dot_v1_dot_worker__pb2.TransactionRequest.SerializeToString,
+            qserv_dot_v1_dot_worker__pb2.TransactionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TableCounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qserv.v1.Worker/TableCounts',
+            qserv_dot_v1_dot_worker__pb2.TableCountsRequest.SerializeToString,
+            qserv_dot_v1_dot_worker__pb2.TableCountsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,173 @@
+"""Transactional ingest on a worker: contributions, abort, row counts.
+
+Every table the ingest writes is `PARTITION BY LIST (qserv_trans_id)` (see
+`qserv.catalog.TableSpec.ddl(transactional=True)`); a contribution of transaction T lands in
+partition `pT` through `LOAD DATA ... SET qserv_trans_id = T`, and aborting T drops `pT` from
+every table of the database, so nothing of T stays behind, whatever failed and where. A LOAD
+into a transaction whose partition was dropped fails (MariaDB: "no partition for value"), it
+never resurrects it: the partition is added only when the contribution starts.
+
+The bytes come over gRPC (no shared filesystem between the client, the czar and the workers),
+are spooled next to mariadbd (its `secure_file_priv` directory) and bulk-loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+
+import asyncmy
+import grpc
+
+from qserv.catalog import TRANS_COLUMN
+from qserv.v1 import worker_pb2 as pb
+
+log = logging.getLogger("worker.ingest")
+
+NAME = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
+ER_DUP_PARTITION = 1517       # partition already exists: another contribution added it
+ER_DROP_LAST_PARTITION = 1508
+
+
+class ContributionError(Exception):
+    pass
+
+
+def _name(value: str, what: str) -> str:
+    if not NAME.match(value):
+        raise ContributionError(f"invalid {what} name {value!r}")
+    return value
+
+
+def _char(value: str, what: str, allow_empty: bool = True) -> str:
+    """A LOAD DATA delimiter as an SQL string literal (one character, or \\n / \\r\\n)."""
+    if value == "" and allow_empty:
+        return "''"
+    if value in ("\n", "\r\n", "\t") or len(value) == 1:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") \
+            .replace("\r", "\\r").replace("\t", "\\t") + "'"
+    raise ContributionError(f"{what} must be one character, not {value!r}")
+
+
+def load_statement(path: Path, h: pb.ContributionHeader) -> str:
+    db, table = _name(h.database, "database"), _name(h.table, "table")
+    cols = ", ".join(f"`{_name(c, 'column')}`" for c in h.columns)
+    fields = f"FIELDS TERMINATED BY {_char(h.fields_terminated_by or ',', 'fields_terminated_by', False)}"
+    if h.fields_enclosed_by:
+        fields += f" OPTIONALLY ENCLOSED BY {_char(h.fields_enclosed_by, 'fields_enclosed_by')}"
+    fields += f" ESCAPED BY {_char(h.fields_escaped_by, 'fields_escaped_by')}"
+    lines = f"LINES TERMINATED BY {_char(h.lines_terminated_by or chr(10), 'lines_terminated_by', False)}"
+    ignore = f" IGNORE {int(h.ignore_lines)} LINES" if h.ignore_lines else ""
+    return (f"LOAD DATA INFILE '{path}' INTO TABLE `{db}`.`{table}` CHARACTER SET utf8mb4 "
+            f"{fields} {lines}{ignore} ({cols}) SET `{TRANS_COLUMN}` = {int(h.trans_id)}")
+
+
+class IngestService:
+    """The ingest half of the worker's gRPC service (see worker.service)."""
+
+    def __init__(self, pool_factory, spool_dir: Path):
+        self.pool_factory = pool_factory   # async () -> asyncmy.Pool
+        self.spool_dir = Path(spool_dir)
+
+    async def LoadContribution(self, request_iterator, context):
+        path = self.spool_dir / f"contrib-{uuid.uuid4().hex}.csv"
+        header = None
+        nbytes = 0
+        started = time.monotonic()
+        try:
+            with open(path, "wb") as f:
+                async for batch in request_iterator:
+                    if header is None:
+                        if not batch.HasField("header"):
+                            raise ContributionError("the first message must carry the header")
+                        header = batch.header
+                    f.write(batch.data)
+                    nbytes += len(batch.data)
+            if header is None:
+                raise ContributionError("empty contribution stream")
+            if header.trans_id <= 0:
+                raise ContributionError("trans_id must be > 0")
+            rows, warnings = await self._load(path, header)
+        except ContributionError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        except asyncmy.errors.MySQLError as e:
+            code = e.args[0] if e.args else 0
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"MariaDB error {code}: {e.args[-1]}")
+        finally:
+            path.unlink(missing_ok=True)
+        log.info("contribution %s: %s.%s trans %d: %d rows, %d bytes in %.2f s",
+                 header.contribution_id, header.database, header.table, header.trans_id, rows,
+                 nbytes, time.monotonic() - started)
+        return pb.ContributionReply(rows=rows, bytes=nbytes, warnings=warnings)
+
+    async def _load(self, path: Path, h: pb.ContributionHeader) -> tuple[int, int]:
+        pool = await self.pool_factory()
+        db, table, trans = _name(h.database, "database"), _name(h.table, "table"), int(h.trans_id)
+        async with pool.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+                if h.create_sql:
+                    if not h.create_sql.startswith(f"CREATE TABLE IF NOT EXISTS `{db}`.`{table}`"):
+                        raise ContributionError("create_sql must create the contribution's table")
+                    await cur.execute(h.create_sql)
+                try:
+                    await cur.execute(f"ALTER TABLE `{db}`.`{table}` ADD PARTITION "
+                                      f"(PARTITION p{trans} VALUES IN ({trans}))")
+                except asyncmy.errors.OperationalError as e:
+                    if e.args[0] != ER_DUP_PARTITION:
+                        raise
+                # Strict: a malformed row is an error, not a warning and a silently wrong value.
+                await cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
+                try:
+                    await cur.execute(load_statement(path, h))
+                    rows = cur.rowcount
+                    await cur.execute("SHOW WARNINGS LIMIT 5")
+                    warnings = await cur.fetchall()
+                finally:
+                    await cur.execute("SET SESSION sql_mode = DEFAULT")
+        if warnings:
+            raise ContributionError(f"LOAD DATA into {db}.{table} reported: "
+                                    + "; ".join(f"{w[1]} {w[2]}" for w in warnings))
+        return rows, len(warnings)
+
+    async def AbortTransaction(self, request, context):
+        pool = await self.pool_factory()
+        db, trans = _name(request.database, "database"), int(request.trans_id)
+        dropped = 0
+        async with pool.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute(
+                    "SELECT TABLE_NAME FROM information_schema.PARTITIONS "
+                    "WHERE TABLE_SCHEMA = %s AND PARTITION_NAME = %s", (db, f"p{trans}"))
+                tables = [r[0] for r in await cur.fetchall()]
+                for table in tables:
+                    await cur.execute(f"ALTER TABLE `{db}`.`{table}` DROP PARTITION p{trans}")
+                    dropped += 1
+        log.info("abort %s trans %d: dropped %d partitions", db, trans, dropped)
+        return pb.TransactionReply(partitions_dropped=dropped)
+
+    async def TableCounts(self, request, context):
+        """Rows per table and transaction partition (exact: the ingest's tables are MyISAM)."""
+        pool = await self.pool_factory()
+        db = _name(request.database, "database")
+        out = []
+        async with pool.acquire() as conn:
+            async with conn.cursor() as cur:
+                await cur.execute(
+                    "SELECT p.TABLE_NAME, p.PARTITION_NAME, p.TABLE_ROWS, t.ENGINE "
+                    "FROM information_schema.PARTITIONS p JOIN information_schema.TABLES t "
+                    "ON t.TABLE_SCHEMA = p.TABLE_SCHEMA AND t.TABLE_NAME = p.TABLE_NAME "
+                    "WHERE p.TABLE_SCHEMA = %s", (db,))
+                rows = await cur.fetchall()
+                for table, part, n, engine in rows:
+                    trans = int(part[1:]) if part and part.startswith("p") else 0
+                    if engine not in ("MyISAM", "Aria"):   # estimated counts elsewhere: count
+                        where = f" WHERE `{TRANS_COLUMN}` = {trans}" if part else ""
+                        await cur.execute(f"SELECT COUNT(*) FROM `{db}`.`{table}`{where}")
+                        n = (await cur.fetchone())[0]
+                    out.append(pb.TableCount(table=table, trans_id=trans, rows=int(n or 0)))
+        return pb.TableCountsReply(counts=out)
