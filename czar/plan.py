@@ -125,8 +125,10 @@ def _to_merge(expr: exp.Expression, cols: _Columns, group_map: dict[str, exp.Col
     return expr.copy().transform(fn)
 
 
-def _chunk_tables(select: exp.Select, ctx: QueryContext, marker: str | None) -> exp.Select:
-    """Qualify every table with its database; partitioned ones get their chunk name."""
+def _chunk_tables(select: exp.Select, ctx: QueryContext, marker: str | None,
+                  overlap_for=None) -> exp.Select:
+    """Qualify every table with its database; partitioned ones get their chunk name (the
+    `overlap_for` table ref gets its overlap table's name instead)."""
     select = select.copy()
     by_id = {}
     for ref in ctx.tables:
@@ -137,7 +139,9 @@ def _chunk_tables(select: exp.Select, ctx: QueryContext, marker: str | None) -> 
         if not table.alias:
             table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
         name = table.name
-        if ref.partitioned and marker is not None:
+        if ref is overlap_for and marker is not None:
+            name = ref.spec.overlap_table(marker)
+        elif ref.partitioned and marker is not None:
             name = f"{table.name}_{marker}"
         table.set("this", exp.to_identifier(name, quoted=True))
         table.set("db", exp.to_identifier(ref.db, quoted=True))
@@ -149,12 +153,14 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
     answers (one chunk, or replicated tables only), only the direct form is built: rendering
     SQL is most of the czar's work for a point query."""
     partitioned = bool(ctx.partitioned_tables)
+    if ctx.neighbour_join is not None:
+        return _build_neighbour_plan(select, ctx, chunks)
     direct = render(_chunk_tables(select, ctx, CHUNK_MARKER))
     if chunks is not None and (not partitioned or len(chunks) == 1):
         return QueryPlan(database=ctx.database, direct_template=direct, chunk_template="",
                          shadow_sql="", merge_sql="", chunks=list(chunks) if partitioned else [],
                          partitioned=partitioned)
-    plan = _build_map_reduce(select, ctx)
+    plan, _ = _build_map_reduce(select, ctx)
     plan.direct_template = direct
     # Nothing to combine across chunks: the union of the per-chunk answers is the answer.
     plan.streamable = not ctx.is_aggregate and not any(
@@ -164,7 +170,21 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
     return plan
 
 
-def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> QueryPlan:
+def _build_neighbour_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None) -> QueryPlan:
+    """A near-neighbour join runs in two halves per chunk: partners from the chunk itself and
+    partners from its overlap table; both halves' rows (or partial aggregates) go to the
+    merge, so it always takes the map/reduce form, even for a single chunk."""
+    plan, chunk_select = _build_map_reduce(select, ctx)
+    overlap_half = render(_chunk_tables(chunk_select, ctx, CHUNK_MARKER,
+                                        overlap_for=ctx.neighbour_join.partner))
+    plan.chunk_template = f"({plan.chunk_template}) UNION ALL ({overlap_half})"
+    if chunks is not None:
+        plan.chunks = list(chunks)
+    return plan
+
+
+def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> tuple[QueryPlan, exp.Select]:
+    """The map/reduce plan, and the per-chunk SELECT it renders (tables not yet renamed)."""
     names = ctx.output_names
     cols = _Columns()
     chunk = select.copy()
@@ -253,13 +273,14 @@ def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> QueryPlan:
     merge.set("expressions", merge_items)
     merge.set("from_", exp.From(this=exp.to_table(RESULT_PLACEHOLDER)))
     partitioned = bool(ctx.partitioned_tables)
-    return QueryPlan(
+    plan = QueryPlan(
         database=ctx.database,
         chunk_template=render(_chunk_tables(chunk, ctx, CHUNK_MARKER)),
         shadow_sql=render(_chunk_tables(chunk, ctx, None)),
         merge_sql=render(merge).replace(f"`{RESULT_PLACEHOLDER}`", RESULT_PLACEHOLDER),
         partitioned=partitioned,
     )
+    return plan, chunk
 
 
 def _is_position(node: exp.Expression) -> bool:

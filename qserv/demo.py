@@ -24,7 +24,7 @@ def demo_spec(name: str = "demo", chunk_order: int = 5) -> DatabaseSpec:
     col = ColumnSpec
     return DatabaseSpec(name=name, chunk_order=chunk_order, subchunk_bits=3, tables=[
         TableSpec(name="Object", role="director", ra="ra", dec="decl", director_key="objectId",
-                  primary_key=["objectId"], data=["Object.csv"], columns=[
+                  primary_key=["objectId"], indexes=[["decl"]], data=["Object.csv"], columns=[
                       col("objectId", "BIGINT NOT NULL"), col("ra", "DOUBLE NOT NULL"),
                       col("decl", "DOUBLE NOT NULL"), col("uMag", "DOUBLE NULL"),
                       col("gMag", "DOUBLE NULL"), col("rMag", "DOUBLE NULL"),

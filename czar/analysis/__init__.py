@@ -12,12 +12,14 @@ from sqlglot import exp
 from czar.analysis.aggregates import aggregates
 from czar.analysis.context import QueryContext, TableRef
 from czar.analysis.director_index import director_index
+from czar.analysis.near_neighbour import near_neighbour
 from czar.analysis.expand_stars import expand_stars
 from czar.analysis.resolve_tables import resolve_tables
 from czar.analysis.validate import validate
 
 PASSES = (
     resolve_tables,
+    near_neighbour,
     validate,
     director_index,
     expand_stars,

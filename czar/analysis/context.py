@@ -43,6 +43,7 @@ class QueryContext:
     chunk_restriction: set[int] | None = None
     pruned_by: list[str] = field(default_factory=list)  # human-readable reasons, for EXPLAIN
     index_lookups: list = field(default_factory=list)   # director_index.IndexLookup, run by the engine
+    neighbour_join: object | None = None               # near_neighbour.NeighbourJoin
 
     def restrict_chunks(self, chunks, reason: str) -> None:
         """Narrow the chunks to visit; passes call this, the planner applies it."""

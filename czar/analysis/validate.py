@@ -66,12 +66,13 @@ def check_chunk_local_joins(select: exp.Select, ctx: QueryContext) -> None:
     """Partitioned tables may only meet on the director key (director-child or child-child):
     the loader puts those rows in the same chunk, so each chunk can be joined alone."""
     refs = ctx.partitioned_tables
-    if len(refs) < 2:
-        return
+    if len(refs) < 2 or ctx.neighbour_join is not None:
+        return  # a near-neighbour join is chunk-local through the overlap tables
     if sum(1 for r in refs if r.spec.role == DIRECTOR) > 1 and not _linked_all(select, ctx, refs):
         raise not_supported(
             "joins of a director table with itself other than on its key",
-            "near-neighbour joins are not implemented yet")
+            "for a near-neighbour join write scisql_angSep(o1.ra, o1.decl, o2.ra, o2.decl) < r "
+            "with r no larger than the overlap")
     if not _linked_all(select, ctx, refs):
         names = ", ".join(r.qualifier for r in refs)
         raise not_supported(

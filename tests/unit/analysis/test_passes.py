@@ -119,6 +119,10 @@ def facts(ctx: QueryContext) -> dict[str, str]:
         "aggregate": "yes" if ctx.is_aggregate else "no",
         "group_keys": " | ".join(render(k) for k in ctx.group_keys),
         "lookups": " | ".join(lookup.describe() for lookup in ctx.index_lookups),
+        "pruned_by": "; ".join(ctx.pruned_by),
+        "chunks": "all" if ctx.chunk_restriction is None else str(len(ctx.chunk_restriction)),
+        "neighbours": (f"{ctx.neighbour_join.owner.qualifier} + {ctx.neighbour_join.partner.qualifier}"
+                       f" (overlap) within {ctx.neighbour_join.radius}") if ctx.neighbour_join else "",
     }
 
 
