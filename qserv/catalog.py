@@ -9,6 +9,7 @@ single-MariaDB copy (the oracle in tests and benchmarks).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ CHUNK_COLUMNS = ("chunkId", "subChunkId")
 CHUNK_MARKER = "__QSERV_CHUNK__"
 # The ingest's transaction column on worker tables (INVISIBLE; see TableSpec.ddl).
 TRANS_COLUMN = "qserv_trans_id"
-# How `qserv load` ships rows (see qserv.loader.to_csv): CSV, every non-NULL value quoted,
+# How `qserv load` ships rows (the partitioner's CSV output, partitioner/writers.py): CSV, every non-NULL value quoted,
 # bare NULL for NULL. The LOAD DATA clause that reads it back:
 LOAD_FORMAT = ("CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
                "ESCAPED BY '' LINES TERMINATED BY '\\n'")
@@ -34,7 +35,7 @@ class ColumnSpec:
 class TableSpec:
     name: str
     role: str
-    columns: list[ColumnSpec]
+    columns: list[ColumnSpec] = field(default_factory=list)
     primary_key: list[str] = field(default_factory=list)
     indexes: list[list[str]] = field(default_factory=list)
     ra: str | None = None            # director: position columns (degrees)
@@ -42,9 +43,18 @@ class TableSpec:
     director_key: str | None = None  # director: its object id; child: the column referring to it
     director_table: str | None = None  # child: the director table
     data: list[str] = field(default_factory=list)  # input files (CSV), relative to the spec file
+    # Overlap radius in degrees for this table's rows (directors): None = the database's
+    # `overlap_deg`; 0 = no overlap. Overlap rows go to `<name>FullOverlap_<chunk>`.
+    overlap: float | None = None
+    # How the input files are written (see partitioner.config.CsvDialect): delimiter, header,
+    # null, quote, escape. None = CSV with a header line, `\N` for NULL, '"' quotes.
+    csv: dict | None = None
+    schema: str | None = None  # a CREATE TABLE file to take `columns` from (relative to the spec)
 
     def __post_init__(self):
         self.columns = [c if isinstance(c, ColumnSpec) else ColumnSpec(**c) for c in self.columns]
+        if not self.columns and not self.schema:
+            raise ValueError(f"table {self.name}: give its columns or a schema file")
         if self.role not in ROLES:
             raise ValueError(f"table {self.name}: role must be one of {ROLES}, not {self.role!r}")
         if self.role == DIRECTOR and not (self.ra and self.dec and self.director_key):
@@ -109,6 +119,9 @@ class DatabaseSpec:
 
     def __post_init__(self):
         self.tables = [t if isinstance(t, TableSpec) else TableSpec(**t) for t in self.tables]
+        for t in self.tables:
+            if not t.columns and t.schema:
+                t.columns = columns_from_ddl((Path(self.source_dir) / t.schema).read_text())
         names = {t.name for t in self.tables}
         for t in self.tables:
             if t.role == CHILD and t.director_table not in names:
@@ -132,8 +145,34 @@ class DatabaseSpec:
 
     @classmethod
     def read(cls, path: str | Path) -> "DatabaseSpec":
+        """From a JSON or (by extension .yaml/.yml) YAML file; relative paths in it are
+        relative to the file."""
         path = Path(path)
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+            raw = yaml.safe_load(path.read_text())
+            raw["source_dir"] = str(path.parent.resolve())
+            return cls(**raw)
         return cls.from_json(path.read_text(), source_dir=str(path.parent.resolve()))
+
+    def overlap_of(self, table: TableSpec) -> float:
+        """Overlap radius (degrees) of a table's rows: only directors have one."""
+        if table.role != DIRECTOR:
+            return 0.0
+        return self.overlap_deg if table.overlap is None else float(table.overlap)
 
     def files(self, table: TableSpec) -> list[Path]:
         return [Path(self.source_dir) / f for f in table.data]
+
+
+def columns_from_ddl(ddl: str) -> list[ColumnSpec]:
+    """Column names and types of a `CREATE TABLE` statement (as `mysqldump` writes them: one
+    backquoted column per line); keys and table options are skipped."""
+    cols = []
+    for line in ddl.splitlines():
+        m = re.match(r"\s*`([^`]+)`\s+(.*?),?\s*$", line)
+        if m:
+            cols.append(ColumnSpec(m.group(1), m.group(2)))
+    if not cols:
+        raise ValueError("no column definitions found in the schema file")
+    return cols

@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("spec", help="DatabaseSpec JSON; its `data` paths are relative to it")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
     sp.set_defaults(func=cmd_load)
+    from partitioner.cli import add_parser as add_partition_parser
+    add_partition_parser(sub)
     sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "
                                               "catalog, run two queries"))
     with_up_options(sp)

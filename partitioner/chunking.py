@@ -1,0 +1,244 @@
+"""The chunker: one block of rows -> chunk and sub-chunk ids (numpy, no Python per row),
+overlap rows for directors, director look-ups for children, then the writes.
+
+A row that cannot be placed for sure (malformed line, ra/dec missing or out of range, NULL or
+non-integer director key, child without its director row) is never written to a guessed
+chunk: it stops the run with an error naming the file and line, or, with `--rejects FILE`,
+goes to that file (one line per row: table, file, line, reason, the row) and is counted."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from partitioner import readers, writers
+from partitioner.dialect import CsvDialect
+from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, TableSpec
+from qserv.geometry import Chunker
+
+_index_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_line_cache: dict[tuple[str, int], int] = {}
+
+
+@dataclass
+class Block:
+    task: readers.Task
+    row_base: int        # rows of the task before this block
+    table: pa.Table
+
+
+@dataclass
+class BlockResult:
+    rows_out: int = 0
+    rejected: int = 0
+    chunk_rows: dict = field(default_factory=dict)
+    overlap_rows: dict = field(default_factory=dict)
+
+
+@dataclass
+class TableJob:
+    """Everything a worker process needs for one table (pickled once per task)."""
+    spec: TableSpec
+    dialect: CsvDialect
+    chunker: Chunker
+    overlap: float
+    out_dir: str
+    fmt: str
+    lock: bool
+    write: bool
+    rejects: str | None
+    file_columns: dict
+    index_dir: str | None
+    block_bytes: int = 64 << 20
+    block_rows: int = 1 << 20
+
+    # -- error reporting ---------------------------------------------------------------
+    def first_line(self, task: readers.Task) -> int:
+        """1-based line number of the task's first data row."""
+        key = (task.path, task.start)
+        if key not in _line_cache:
+            before = readers.count_lines_before(task.path, task.start) if task.start else 0
+            header = 1 if (self.dialect.header and task.start == 0) else 0
+            _line_cache[key] = before + header + 1
+        return _line_cache[key]
+
+    def reject(self, task: readers.Task, rows: list[tuple[int | None, str, bytes]]) -> None:
+        """rows: (row index in task or None, reason, row text). Raise, or append to rejects."""
+        from partitioner.run import PartitionError
+        where = "row" if readers.is_parquet(Path(task.path)) else "line"
+        items = []
+        for row, reason, text in rows:
+            if row is None:
+                pos = "?"
+            elif where == "row":
+                pos = str(row + 1)
+            else:
+                pos = str(self.first_line(task) + row)
+            items.append((pos, reason, text))
+        if not self.rejects:
+            pos, reason, text = items[0]
+            more = f" (and {len(items) - 1} more in this part of the file)" if len(items) > 1 else ""
+            raise PartitionError(f"{self.spec.name}: {task.path}, {where} {pos}: {reason}: "
+                                 f"{text[:200].decode('utf-8', 'replace')!r}{more}; "
+                                 f"use --rejects FILE to set such rows aside")
+        if not self.write:
+            return
+        out = b"".join(b"\t".join([self.spec.name.encode(), task.path.encode(), pos.encode(),
+                                   reason.encode(), text.replace(b"\n", b"\\n")]) + b"\n"
+                       for pos, reason, text in items)
+        writers.append(Path(self.rejects), out, True)
+
+    def reject_malformed(self, task: readers.Task, texts: list[str], row_base: int) -> None:
+        lines = _find_lines(task, texts, self.dialect.header)
+        self.reject(task, [(ln, "malformed row "
+                            "(wrong number of fields or bad quoting)", t.encode("utf-8", "replace"))
+                           for ln, t in zip(lines, texts)])
+
+    # -- director index for children ---------------------------------------------------
+    def director_index(self):
+        if self.index_dir not in _index_cache:
+            d = Path(self.index_dir)
+            _index_cache[self.index_dir] = tuple(np.load(d / f"{n}.npy", mmap_mode="r")
+                                                 for n in ("keys", "chunks", "subs"))
+        return _index_cache[self.index_dir]
+
+
+def _find_lines(task: readers.Task, texts: list[str], has_header: bool) -> list[int | None]:
+    """Line numbers (relative to the task's first data line, as row indices) of malformed rows,
+    found by scanning the task's text (error path only)."""
+    want = {}
+    for i, t in enumerate(texts):
+        want.setdefault(t.encode("utf-8", "replace"), []).append(i)
+    found: list[int | None] = [None] * len(texts)
+    path = Path(task.path)
+    opener = gzip.open if readers.is_gzip(path) else open
+    with opener(path, "rb") as f:
+        if task.start:
+            f.seek(task.start)
+        pos = task.start
+        header = task.start == 0 and has_header
+        row = 0
+        for line in f:
+            if task.end >= 0 and pos >= task.end:
+                break
+            pos += len(line)
+            if header:
+                header = False
+                continue
+            key = line.rstrip(b"\r\n")
+            if key in want and want[key]:
+                found[want[key].pop(0)] = row
+            row += 1
+    return found
+
+
+def _numbers(col: pa.ChunkedArray, kind) -> tuple[np.ndarray, np.ndarray]:
+    """(values, ok) of a column parsed as float64 or int64; not-ok: NULL or not a number."""
+    target = pa.float64() if kind is float else pa.int64()
+    if pa.types.is_binary(col.type):
+        col = pa.chunked_array([a.view(pa.string()) for a in col.chunks], pa.string())
+    try:
+        arr = pc.cast(col, target)
+        ok = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), bool)
+        vals = arr.fill_null(0).to_numpy()
+        return vals.astype(np.float64 if kind is float else np.int64), ok
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    vals = np.zeros(len(col), np.float64 if kind is float else np.int64)   # error path
+    ok = np.zeros(len(col), bool)
+    for i, v in enumerate(col.to_pylist()):
+        try:
+            vals[i] = kind(v) if v is not None else 0
+            ok[i] = v is not None
+        except (TypeError, ValueError, OverflowError):
+            pass
+    return vals, ok
+
+
+def process_block(job: TableJob, block: Block) -> BlockResult:
+    t = block.table
+    spec = job.spec
+    n = t.num_rows
+    res = BlockResult()
+    bad = np.zeros(n, bool)
+    why: list[tuple[np.ndarray, str]] = []
+    if spec.role == DIRECTOR:
+        ra, ok_ra = _numbers(t[spec.ra], float)
+        dec, ok_dec = _numbers(t[spec.dec], float)
+        with np.errstate(invalid="ignore"):
+            pos_ok = ok_ra & ok_dec & np.isfinite(ra) & np.isfinite(dec) & (dec >= -90) & (dec <= 90)
+        key, key_ok = _numbers(t[spec.director_key], int)
+        why += [(~pos_ok, f"{spec.ra}/{spec.dec} missing or out of range"),
+                (~key_ok, f"director key {spec.director_key} NULL or not an integer")]
+    elif spec.role == CHILD:
+        key, key_ok = _numbers(t[spec.director_key], int)
+        keys, ichunk, isub = job.director_index()
+        pos = np.searchsorted(keys, key)
+        pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+        found = key_ok & (pos < len(keys))
+        if len(keys):
+            found &= np.asarray(keys[pos_c]) == key
+        why += [(~key_ok, f"{spec.director_key} NULL or not an integer"),
+                (key_ok & ~found, f"no {spec.director_table} row with this {spec.director_key}")]
+    for mask, _ in why:
+        bad |= mask
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        reasons = [next(r for m, r in why if m[i]) for i in rows]
+        texts = writers.csv_bytes(t.take(pa.array(rows))).splitlines() if len(rows) else []
+        if len(texts) != len(rows):
+            texts = [b""] * len(rows)
+        job.reject(block.task, [(block.row_base + int(i), r, x) for i, r, x in zip(rows, reasons, texts)])
+        res.rejected = len(rows)
+        good = ~bad
+        t = t.filter(pa.array(good))
+        if spec.role == DIRECTOR:
+            ra, dec, key = ra[good], dec[good], key[good]
+        elif spec.role == CHILD:
+            pos_c = pos_c[good]
+    n = t.num_rows
+    res.rows_out = n
+    out = Path(job.out_dir)
+    if not spec.partitioned:
+        res.chunk_rows[-1] = n
+        if job.write and n:
+            writers.write_groups(out, "chunk_{}", t, np.array([0, n]), np.array([-1]), job.fmt, job.lock)
+        return res
+    o_rows = o_chunks = np.zeros(0, np.int64)
+    if spec.role == DIRECTOR:
+        chunk, sub, o_rows, o_chunks = job.chunker.partition(ra, dec, job.overlap)
+        if job.write and n:
+            rec = np.empty(n, writers.INDEX_DTYPE)
+            rec["key"], rec["chunk"], rec["sub"] = key, chunk, sub
+            writers.append(out / "index.part", rec.tobytes(), job.lock)
+    else:
+        chunk = np.asarray(ichunk[pos_c]).astype(np.int64)
+        sub = np.asarray(isub[pos_c]).astype(np.int64)
+    if n:
+        order = np.argsort(chunk, kind="stable")
+        ids, starts, counts = np.unique(chunk[order], return_index=True, return_counts=True)
+        res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
+        if job.write:
+            sorted_rows = _with_chunk_columns(t.take(pa.array(order)), chunk[order], sub[order])
+            writers.write_groups(out, "chunk_{}", sorted_rows, np.append(starts, n), ids, job.fmt, job.lock)
+    if len(o_rows):
+        order = np.argsort(o_chunks, kind="stable")
+        rows, targets = o_rows[order], o_chunks[order]
+        ids, starts, counts = np.unique(targets, return_index=True, return_counts=True)
+        res.overlap_rows = dict(zip(ids.tolist(), counts.tolist()))
+        if job.write:
+            # overlap rows keep the chunkId/subChunkId of the chunk they belong to
+            sorted_rows = _with_chunk_columns(t.take(pa.array(rows)), chunk[rows], sub[rows])
+            writers.write_groups(out, "chunk_{}_overlap", sorted_rows, np.append(starts, len(rows)), ids,
+                                 job.fmt, job.lock)
+    return res
+
+
+def _with_chunk_columns(t: pa.Table, chunk: np.ndarray, sub: np.ndarray) -> pa.Table:
+    return t.append_column(CHUNK_COLUMNS[0], pa.array(chunk.astype(np.int32))).append_column(
+        CHUNK_COLUMNS[1], pa.array(sub.astype(np.int32)))

@@ -1,0 +1,327 @@
+"""Orchestration: tasks over a process pool, progress, director index, manifest."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from partitioner import readers, writers
+from partitioner.chunking import Block, TableJob, process_block
+from partitioner.dialect import OUTPUT_CSV, CsvDialect
+from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, REPLICATED, DatabaseSpec, TableSpec
+from qserv.geometry import Chunker
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+class PartitionError(Exception):
+    """A problem with the input (bad row, missing director, ...) naming the file and line."""
+
+
+@dataclass
+class Options:
+    out_dir: str
+    fmt: str = "csv"                  # csv | parquet
+    jobs: int = 1
+    piece_mb: int = 64                # task size: bytes of input per task
+    rejects: str | None = None        # write bad rows here instead of failing
+    dry_run: bool = False
+    progress: bool = True
+    tables: list[str] | None = None   # only these tables (default: all of the spec)
+    director_index: dict[str, str] = field(default_factory=dict)  # director -> dir of its index
+    force: bool = False               # write into a non-empty out_dir
+    overlap: bool = True              # False: no overlap rows (a single-database copy)
+
+
+def _table_files(spec: DatabaseSpec, t: TableSpec) -> list[Path]:
+    import glob
+    out = []
+    for pattern in t.data:
+        full = str(Path(spec.source_dir) / pattern)
+        hits = sorted(glob.glob(full)) if any(ch in pattern for ch in "*?[") else [full]
+        if not hits:
+            raise PartitionError(f"{t.name}: no input file matches {pattern!r}")
+        for h in hits:
+            if not Path(h).exists():
+                raise PartitionError(f"{t.name}: input file {h} does not exist")
+        out += [Path(h) for h in hits]
+    return out
+
+
+def _run_task(job: TableJob, task: readers.Task) -> dict:
+    """Worker side: read a task's blocks and write them; returns counts."""
+    stats = {"rows": 0, "out": 0, "rejected": 0, "chunks": defaultdict(lambda: [0, 0]),
+             "bytes": task.nbytes, "path": task.path, "index": task.index}
+    malformed: list[str] = []
+
+    def handler(row):
+        malformed.append(row.text)
+        return "skip"
+
+    if readers.is_parquet(Path(task.path)):
+        blocks = readers.read_parquet_blocks(task, job.spec.column_names, job.block_rows)
+    else:
+        blocks = readers.read_csv_blocks(task, job.dialect, job.file_columns[task.path],
+                                         job.spec.column_names, job.block_bytes, handler)
+    row_base = 0
+    for table in blocks:
+        seen = len(malformed)
+        if seen:
+            job.reject_malformed(task, malformed, row_base)
+            stats["rejected"] += len(malformed)
+            stats["rows"] += len(malformed)
+            malformed.clear()
+        res = process_block(job, Block(task, row_base, table))
+        row_base += table.num_rows
+        stats["rows"] += table.num_rows
+        stats["out"] += res.rows_out
+        stats["rejected"] += res.rejected
+        for c, n in res.chunk_rows.items():
+            stats["chunks"][c][0] += n
+        for c, n in res.overlap_rows.items():
+            stats["chunks"][c][1] += n
+    if malformed:
+        job.reject_malformed(task, malformed, row_base)
+        stats["rejected"] += len(malformed)
+        stats["rows"] += len(malformed)
+    stats["chunks"] = dict(stats["chunks"])
+    return stats
+
+
+def partition(spec: DatabaseSpec, options: Options) -> dict:
+    """Partition the tables of `spec` into `options.out_dir`; returns the manifest (a dict),
+    also written to `<out_dir>/manifest.json` (not for a dry run)."""
+    out = Path(options.out_dir)
+    if options.fmt not in ("csv", "parquet"):
+        raise PartitionError(f"unknown output format {options.fmt!r} (csv or parquet)")
+    if not options.dry_run:
+        if out.exists() and any(out.iterdir()):
+            if not options.force:
+                raise PartitionError(f"output directory {out} is not empty (use --force to replace it)")
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(options.out_dir if not options.dry_run else
+                   os.path.join(os.environ.get("TMPDIR", "/tmp"), f"qserv-dry-{os.getpid()}"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    chunker = Chunker(spec.chunk_order, spec.subchunk_bits)
+    names = options.tables or [t.name for t in spec.tables]
+    tables = [spec.table(n) for n in names]
+    # directors first (children need their index), then children, then replicated tables
+    tables.sort(key=lambda t: {DIRECTOR: 0, CHILD: 1, REPLICATED: 2}[t.role])
+    if options.rejects and not options.dry_run:
+        Path(options.rejects).parent.mkdir(parents=True, exist_ok=True)
+        Path(options.rejects).write_bytes(b"")
+
+    manifest = {
+        "version": MANIFEST_VERSION, "database": spec.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "chunk_order": spec.chunk_order, "subchunk_bits": spec.subchunk_bits,
+        "overlap_deg": spec.overlap_deg, "format": options.fmt,
+        "csv": OUTPUT_CSV if options.fmt == "csv" else None,
+        "spec": json.loads(spec.to_json()), "tables": {},
+    }
+    index_dirs = dict(options.director_index)
+    started = time.monotonic()
+    progress = _Progress(options.progress)
+    try:
+        with progress:
+            for t in tables:
+                manifest["tables"][t.name] = _partition_table(
+                    spec, t, chunker, options, scratch, index_dirs, progress)
+                if t.role == DIRECTOR:
+                    index_dirs.setdefault(t.name, str(scratch / t.name))
+    finally:
+        if options.dry_run:
+            shutil.rmtree(scratch, ignore_errors=True)
+    manifest["seconds"] = round(time.monotonic() - started, 3)
+    if not options.dry_run:
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scratch: Path,
+                     index_dirs: dict, progress) -> dict:
+    files = _table_files(spec, t)
+    dialect = CsvDialect.from_spec(t.csv)
+    tdir = scratch / t.name
+    tdir.mkdir(parents=True, exist_ok=True)
+    file_columns = {}
+    for f in files:
+        if readers.is_parquet(f):
+            continue
+        if dialect.header:
+            cols = readers.read_header(f, dialect)
+            missing = [c for c in t.column_names if c not in cols]
+            if missing:
+                raise PartitionError(f"{f}: header lacks column(s) {missing} of table {t.name}")
+        else:
+            cols = t.column_names
+        file_columns[str(f)] = cols
+    index_dir = None
+    if t.role == CHILD:
+        index_dir = index_dirs.get(t.director_table)
+        if index_dir is None:
+            raise PartitionError(f"child table {t.name}: the director index of {t.director_table} is "
+                                 f"unknown (partition {t.director_table} in the same run, or give "
+                                 f"--director-index {t.director_table}=DIR)")
+        _prepare_index(Path(index_dir), t.director_table)
+    job = TableJob(spec=t, dialect=dialect, chunker=chunker,
+                   overlap=spec.overlap_of(t) if options.overlap else 0.0,
+                   out_dir=str(tdir), fmt=options.fmt, lock=options.jobs > 1,
+                   write=not options.dry_run, rejects=options.rejects, file_columns=file_columns,
+                   index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20))
+    tasks = readers.plan_tasks(t.name, files, dialect, options.piece_mb << 20)
+    results = progress.run(t.name, job, tasks, options.jobs)
+
+    rows = sum(r["rows"] for r in results)
+    rejected = sum(r["rejected"] for r in results)
+    per_file = defaultdict(int)
+    for r in results:
+        per_file[r["path"]] += r["rows"]
+    chunks: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for r in results:
+        for c, (n, o) in r["chunks"].items():
+            chunks[int(c)][0] += n
+            chunks[int(c)][1] += o
+    entry = {
+        "role": t.role, "columns": t.column_names + (list(CHUNK_COLUMNS) if t.partitioned else []),
+        "ra": t.ra, "dec": t.dec, "director_key": t.director_key, "director_table": t.director_table,
+        "overlap_deg": spec.overlap_of(t) if options.overlap else 0.0,
+        "inputs": [{"path": str(f), "rows": per_file[str(f)], "bytes": f.stat().st_size} for f in files],
+        "rows": rows, "rows_out": sum(r["out"] for r in results), "rejected": rejected,
+        "overlap_rows": sum(o for _, o in chunks.values()),
+    }
+    if options.dry_run:
+        entry["chunks"] = {str(c): {"rows": n, "overlap_rows": o} for c, (n, o) in sorted(chunks.items())}
+        return entry
+    ext = options.fmt
+    if ext == "parquet":
+        for part in sorted(tdir.glob("*.parquet.part")):
+            writers.finish_parquet(part)
+    if t.role == REPLICATED:
+        path = tdir / f"{t.name}.{ext}"
+        if chunks:   # replicated rows were written under chunk id -1
+            (tdir / f"chunk_-1.{ext}").rename(path)
+        else:
+            _empty_file(path, t, ext)
+        entry["file"] = f"{t.name}/{path.name}"
+        entry["checksum"] = writers.checksum(path)
+        return entry
+    entry["chunks"] = {}
+    for c, (n, o) in sorted(chunks.items()):
+        e = {"rows": n, "overlap_rows": o}
+        if n:
+            e["file"] = f"{t.name}/chunk_{c}.{ext}"
+            e["checksum"] = writers.checksum(tdir / f"chunk_{c}.{ext}")
+        if o:
+            e["overlap_file"] = f"{t.name}/chunk_{c}_overlap.{ext}"
+            e["overlap_checksum"] = writers.checksum(tdir / f"chunk_{c}_overlap.{ext}")
+        entry["chunks"][str(c)] = e
+    if t.role == DIRECTOR:
+        entry["index"] = _finish_index(tdir, t, ext)
+    return entry
+
+
+def _empty_file(path: Path, t: TableSpec, ext: str) -> None:
+    if ext == "csv":
+        path.write_bytes(b"")
+    else:
+        import pyarrow.parquet as pq
+        pq.write_table(pa.table({c: pa.array([], pa.string()) for c in t.column_names}), path)
+
+
+def _finish_index(tdir: Path, t: TableSpec, ext: str) -> dict:
+    """The director index as a LOAD-ready file `<Table>/index.<ext>` (key, chunkId, subChunkId)."""
+    part = tdir / "index.part"
+    raw = np.fromfile(part, dtype=writers.INDEX_DTYPE) if part.exists() else \
+        np.zeros(0, writers.INDEX_DTYPE)
+    table = pa.table({t.director_key: raw["key"], "chunkId": raw["chunk"], "subChunkId": raw["sub"]})
+    path = tdir / f"index.{ext}"
+    if ext == "csv":
+        path.write_bytes(writers.csv_bytes(table))
+    else:
+        import pyarrow.parquet as pq
+        pq.write_table(table, path)
+    return {"file": f"{t.name}/{path.name}", "rows": len(raw), "columns": table.column_names,
+            "checksum": writers.checksum(path),
+            # the same as fixed-size binary records (int64 key, int32 chunkId, int32 subChunkId)
+            "raw": f"{t.name}/index.part"}
+
+
+def _prepare_index(index_dir: Path, director: str) -> None:
+    """Sorted arrays (keys.npy, chunks.npy, subs.npy) of a director's index, for children.
+    Memory grows with the number of directors (16 bytes each); children map them read-only."""
+    if (index_dir / "keys.npy").exists():
+        return
+    part = index_dir / "index.part"
+    if not part.exists():
+        raise PartitionError(f"no director index of {director} in {index_dir}")
+    raw = np.fromfile(part, dtype=writers.INDEX_DTYPE)
+    order = np.argsort(raw["key"], kind="stable")
+    keys = raw["key"][order]
+    dup = np.flatnonzero(keys[1:] == keys[:-1])
+    if len(dup):
+        raise PartitionError(f"{director}: director key {int(keys[dup[0]])} appears more than once "
+                             f"({len(dup)} duplicate keys)")
+    np.save(index_dir / "keys.npy", keys)
+    np.save(index_dir / "chunks.npy", raw["chunk"][order])
+    np.save(index_dir / "subs.npy", raw["sub"][order])
+
+
+class _Progress:
+    """A rich progress bar (rows, MB/s, ETA) over the tasks of each table."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self):
+        from rich.progress import (BarColumn, Progress, TextColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.fields[rows]:>12,} rows"), TransferSpeedColumn(),
+                            TimeRemainingColumn(), disable=not self.enabled, transient=False)
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def run(self, name: str, job: TableJob, tasks: list, jobs: int) -> list[dict]:
+        bar = self.bar.add_task(f"partition {name}", total=sum(t.nbytes for t in tasks) or 1, rows=0)
+        rows = 0
+        results = []
+        if jobs <= 1 or len(tasks) <= 1:
+            for task in tasks:
+                r = _run_task(job, task)
+                rows += r["rows"]
+                self.bar.update(bar, advance=task.nbytes, rows=rows)
+                results.append(r)
+            return results
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            pending = {pool.submit(_run_task, job, task): task for task in tasks}
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        task = pending.pop(f)
+                        r = f.result()
+                        rows += r["rows"]
+                        self.bar.update(bar, advance=task.nbytes, rows=rows)
+                        results.append(r)
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                raise
+        return results

@@ -1,0 +1,107 @@
+"""Writers: append a block's rows, grouped by chunk, to per-chunk files.
+
+Several processes append to the same chunk file: each append is one `write` under an
+exclusive `flock` of that file, so pieces never interleave (rows of a chunk come in block
+order per process, blocks of different processes in any order). CSV pieces are the final
+bytes (qserv.catalog.LOAD_FORMAT); Parquet pieces are Arrow IPC streams framed by their length,
+turned into one Parquet file per chunk by `finish_parquet`."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+CSV_OPTIONS = pacsv.WriteOptions(include_header=False, null_string="NULL", quoting_style="all_valid",
+                                 batch_size=1 << 16)
+
+
+def append(path: Path, data, lock: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+    finally:
+        os.close(fd)   # releases the lock
+
+
+def for_csv(table: pa.Table) -> pa.Table:
+    """Raw-byte columns are written as they are (pyarrow's CSV writer wants text)."""
+    cols = [c.cast(c.type) if not pa.types.is_binary(c.type) else
+            pa.chunked_array([a.view(pa.string()) for a in c.chunks], pa.string())
+            for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pacsv.write_csv(for_csv(table), buf, CSV_OPTIONS)
+    return buf.getvalue()
+
+
+def write_groups(directory: Path, stem: str, table: pa.Table, bounds: np.ndarray, ids: np.ndarray,
+                 fmt: str, lock: bool) -> None:
+    """`table` sorted by chunk; rows of chunk ids[i] are [bounds[i], bounds[i+1]). Appends each
+    group to `<directory>/<stem.format(id)>.<fmt>`."""
+    if fmt == "csv":
+        data = csv_bytes(table)
+        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+        if len(ends) == table.num_rows:          # one line per row: cut the bytes
+            offsets = np.concatenate([[0], ends])[bounds]
+            for i, c in enumerate(ids):
+                append(directory / f"{stem.format(int(c))}.csv", memoryview(data)[offsets[i]:offsets[i + 1]],
+                       lock)
+        else:                                    # values with line breaks: one write per chunk
+            for i, c in enumerate(ids):
+                piece = table.slice(bounds[i], bounds[i + 1] - bounds[i])
+                append(directory / f"{stem.format(int(c))}.csv", csv_bytes(piece), lock)
+        return
+    for i, c in enumerate(ids):
+        piece = table.slice(bounds[i], bounds[i + 1] - bounds[i])
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, piece.schema) as w:
+            w.write_table(piece)
+        body = sink.getvalue()
+        append(directory / f"{stem.format(int(c))}.parquet.part",
+               struct.pack("<Q", body.size) + body.to_pybytes(), lock)
+
+
+def finish_parquet(part: Path) -> Path:
+    """Turn a file of framed IPC streams into `<name>.parquet`."""
+    data = part.read_bytes()
+    tables, pos = [], 0
+    while pos < len(data):
+        (n,) = struct.unpack_from("<Q", data, pos)
+        tables.append(ipc.open_stream(pa.py_buffer(data[pos + 8:pos + 8 + n])).read_all())
+        pos += 8 + n
+    out = part.with_suffix("")          # chunk_7.parquet.part -> chunk_7.parquet
+    pq.write_table(pa.concat_tables(tables), out)
+    part.unlink()
+    return out
+
+
+def checksum(path: Path) -> str:
+    crc = 0
+    with open(path, "rb") as f:
+        while True:
+            buf = f.read(8 << 20)
+            if not buf:
+                break
+            crc = zlib.crc32(buf, crc)
+    return f"crc32:{crc:08x}"
+
+
+INDEX_DTYPE = np.dtype([("key", "<i8"), ("chunk", "<i4"), ("sub", "<i4")])
