@@ -26,7 +26,9 @@ from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVari
 from sqlglot import exp
 
 from czar import mimic_batches
+from czar.analysis.spatial import shadow_text
 from czar.engine import BINARY_CHARSET, QueryEngine, ShadowResult
+from czar.explain import COLUMNS as EXPLAIN_COLUMNS, explain_rows
 from czar.mimic_batches import BatchedRows
 from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
                           ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
@@ -213,7 +215,7 @@ class QservSession(Session):
             return await self._run_on_shadow(sql)
         if isinstance(expression, exp.Describe):
             if isinstance(expression.this, exp.Query):
-                raise MysqlError("EXPLAIN of a query is not implemented yet", code=ER_NOT_SUPPORTED_YET)
+                return await self._explain(expression.this, sql)
             return await self._run_on_shadow(sql)
         if isinstance(expression, exp.Command):
             return await self._shadow_or_refuse(sql)
@@ -237,20 +239,43 @@ class QservSession(Session):
             return text
         return q.expression.sql(dialect="mysql")
 
-    async def _distributed(self, expression: exp.Query, sql: str):
-        # 1. MariaDB checks it against the empty shadows: its errors, its column names.
+    async def _check_on_shadow(self, expression: exp.Query, sql: str) -> ShadowResult:
+        """MariaDB checks the query against the empty shadows: its errors, its column names.
+        Restrictors (qserv_areaspec_*) and scisql_s2PtInCPoly are not MariaDB functions: the
+        shadow sees `1` in their place (the analysis checks their arguments)."""
         conn = await self.shadow()
+        text, typed = shadow_text(sql)
         try:
             async with conn.cursor() as cur:
-                await cur.execute(sql)
-                shadow = ShadowResult(cur.description or [],
+                await cur.execute(text)
+                description = list(cur.description or [])
+                shadow = ShadowResult(description,
                                       [f.charsetnr == BINARY_CHARSET for f in cur._result.fields or []])
                 await cur.fetchall()
         except asyncmy.errors.MySQLError as e:
             raise mysql_error(e) from None
+        items = expression.expressions if isinstance(expression, exp.Select) else []
+        for i, name in typed.items():
+            if i < len(description) and i < len(items) and not isinstance(items[i], exp.Alias):
+                description[i] = (name,) + tuple(description[i][1:])
         if not isinstance(expression, exp.Select):
             raise MysqlError("Qserv does not support UNION / INTERSECT / EXCEPT yet",
                              code=ER_NOT_SUPPORTED_YET)
+        return shadow
+
+    async def _explain(self, expression: exp.Query, sql: str):
+        inner = re.sub(r"(?is)^\s*(EXPLAIN|DESCRIBE|DESC)\s+(EXTENDED\s+|PARTITIONS\s+|FORMAT\s*=\s*\w+\s+)?",
+                       "", sql)
+        shadow = await self._check_on_shadow(expression, inner)
+        try:
+            plan = await self.engine.plan(expression.copy(), self.database, shadow.names)
+        except Exception as e:
+            raise mysql_error(e) from None
+        return explain_rows(plan), EXPLAIN_COLUMNS
+
+    async def _distributed(self, expression: exp.Query, sql: str):
+        # 1. MariaDB checks it against the empty shadows: its errors, its column names.
+        shadow = await self._check_on_shadow(expression, sql)
         # 2. Analyse, plan, run.
         try:
             plan = await self.engine.plan(expression.copy(), self.database, shadow.names)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
+from qserv import scisql
 from qserv.catalog import CHUNK_COLUMNS, DIRECTOR, LOAD_FORMAT, REPLICATED, DatabaseSpec
 from qserv.config import ClusterConfig
 from qserv.mariadb import MariaDBServer
@@ -69,6 +70,7 @@ def load_partitioned(config: ClusterConfig, spec: DatabaseSpec, manifest: dict, 
 
     def prepare(worker: str):
         stmts = [f"DROP DATABASE IF EXISTS `{spec.name}`", f"CREATE DATABASE `{spec.name}`"]
+        stmts += scisql.install_statements(spec.name)
         stmts += [t.ddl(spec.name) for t in spec.tables if t.role == REPLICATED]
         for c in chunks_of[worker]:
             for t in partitioned:
@@ -137,6 +139,8 @@ def load_single(conn, spec: DatabaseSpec) -> dict[str, int]:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{spec.name}`")
             cur.execute(f"CREATE DATABASE `{spec.name}`")
+            for stmt in scisql.install_statements(spec.name):
+                cur.execute(stmt)
             for t in spec.tables:
                 cur.execute(t.ddl(spec.name, with_chunk_columns=False))
                 e = manifest["tables"][t.name]

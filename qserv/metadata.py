@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import pymysql
 
+from qserv import scisql
 from qserv.catalog import DatabaseSpec
 
 META_DB = "qservMeta"
@@ -72,7 +73,9 @@ class MetadataStore:
         for t in spec.tables:
             self.execute(f"DROP TABLE IF EXISTS `{spec.name}`.`{t.name}`")
             self.execute(t.ddl(spec.name, engine="MyISAM"))
-        self.execute(f"GRANT SELECT, SHOW VIEW ON `{spec.name}`.* TO '{SHADOW_USER}'@'localhost'")
+        for stmt in scisql.install_statements(spec.name):  # queries that call them validate
+            self.execute(stmt)
+        self.execute(f"GRANT SELECT, SHOW VIEW, EXECUTE ON `{spec.name}`.* TO '{SHADOW_USER}'@'localhost'")
         self.execute(f"REPLACE INTO {META_DB}.dbs (name, spec, published) VALUES (%s, %s, 0)",
                      (spec.name, spec.to_json()))
         self.bump_version()

@@ -109,7 +109,7 @@ def ellipse_full(ra, dec, ra0, dec0, major, minor, pa) -> str:
 
 
 def flux_to_abmag(flux) -> str:
-    return f"IF({flux} <= 0, NULL, -2.5 * LOG10({flux}) - 48.6)"
+    return f"IF({flux} <= 0, NULL, -2.5 * LOG(10, {flux}) - 48.6)"
 
 
 def flux_to_abmag_sigma(flux, sigma) -> str:

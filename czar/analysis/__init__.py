@@ -15,13 +15,17 @@ from czar.analysis.director_index import director_index
 from czar.analysis.near_neighbour import near_neighbour
 from czar.analysis.expand_stars import expand_stars
 from czar.analysis.resolve_tables import resolve_tables
+from czar.analysis.scisql import scisql
+from czar.analysis.spatial import spatial
 from czar.analysis.validate import validate
 
 PASSES = (
     resolve_tables,
     near_neighbour,
     validate,
+    spatial,
     director_index,
+    scisql,
     expand_stars,
     aggregates,
 )

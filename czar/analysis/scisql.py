@@ -1,0 +1,111 @@
+"""Pass: scisql function calls become inline SQL (qserv/scisql.py has the formulas).
+
+Workers are plain MariaDB. The scisql functions exist there as stored functions, but a stored
+function call costs MariaDB far more than the same expression inline (benchmarks/bench_scisql:
+5x for angSep, 50-300x for the point-in-region tests), so chunk queries carry the formulas:
+
+    SELECT scisql_angSep(ra, decl, 10, 5) FROM Object
+    -> SELECT (IF(ra IS NULL OR ... , NULL, DEGREES(2 * ASIN(SQRT(...))))) FROM Object
+
+A top-level `scisql_s2PtIn*(...) = 1` of WHERE whose region arguments are valid literals
+becomes the bare test (NULL and 0 both reject a row there). scisql_s2PtInCPoly needs literal
+vertices (its edge planes are computed here); a wrong vertex count is error 1064.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from czar.analysis.context import QueryContext
+from czar.analysis.spatial import POINT_IN, conjuncts, literal_value, point_in_call
+from qserv import scisql as defs
+from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
+from qserv.regions import MAX_POLY_VERTICES, RegionError, make_region
+
+NAMES = {n.lower(): n for n in defs.FUNCTIONS}
+CPOLY = "scisql_s2ptincpoly"
+
+
+def _sql(node: exp.Expression) -> str:
+    from czar.plan import MariaDB  # late: czar.plan imports the analysis package
+    return "(" + node.sql(dialect=MariaDB, identify=True) + ")"
+
+
+def _parse(text: str) -> exp.Expression:
+    return exp.Paren(this=sqlglot.parse_one(text, read="mysql"))
+
+
+def _cpoly_vertices(call: exp.Anonymous) -> list[tuple[float, float]]:
+    args = call.expressions[2:]
+    if len(args) < 6 or len(args) % 2 or len(args) > 2 * MAX_POLY_VERTICES:
+        raise QservError(ER_PARSE_ERROR, f"scisql_s2PtInCPoly takes a position and 3 to "
+                                         f"{MAX_POLY_VERTICES} vertices (ra, dec pairs), got "
+                                         f"{len(call.expressions)} arguments")
+    values = [literal_value(a) for a in args]
+    if any(v is None for v in values):
+        raise not_supported("scisql_s2PtInCPoly with vertices that are not numeric literals")
+    return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+
+
+def _valid_region(call: exp.Anonymous) -> bool:
+    values = [literal_value(a) for a in call.expressions[2:]]
+    if any(v is None for v in values):
+        return False
+    try:
+        make_region(POINT_IN[call.name.lower()], values, name=call.name)
+    except RegionError:
+        return False
+    return True
+
+
+def _inline(call: exp.Anonymous, where_true: bool) -> exp.Expression:
+    name = call.name.lower()
+    if name == CPOLY:
+        vertices = _cpoly_vertices(call)
+        if len(call.expressions) < 2:
+            raise QservError(ER_PARSE_ERROR, "scisql_s2PtInCPoly needs a position")
+        ra, dec = (_sql(a) for a in call.expressions[:2])
+        try:
+            return _parse(defs.cpoly_inline(ra, dec, vertices, where_true=where_true))
+        except RegionError as e:
+            raise QservError(ER_PARSE_ERROR, str(e)) from None
+    canonical = NAMES[name]
+    params = defs.FUNCTIONS[canonical][0]
+    if len(call.expressions) != len(params):
+        raise QservError(ER_PARSE_ERROR, f"{canonical} takes {len(params)} arguments, "
+                                         f"got {len(call.expressions)}")
+    return _parse(defs.inline(canonical, [_sql(a) for a in call.expressions], where_true=where_true))
+
+
+def _is_scisql(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and (node.name.lower() in NAMES or node.name.lower() == CPOLY)
+
+
+def scisql(select: exp.Select, ctx: QueryContext) -> exp.Select:
+    where = select.args.get("where")
+    if where is not None:
+        terms, changed = [], False
+        for term in conjuncts(where):
+            call = point_in_call(term)
+            if call is not None and not any(_is_scisql(n) for n in call.expressions) and \
+                    (call.name.lower() == CPOLY or _valid_region(call)):
+                terms.append(_inline(call, where_true=True))
+                changed = True
+            else:
+                terms.append(term)
+        if changed:
+            where.set("this", exp.and_(*terms))
+
+    def fn(node):
+        return _inline(node, where_true=False) if _is_scisql(node) else node
+
+    for key in ("expressions", "where", "group", "having", "order", "joins"):
+        value = select.args.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            select.set(key, [v.transform(fn) for v in value])
+        else:
+            select.set(key, value.transform(fn))
+    return select

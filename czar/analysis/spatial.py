@@ -1,0 +1,233 @@
+"""Pass 3: spatial restrictors and region pruning (DESIGN §3, §5).
+
+A `qserv_areaspec_box/circle/ellipse/poly(...)` call ANDed at the top level of WHERE (any
+letter case) is removed; the region it names restricts the chunks to visit, and every
+director table in FROM gets the exact per-row test on its own position columns:
+
+    SELECT objectId FROM Object WHERE qserv_areaspec_circle(10, 5, 0.5) AND flags = 1
+    -> SELECT objectId FROM Object WHERE scisql_s2PtInCircle(Object.ra, Object.decl, 10.0, 5.0, 0.5) = 1
+       AND flags = 1                       chunks: those the circle touches
+
+A top-level `scisql_s2PtInBox/Circle/Ellipse/CPoly(ra, dec, <literals>) = 1` on a director's
+position columns prunes the same way (the query is left as it is).
+
+Arguments must be numeric literals; a wrong count, a non-literal, radius <= 0, |dec| > 90,
+... is error 1064 (ER_PARSE_ERROR, as the original Qserv reports a bad restrictor) with a
+message that names the function and the problem. A restrictor anywhere else (under OR, in the
+select list) is 1235.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+from sqlglot.tokens import TokenType
+from sqlglot.dialects.mysql import MySQL
+
+from czar.analysis.context import QueryContext
+from qserv.catalog import DIRECTOR
+from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
+from qserv.geometry import Chunker
+from qserv.regions import RegionError, make_region
+
+AREASPEC = re.compile(r"^qserv_areaspec_(box|circle|ellipse|poly)$", re.IGNORECASE)
+POINT_IN = {"scisql_s2ptinbox": "box", "scisql_s2ptincircle": "circle",
+            "scisql_s2ptinellipse": "ellipse", "scisql_s2ptincpoly": "poly"}
+
+
+def conjuncts(cond: exp.Expression | None) -> list[exp.Expression]:
+    """The terms ANDed at the top of a condition (through parentheses)."""
+    if cond is None:
+        return []
+    while isinstance(cond, (exp.Paren, exp.Where)):
+        cond = cond.this
+    if isinstance(cond, exp.And):
+        return conjuncts(cond.left) + conjuncts(cond.right)
+    return [cond]
+
+
+def literal_value(node: exp.Expression) -> float | None:
+    """The number a numeric literal (possibly negated or parenthesized) stands for."""
+    sign = 1.0
+    while isinstance(node, (exp.Neg, exp.Paren)):
+        if isinstance(node, exp.Neg):
+            sign = -sign
+        node = node.this
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return sign * float(node.this)
+        except ValueError:
+            return None
+    return None
+
+
+def literal_args(call: exp.Anonymous, name: str, skip: int = 0) -> list[float]:
+    values = []
+    for i, arg in enumerate(call.expressions[skip:], skip + 1):
+        v = literal_value(arg)
+        if v is None:
+            raise QservError(ER_PARSE_ERROR, f"{name}: argument {i} must be a numeric literal, "
+                                             f"got {arg.sql('mysql')}")
+        values.append(v)
+    return values
+
+
+def _is_areaspec(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and bool(AREASPEC.match(node.name))
+
+
+def _describe(name: str, args: list[float]) -> str:
+    return f"{name.lower()}({', '.join(f'{a:g}' for a in args)})"
+
+
+def _one_literal(node: exp.Expression) -> bool:
+    return literal_value(node) == 1.0
+
+
+def point_in_call(term: exp.Expression) -> exp.Anonymous | None:
+    """The scisql point-in-region call of a term `f(...) = 1` (or `1 = f(...)`)."""
+    if not isinstance(term, exp.EQ):
+        return None
+    for call, other in ((term.this, term.expression), (term.expression, term.this)):
+        if isinstance(call, exp.Anonymous) and call.name.lower() in POINT_IN and _one_literal(other):
+            return call
+    return None
+
+
+def chunker_of(ctx: QueryContext) -> Chunker:
+    spec = ctx.catalog.database(ctx.database)
+    return Chunker(spec.chunk_order, spec.subchunk_bits)
+
+
+def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
+    where = select.args.get("where")
+    top = conjuncts(where)
+    top_ids = {id(t) for t in top}
+    for node in select.walk():
+        if _is_areaspec(node) and id(node) not in top_ids:
+            raise not_supported(f"{node.name.lower()} other than ANDed at the top level of WHERE")
+    restrictors = [t for t in top if _is_areaspec(t)]
+    if restrictors:
+        directors = [r for r in ctx.tables if r.spec.role == DIRECTOR]
+        if not directors:
+            raise not_supported(f"{restrictors[0].name.lower()} without a director table in FROM",
+                                "spatial restrictors filter on a director table's position columns")
+        terms: list[exp.Expression] = []
+        added: set[int] = set()
+        for term in top:
+            if not _is_areaspec(term):
+                terms.append(term)
+                continue
+            kind = AREASPEC.match(term.name).group(1).lower()
+            name = f"qserv_areaspec_{kind}"
+            args = literal_args(term, name)
+            try:
+                region = make_region(kind, args, name=name)
+                chunks = region.chunks(chunker_of(ctx))
+            except RegionError as e:
+                raise QservError(ER_PARSE_ERROR, str(e)) from None
+            ctx.restrict_chunks(chunks, f"region {_describe(name, args)}")
+            for d in directors:
+                terms.append(region.predicate(exp.column(d.spec.ra, d.qualifier),
+                                              exp.column(d.spec.dec, d.qualifier)))
+                added.add(id(terms[-1]))
+        select.set("where", exp.Where(this=exp.and_(*terms)) if terms else None)
+        top = [t for t in terms if id(t) not in added]
+    for term in top:
+        call = point_in_call(term)
+        if call is None or len(call.expressions) < 2:
+            continue
+        ra, dec = call.expressions[0], call.expressions[1]
+        if not (isinstance(ra, exp.Column) and isinstance(dec, exp.Column)):
+            continue
+        ref = ctx.table_for_column(ra)
+        if ref is None or ref is not ctx.table_for_column(dec) or ref.spec.role != DIRECTOR \
+                or ra.name.lower() != ref.spec.ra.lower() or dec.name.lower() != ref.spec.dec.lower():
+            continue
+        args = [literal_value(a) for a in call.expressions[2:]]
+        if any(a is None for a in args):
+            continue
+        try:
+            region = make_region(POINT_IN[call.name.lower()], args, name=call.name)
+            chunks = region.chunks(chunker_of(ctx))
+        except RegionError:
+            continue  # scisql answers NULL (no row) for such arguments: nothing to prune on
+        ctx.restrict_chunks(chunks, f"region {_describe(call.name, args)}")
+    return select
+
+
+# ---- text for the czar's shadow MariaDB ------------------------------------------------------
+# The shadow validates a query as typed; qserv_areaspec_* are not functions there and
+# scisql_s2PtInCPoly takes a variable number of arguments, which no stored function can. For
+# the shadow only, each such call is replaced by `1` (their arguments are checked by the
+# passes); select items that contained one keep the name MariaDB would give them.
+SHADOW_ONLY = re.compile(r"^(qserv_areaspec_\w+|scisql_s2PtInCPoly)$", re.IGNORECASE)
+
+
+def shadow_text(sql: str) -> tuple[str, dict[int, str]]:
+    """(text for the shadow, {select-item index: its text as typed} for the items changed)."""
+    try:
+        tokens = MySQL().tokenize(sql)
+    except Exception:
+        return sql, {}
+    spans = []
+    i = 0
+    while i < len(tokens) - 1:
+        t = tokens[i]
+        if t.token_type == TokenType.VAR and SHADOW_ONLY.match(t.text) and \
+                tokens[i + 1].token_type == TokenType.L_PAREN:
+            depth, j = 0, i + 1
+            while j < len(tokens):
+                if tokens[j].token_type == TokenType.L_PAREN:
+                    depth += 1
+                elif tokens[j].token_type == TokenType.R_PAREN:
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            if j < len(tokens):
+                spans.append((t.start, tokens[j].end + 1))
+                i = j
+        i += 1
+    if not spans:
+        return sql, {}
+    names = _changed_item_names(sql, tokens, spans)
+    out, last = [], 0
+    for start, end in spans:
+        out.append(sql[last:start])
+        out.append("1")
+        last = end
+    out.append(sql[last:])
+    return "".join(out), names
+
+
+def _changed_item_names(sql, tokens, spans) -> dict[int, str]:
+    """The text as typed of each top-level select item that contains a replaced span: the name
+    MariaDB gives the column when the item has no alias (the caller checks that)."""
+    items, depth, start = [], 0, None
+    for k, t in enumerate(tokens):
+        if start is None:
+            if t.token_type == TokenType.SELECT and k == 0:
+                start = -1
+            continue
+        if start == -1:
+            if t.token_type in (TokenType.DISTINCT, TokenType.ALL) or t.text.upper() in (
+                    "DISTINCTROW", "HIGH_PRIORITY", "STRAIGHT_JOIN", "SQL_CALC_FOUND_ROWS",
+                    "SQL_NO_CACHE", "SQL_CACHE", "SQL_SMALL_RESULT", "SQL_BIG_RESULT"):
+                continue
+            start = t.start
+        if t.token_type in (TokenType.L_PAREN,):
+            depth += 1
+        elif t.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and t.token_type in (TokenType.COMMA, TokenType.FROM):
+            items.append((start, t.start))
+            if t.token_type == TokenType.FROM:
+                break
+            start = tokens[k + 1].start if k + 1 < len(tokens) else len(sql)
+    names = {}
+    for i, (a, b) in enumerate(items):
+        if any(a <= s < b for s, _ in spans):
+            names[i] = sql[a:b].strip()
+    return names
