@@ -98,11 +98,21 @@ def probe_order(radius_deg: float) -> int:
     return max(0, min(MAX_ORDER, order))
 
 
+def _on_border(local: np.ndarray, bits: int) -> np.ndarray:
+    """For nested children (index `local` among the 4**bits children of their parent): True
+    where the child touches the parent's boundary."""
+    if bits <= 8:
+        return _border_table(bits)[local]
+    return _border_xy(local, bits)
+
+
 @functools.lru_cache(maxsize=None)
 def _border_table(bits: int) -> np.ndarray:
-    """For the 4**bits nested children of a pixel: True where the child touches the parent's
-    boundary (its x or y coordinate, de-interleaved from the nested index, is 0 or max)."""
-    idx = np.arange(4 ** bits, dtype=np.int64)
+    return _border_xy(np.arange(4 ** bits, dtype=np.int64), bits)
+
+
+def _border_xy(idx: np.ndarray, bits: int) -> np.ndarray:
+    """The child's x or y coordinate (de-interleaved from the nested index) is 0 or max."""
     x = np.zeros_like(idx)
     y = np.zeros_like(idx)
     for b in range(bits):
@@ -169,7 +179,7 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
     if P >= L:
         # Only rows in a probe pixel on the chunk's border can be near another chunk.
         shift = 2 * (P - L)
-        rows = np.flatnonzero(_border_table(P - L)[probe & ((1 << shift) - 1)])
+        rows = np.flatnonzero(_on_border(probe & ((1 << shift) - 1), P - L))
         nb = healpy.get_all_neighbours(2 ** P, probe[rows], nest=True).astype(np.int64)  # (8, M)
         nchunk = nb >> shift                                  # -1 (no neighbour) stays -1
         cand = (nb >= 0) & (nchunk != chunk[rows][None, :])
