@@ -96,11 +96,13 @@ def index_stage_table(db: str, table: str) -> str:
 
 @dataclass
 class Dialect:
-    """How a contribution file is written (LOAD DATA's FIELDS/LINES options)."""
+    """How a contribution file is written (LOAD DATA's FIELDS/LINES options). The default is
+    the partitioner's CSV (qserv.catalog.LOAD_FORMAT): values in double quotes, no escape
+    character, the bare word NULL for NULL."""
 
     fields_terminated_by: str = ","
     fields_enclosed_by: str = '"'
-    fields_escaped_by: str = "\\"
+    fields_escaped_by: str = ""
     lines_terminated_by: str = "\n"
     ignore_lines: int = 0
 
@@ -166,8 +168,12 @@ class IngestController:
 
     def stub(self, worker: str) -> pb_grpc.WorkerStub:
         if worker not in self._stubs:
-            channel = grpc.aio.insecure_channel(self.config.worker(worker).grpc_address(),
-                                                options=CHANNEL_OPTIONS)
+            # Short reconnect back-off: a restarted worker is usable again within a second.
+            channel = grpc.aio.insecure_channel(
+                self.config.worker(worker).grpc_address(),
+                options=CHANNEL_OPTIONS + [("grpc.initial_reconnect_backoff_ms", 200),
+                                           ("grpc.min_reconnect_backoff_ms", 200),
+                                           ("grpc.max_reconnect_backoff_ms", 1000)])
             self._channels.append(channel)
             self._stubs[worker] = pb_grpc.WorkerStub(channel)
         return self._stubs[worker]
@@ -281,7 +287,7 @@ class IngestController:
                               f"{table.director_table!r} first")
         for t in spec.tables:
             if t.name.lower() == name.lower():
-                if t == table:
+                if _same_table(t, table):
                     return {"table": _table_json(t)}        # idempotent
                 if row["state"] == "PUBLISHED":
                     raise IngestError(f"{db} is published: its tables cannot change", 409)
@@ -504,7 +510,8 @@ class IngestController:
             contrib_id = await self.meta(record)
             header = pb.ContributionHeader(
                 database=db, table=target, trans_id=trans_id,
-                create_sql=table.ddl(db, target, transactional=True), columns=columns,
+                create_sql=table.ddl(db, target, transactional=True, trans_id=trans_id),
+                columns=columns,
                 fields_terminated_by=dialect.fields_terminated_by,
                 fields_enclosed_by=dialect.fields_enclosed_by,
                 fields_escaped_by=dialect.fields_escaped_by,
@@ -611,8 +618,7 @@ class IngestController:
         if table.role != DIRECTOR:
             raise IngestError(f"{table.name} is not a director table")
         name = str(q.get("name") or "index")[:255]
-        dialect = Dialect.from_query({"fields_terminated_by": ",", "fields_enclosed_by": "",
-                                      **dict(q)})
+        dialect = Dialect.from_query(q)
         # The file's columns, in order: the director key, chunkId, subChunkId (other names
         # are skipped); the index table calls the key `objectId` whatever its name.
         columns = q.get("columns", f"{table.director_key},chunkId,subChunkId").split(",")
@@ -893,6 +899,10 @@ class IngestController:
             "differences": differences[:200], "n_differences": len(differences),
             "rows": dict(actual_total), "director_index": index_report,
             "seconds": round(time.monotonic() - started, 3)}}
+
+
+def _same_table(a: TableSpec, b: TableSpec) -> bool:
+    return _table_json(a) == _table_json(b)
 
 
 def _table_json(t: TableSpec) -> dict:

@@ -74,7 +74,7 @@ class TableSpec:
         return f"{self.name}_{chunk_id}" if self.partitioned else self.name
 
     def ddl(self, database: str, table_name: str | None = None, *, with_chunk_columns: bool = True,
-            engine: str = "MyISAM", transactional: bool = False) -> str:
+            engine: str = "MyISAM", transactional: bool = False, trans_id: int = 0) -> str:
         """CREATE TABLE for this table. Partitioned tables get `chunkId`/`subChunkId` as
         INVISIBLE columns: queryable by name, absent from `SELECT *` (the original Qserv shows
         them, which breaks comparisons with a plain database).
@@ -83,7 +83,8 @@ class TableSpec:
         and `PARTITION BY LIST (qserv_trans_id)` with one empty partition `p0` (transaction ids
         start at 1): each ingest transaction gets its own partition, so aborting it is one
         `ALTER TABLE ... DROP PARTITION`. Unique keys must hold the partitioning column, so it
-        is appended to the primary key."""
+        is appended to the primary key. `trans_id` names the first partition (`p0`, never used
+        by a transaction, for tables created empty)."""
         lines = [f"`{c.name}` {c.type}" for c in self.columns]
         if self.partitioned and with_chunk_columns:
             lines += [f"`{c}` INT NOT NULL DEFAULT 0 INVISIBLE" for c in CHUNK_COLUMNS]
@@ -98,7 +99,8 @@ class TableSpec:
             lines.append("KEY (`subChunkId`)")
         name = table_name or self.name
         body = ",\n  ".join(lines)
-        partitions = (f"\nPARTITION BY LIST (`{TRANS_COLUMN}`) (PARTITION p0 VALUES IN (0))"
+        partitions = (f"\nPARTITION BY LIST (`{TRANS_COLUMN}`) "
+                      f"(PARTITION p{int(trans_id)} VALUES IN ({int(trans_id)}))"
                       if transactional else "")
         return (f"CREATE TABLE IF NOT EXISTS `{database}`.`{name}` (\n  {body}\n) "
                 f"ENGINE={engine} DEFAULT CHARSET=utf8mb4{partitions}")

@@ -90,6 +90,17 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_ingest(args) -> int:
+    from qserv.config import ClusterConfig
+    from qserv.ingest import ingest_command, status_command
+    config = ClusterConfig.load(args.dir)
+    if args.source == "status":
+        return status_command(config, args.database)
+    return ingest_command(config, args.source, database=args.database,
+                          replication=args.replication, jobs_per_worker=args.jobs,
+                          retries=args.retries, progress=not args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qserv", description=(
         "Qserv in Python: a distributed, spatially sharded SQL engine for sky catalogs. "
@@ -122,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_load)
     from partitioner.cli import add_parser as add_partition_parser
     add_partition_parser(sub)
+    sp = with_dir(sub.add_parser(
+        "ingest", help="ingest a partitioned catalog (the partitioner's output) over the czar's "
+                       "HTTP API, in transactions; resumable; `qserv ingest status [DB]`",
+        description="Runs register -> allocate -> load (one transaction per chunk, parallel "
+                    "across workers) -> index -> publish -> validate. Run it again after any "
+                    "failure or kill: committed chunks are kept, open transactions aborted, "
+                    "the rest loaded."))
+    sp.add_argument("source", help="the partitioner's output directory or its manifest.json; "
+                                   "or `status` to show the ingest state")
+    sp.add_argument("database", nargs="?", default=None,
+                    help="database name (default: the manifest's); with `status`, the database")
+    sp.add_argument("--replication", type=int, default=1, help="copies of each chunk (default 1)")
+    sp.add_argument("-j", "--jobs", type=int, default=2,
+                    help="transactions loading at once per worker (default 2)")
+    sp.add_argument("--retries", type=int, default=2,
+                    help="times a failed transaction is aborted and tried again (default 2)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_ingest)
     sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "
                                               "catalog, run two queries"))
     with_up_options(sp)

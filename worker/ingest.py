@@ -31,6 +31,8 @@ log = logging.getLogger("worker.ingest")
 NAME = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
 ER_DUP_PARTITION = 1517       # partition already exists: another contribution added it
 ER_DROP_LAST_PARTITION = 1508
+ER_BAD_DB = 1049
+ER_TABLE_EXISTS = 1050
 
 
 class ContributionError(Exception):
@@ -109,17 +111,32 @@ class IngestService:
         db, table, trans = _name(h.database, "database"), _name(h.table, "table"), int(h.trans_id)
         async with pool.acquire() as conn:
             async with conn.cursor() as cur:
-                await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+                # One DDL in the usual case: the table is created with the transaction's
+                # partition; a table that exists gets the partition added (DDL costs ~20 ms).
+                created = False
                 if h.create_sql:
-                    if not h.create_sql.startswith(f"CREATE TABLE IF NOT EXISTS `{db}`.`{table}`"):
-                        raise ContributionError("create_sql must create the contribution's table")
-                    await cur.execute(h.create_sql)
-                try:
-                    await cur.execute(f"ALTER TABLE `{db}`.`{table}` ADD PARTITION "
-                                      f"(PARTITION p{trans} VALUES IN ({trans}))")
-                except asyncmy.errors.OperationalError as e:
-                    if e.args[0] != ER_DUP_PARTITION:
-                        raise
+                    if not h.create_sql.startswith(f"CREATE TABLE IF NOT EXISTS `{db}`.`{table}`") \
+                            or f"(PARTITION p{trans} VALUES IN ({trans}))" not in h.create_sql:
+                        raise ContributionError("create_sql must create the contribution's table "
+                                                "with the transaction's partition")
+                    try:
+                        await cur.execute(h.create_sql)
+                    except asyncmy.errors.MySQLError as e:
+                        # No database yet: 1049, or 1 (can't create the .par file) for
+                        # a partitioned table.
+                        if e.args[0] not in (ER_BAD_DB, 1):
+                            raise
+                        await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+                        await cur.execute(h.create_sql)
+                    await cur.execute("SHOW WARNINGS")
+                    created = not any(w[1] == ER_TABLE_EXISTS for w in await cur.fetchall())
+                if not created:
+                    try:
+                        await cur.execute(f"ALTER TABLE `{db}`.`{table}` ADD PARTITION "
+                                          f"(PARTITION p{trans} VALUES IN ({trans}))")
+                    except asyncmy.errors.OperationalError as e:
+                        if e.args[0] != ER_DUP_PARTITION:
+                            raise
                 # Strict: a malformed row is an error, not a warning and a silently wrong value.
                 await cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
                 try:
@@ -141,11 +158,15 @@ class IngestService:
         async with pool.acquire() as conn:
             async with conn.cursor() as cur:
                 await cur.execute(
-                    "SELECT TABLE_NAME FROM information_schema.PARTITIONS "
-                    "WHERE TABLE_SCHEMA = %s AND PARTITION_NAME = %s", (db, f"p{trans}"))
-                tables = [r[0] for r in await cur.fetchall()]
-                for table in tables:
-                    await cur.execute(f"ALTER TABLE `{db}`.`{table}` DROP PARTITION p{trans}")
+                    "SELECT TABLE_NAME, COUNT(*), SUM(PARTITION_NAME = %s) "
+                    "FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA = %s "
+                    "GROUP BY TABLE_NAME HAVING SUM(PARTITION_NAME = %s) > 0",
+                    (f"p{trans}", db, f"p{trans}"))
+                for table, partitions, _ in await cur.fetchall():
+                    if partitions == 1:   # the table holds only this transaction: drop it
+                        await cur.execute(f"DROP TABLE IF EXISTS `{db}`.`{table}`")
+                    else:
+                        await cur.execute(f"ALTER TABLE `{db}`.`{table}` DROP PARTITION p{trans}")
                     dropped += 1
         log.info("abort %s trans %d: dropped %d partitions", db, trans, dropped)
         return pb.TransactionReply(partitions_dropped=dropped)

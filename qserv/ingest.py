@@ -1,0 +1,499 @@
+"""`qserv ingest`: the ingest workflow, client side, over the czar's HTTP API.
+
+Steps (the same as the Argo DAG in deploy/argo/): queue (read the manifest) → register (the
+database and its tables) → allocate (chunks to workers) → load (one transaction per chunk:
+every chunk file of every table, committed together; replicated tables in one transaction
+each) → index (stage the director-index files) → publish → validate.
+
+Resumable: the czar keeps every transaction with its `context` (the unit it loads, e.g.
+`chunk:1234`). A restarted run skips the units of committed transactions, aborts the ones
+left open (their partitions are dropped on every worker) and loads the rest, so nothing is
+loaded twice and nothing is lost. A failed unit is aborted and retried in a new transaction
+(`--retries`, counted); a unit that keeps failing fails the run with the error of its file,
+and nothing of it stays on the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from qserv.catalog import DIRECTOR, REPLICATED, TableSpec
+
+STEPS = ("queue", "register", "allocate", "load", "index", "publish", "validate")
+
+
+class IngestClientError(RuntimeError):
+    def __init__(self, message: str, status: int = 0, answer: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.answer = answer or {}
+
+
+# ---- what to ingest ----------------------------------------------------------------------
+@dataclass
+class FileContribution:
+    table: str
+    chunk: int | None          # None: a replicated table's file
+    overlap: bool
+    path: Path
+    rows: int | None = None    # expected, from the manifest
+    columns: list[str] | None = None   # the file's columns in order (None: the table's + chunk columns)
+
+    @property
+    def bytes(self) -> int:
+        return self.path.stat().st_size
+
+
+@dataclass
+class Unit:
+    """What one transaction loads: all files of one chunk, or of one replicated table."""
+    key: str
+    chunk: int | None
+    files: list[FileContribution] = field(default_factory=list)
+
+
+@dataclass
+class IngestPlan:
+    database: str
+    tables: list[TableSpec]            # registration order: directors first
+    units: list[Unit]
+    chunk_order: int = 5
+    subchunk_bits: int = 3
+    overlap: float = 0.01667
+    replication: int = 1
+    dialect: dict = field(default_factory=dict)       # LOAD DATA options (see /openapi.json)
+    index_files: list[tuple[str, Path]] = field(default_factory=list)  # (director table, file)
+    index_dialect: dict = field(default_factory=dict)
+    expected: dict = field(default_factory=dict)      # for validate: expected/overlap/replicated
+    source: str = ""
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.bytes for u in self.units for f in u.files)
+
+    @property
+    def total_rows(self) -> int:
+        return sum(f.rows or 0 for u in self.units for f in u.files)
+
+
+def table_json(db: str, t: TableSpec) -> dict:
+    return {"database": db, "table": t.name, "role": t.role,
+            "is_partitioned": int(t.role != REPLICATED), "is_director": int(t.role == DIRECTOR),
+            "director_table": t.director_table or "", "director_key": t.director_key or "",
+            "ra": t.ra, "dec": t.dec, "primary_key": t.primary_key, "indexes": t.indexes,
+            "schema": [{"name": c.name, "type": c.type} for c in t.columns]}
+
+
+# ---- the HTTP client ---------------------------------------------------------------------
+class IngestClient:
+    def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession):
+        self.base = base_url.rstrip("/")
+        self.token = token
+        self.session = session
+
+    @classmethod
+    def for_config(cls, config, session) -> "IngestClient":
+        return cls(f"http://{config.host}:{config.http_port}", config.admin_token, session)
+
+    async def call(self, method: str, path: str, *, json_body=None, params=None, data=None) -> dict:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            async with self.session.request(method, self.base + path, json=json_body,
+                                            params=params, data=data, headers=headers) as r:
+                text = await r.text()
+                status = r.status
+        except aiohttp.ClientError as e:
+            raise IngestClientError(f"{method} {path}: cannot reach the czar at {self.base} ({e})")
+        try:
+            answer = json.loads(text)
+        except json.JSONDecodeError:
+            raise IngestClientError(f"{method} {path}: HTTP {status}: {text[:200]}", status)
+        if not answer.get("success"):
+            raise IngestClientError(answer.get("error") or f"HTTP {status}", status, answer)
+        return answer
+
+    async def upload(self, trans_id: int, f: FileContribution, dialect: dict) -> dict:
+        params = {"transaction_id": str(trans_id), "table": f.table, "name": str(f.path),
+                  "overlap": "1" if f.overlap else "0", **dialect}
+        if f.chunk is not None:
+            params["chunk"] = str(f.chunk)
+        if f.columns:
+            params["columns"] = ",".join(f.columns)
+        with open(f.path, "rb") as fh:
+            return (await self.call("POST", "/ingest/file", params=params, data=fh))["contrib"]
+
+
+# ---- the workflow ------------------------------------------------------------------------
+@dataclass
+class IngestReport:
+    database: str
+    steps: dict[str, float] = field(default_factory=dict)     # step -> seconds
+    units_loaded: int = 0
+    units_skipped: int = 0            # committed by an earlier run
+    recovered: int = 0                # open transactions of an earlier run, aborted
+    retries: int = 0                  # failed attempts aborted and retried
+    rows: int = 0
+    bytes: int = 0
+    failures: list[str] = field(default_factory=list)
+    validation: dict | None = None
+    published: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.published and bool(self.validation and self.validation["ok"])
+
+
+class Progress:
+    """A rich progress display (bytes and units), or nothing."""
+
+    def __init__(self, enabled: bool, total_bytes: int, total_units: int, label: str):
+        self.enabled = enabled
+        if not enabled:
+            return
+        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as P,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+        self.p = P(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), TimeRemainingColumn(), TimeElapsedColumn())
+        self.u = P(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+        from rich.console import Group
+        from rich.live import Live
+        self.live = Live(Group(self.p, self.u), refresh_per_second=4)
+        self.bytes_task = self.p.add_task(f"{label} data", total=total_bytes)
+        self.unit_task = self.u.add_task(f"{label} transactions", total=total_units)
+
+    def __enter__(self):
+        if self.enabled:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.live.__exit__(*exc)
+
+    def advance(self, nbytes: int = 0, units: int = 0):
+        if self.enabled:
+            if nbytes:
+                self.p.advance(self.bytes_task, nbytes)
+            if units:
+                self.u.advance(self.unit_task, units)
+
+
+async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker: int = 2,
+                     retries: int = 2, progress: bool = True, echo=print,
+                     queue_seconds: float = 0.0) -> IngestReport:
+    report = IngestReport(plan.database)
+    db = plan.database
+
+    async def step(name: str, coro, detail=None):
+        started = time.monotonic()
+        await client.call("PUT", f"/ingest/database/{db}/step/{name}",
+                          json_body={"state": "RUNNING"}) if name != "register" else None
+        try:
+            result = await coro
+        except BaseException:
+            if name != "register":
+                await _quiet(client.call("PUT", f"/ingest/database/{db}/step/{name}",
+                                         json_body={"state": "FAILED",
+                                                    "seconds": time.monotonic() - started}))
+            raise
+        seconds = time.monotonic() - started
+        report.steps[name] = seconds
+        await client.call("PUT", f"/ingest/database/{db}/step/{name}", json_body={
+            "state": "DONE", "seconds": round(seconds, 3), "detail": detail() if detail else None})
+        return result
+
+    # register (idempotent: a resumed run registers the same things again)
+    async def register():
+        await client.call("POST", "/ingest/database", json_body={
+            "database": db, "chunk_order": plan.chunk_order, "subchunk_bits": plan.subchunk_bits,
+            "overlap": plan.overlap, "replication": plan.replication})
+        for t in plan.tables:
+            await client.call("POST", "/ingest/table", json_body=table_json(db, t))
+    await step("register", register())
+    report.steps = {"queue": queue_seconds, **report.steps}
+    await client.call("PUT", f"/ingest/database/{db}/step/queue", json_body={
+        "state": "DONE", "seconds": round(queue_seconds, 3), "detail": {"source": plan.source}})
+
+    status = (await client.call("GET", f"/ingest/database/{db}"))["database"]
+    if status["state"] == "PUBLISHED":
+        echo(f"{db} is already published: validating only")
+        report.published = True
+        report.validation = (await client.call("POST", f"/ingest/database/{db}/validate",
+                                               json_body=plan.expected))["validation"]
+        return report
+
+    chunks = sorted({u.chunk for u in plan.units if u.chunk is not None})
+
+    async def allocate():
+        answer = await client.call("POST", "/ingest/chunks", json_body={"database": db, "chunks": chunks})
+        return {loc["chunk"]: [w["worker"] for w in loc["workers"]] for loc in answer["locations"]}
+    placement = await step("allocate", allocate(), lambda: {"chunks": len(chunks)})
+
+    await step("load", _load(client, plan, placement, report, jobs_per_worker, retries, progress),
+               lambda: {"units": report.units_loaded, "skipped": report.units_skipped,
+                        "recovered": report.recovered, "retries": report.retries,
+                        "rows": report.rows, "bytes": report.bytes,
+                        "failures": report.failures[:5]})
+    if report.failures:
+        return report
+
+    async def index():
+        n = 0
+        for table, path in plan.index_files:
+            with open(path, "rb") as fh:
+                answer = await client.call("POST", "/ingest/index", data=fh, params={
+                    "database": db, "table": table, "name": Path(path).name, **plan.index_dialect})
+            n += answer["index"]["rows"]
+        return n
+    await step("index", index(), lambda: {"files": len(plan.index_files)})
+    await step("publish", client.call("PUT", f"/ingest/database/{db}"))
+    report.published = True
+
+    async def validate():
+        report.validation = (await client.call("POST", f"/ingest/database/{db}/validate",
+                                               json_body=plan.expected))["validation"]
+    await step("validate", validate(), lambda: {"ok": report.validation["ok"],
+                                                "n_differences": report.validation["n_differences"]})
+    return report
+
+
+async def _quiet(coro):
+    try:
+        await coro
+    except Exception:
+        pass
+
+
+async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, list[str]],
+                report: IngestReport, jobs_per_worker: int, retries: int, show: bool) -> None:
+    db = plan.database
+    transactions = (await client.call("GET", "/ingest/trans", params={"database": db}))["transactions"]
+    committed = {t["context"] for t in transactions if t["state"] == "COMMITTED"}
+    for t in transactions:   # left open by a killed run (or a dead worker): abort them first
+        if t["state"] in ("STARTED", "ABORTING"):
+            await client.call("PUT", f"/ingest/trans/{t['id']}", params={"abort": "1"})
+            report.recovered += 1
+    todo = [u for u in plan.units if u.key not in committed]
+    report.units_skipped = len(plan.units) - len(todo)
+    queues: dict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
+    for u in todo:
+        queues[placement[u.chunk][0] if u.chunk is not None else "*replicated*"].put_nowait(u)
+    total = sum(f.bytes for u in todo for f in u.files)
+
+    with Progress(show, total, len(todo), db) as bar:
+        async def load_unit(u: Unit) -> None:
+            last = None
+            for attempt in range(retries + 1):
+                trans = (await client.call("POST", "/ingest/trans",
+                                           json_body={"database": db, "context": u.key}))["transaction"]
+                sent = 0
+                try:
+                    rows = 0
+                    for f in u.files:
+                        try:
+                            answer = await client.upload(trans["id"], f, plan.dialect)
+                        except IngestClientError as e:
+                            raise IngestClientError(f"{f.path} ({f.table}"
+                                                    + (f", chunk {f.chunk}" if f.chunk is not None else "")
+                                                    + (", overlap" if f.overlap else "") + f"): {e}")
+                        if f.rows is not None and answer["rows"] != f.rows:
+                            raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
+                                                    f"manifest says {f.rows}")
+                        rows += answer["rows"] if not f.overlap else 0
+                        sent += f.bytes
+                        bar.advance(nbytes=f.bytes)
+                    await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "0"})
+                    report.units_loaded += 1
+                    report.rows += rows
+                    report.bytes += sent
+                    bar.advance(units=1)
+                    return
+                except IngestClientError as e:
+                    last = e
+                    bar.advance(nbytes=-sent)
+                    try:
+                        await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "1"})
+                    except IngestClientError as abort_error:
+                        report.failures.append(f"{u.key}: {e}; and its abort failed: {abort_error} "
+                                               "(run again to finish the abort)")
+                        return
+                    if attempt < retries:
+                        report.retries += 1
+            report.failures.append(f"{u.key}: failed after {retries + 1} attempts "
+                                   f"(transactions aborted, nothing kept): {last}")
+
+        async def worker_loop(q: asyncio.Queue) -> None:
+            while not q.empty():
+                await load_unit(q.get_nowait())
+
+        loops = [worker_loop(q) for name, q in queues.items()
+                 for _ in range(1 if name == "*replicated*" else jobs_per_worker)]
+        await asyncio.gather(*loops)
+
+
+# ---- the partitioner's manifest ----------------------------------------------------------
+MANIFEST = "manifest.json"
+# The partitioner's CSV (qserv.catalog.LOAD_FORMAT) as /ingest/file parameters.
+PARTITIONER_DIALECT = {"fields_terminated_by": ",", "fields_enclosed_by": '"',
+                       "fields_escaped_by": "", "lines_terminated_by": "\\n"}
+
+
+def plan_from_manifest(path: str | Path, *, database: str | None = None,
+                       replication: int = 1) -> IngestPlan:
+    """The ingest plan of a `qserv partition` output (its directory or its manifest.json):
+    one unit per chunk (every table's chunk and overlap files), one per replicated table."""
+    from qserv.catalog import CHILD, DatabaseSpec
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST
+    if not path.exists():
+        raise IngestClientError(f"no manifest at {path} (give the partitioner's output directory "
+                                "or its manifest.json)")
+    m = json.loads(path.read_text())
+    base = path.parent
+    if m.get("format", "csv") != "csv":
+        raise IngestClientError(f"{path}: chunk files are {m.get('format')}; the ingest loads CSV "
+                                "(partition with --format csv)")
+    spec = DatabaseSpec.from_json(json.dumps(m["spec"]))
+    order = {DIRECTOR: 0, CHILD: 1, REPLICATED: 2}
+    tables = sorted((spec.table(name) for name in m["tables"]), key=lambda t: order[t.role])
+    units: dict[int, Unit] = {}
+    replicated: list[Unit] = []
+    expected = {"expected": defaultdict(dict), "overlap": defaultdict(dict), "replicated": {}}
+    index_files = []
+    for t in tables:
+        entry = m["tables"][t.name]
+        columns = entry.get("columns")
+        if t.role == REPLICATED:
+            rows = int(entry["rows"]) - int(entry.get("rejected", 0))
+            replicated.append(Unit(f"table:{t.name}", None, [FileContribution(
+                t.name, None, False, base / entry["file"], rows, columns)]))
+            expected["replicated"][t.name] = rows
+            continue
+        for c, e in entry.get("chunks", {}).items():
+            c = int(c)
+            unit = units.setdefault(c, Unit(f"chunk:{c}", c))
+            if e.get("file"):
+                unit.files.append(FileContribution(t.name, c, False, base / e["file"],
+                                                   int(e["rows"]), columns))
+                expected["expected"][t.name][str(c)] = int(e["rows"])
+            if e.get("overlap_file"):
+                unit.files.append(FileContribution(t.name, c, True, base / e["overlap_file"],
+                                                   int(e["overlap_rows"]), columns))
+                expected["overlap"][t.name][str(c)] = int(e["overlap_rows"])
+        if t.role == DIRECTOR and entry.get("index"):
+            index_files.append((t.name, base / entry["index"]["file"]))
+    index_columns = None
+    for t in tables:
+        idx = m["tables"][t.name].get("index")
+        if idx:
+            index_columns = ",".join(idx.get("columns") or [])
+    return IngestPlan(
+        database=database or m["database"], tables=tables,
+        units=[units[c] for c in sorted(units)] + replicated,
+        chunk_order=int(m["chunk_order"]), subchunk_bits=int(m["subchunk_bits"]),
+        overlap=float(m.get("overlap_deg", spec.overlap_deg)), replication=replication,
+        dialect=dict(PARTITIONER_DIALECT), index_files=index_files,
+        index_dialect={**PARTITIONER_DIALECT, **({"columns": index_columns} if index_columns else {})},
+        expected={k: dict(v) for k, v in expected.items()}, source=str(path))
+
+
+# ---- the CLI -----------------------------------------------------------------------------
+def ingest_command(config, source: str, *, database: str | None = None, replication: int = 1,
+                   jobs_per_worker: int = 2, retries: int = 2, progress: bool = True,
+                   echo=print) -> int:
+    started = time.monotonic()
+    try:
+        plan = plan_from_manifest(source, database=database, replication=replication)
+    except (IngestClientError, KeyError, ValueError) as e:
+        echo(f"qserv ingest: {e}")
+        return 2
+    queue_seconds = time.monotonic() - started
+    echo(f"ingest {plan.database}: {len(plan.tables)} tables, {len(plan.units)} transactions, "
+         f"{plan.total_rows:,} rows, {plan.total_bytes / 1e6:.1f} MB from {plan.source}")
+
+    async def main():
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            client = IngestClient.for_config(config, session)
+            return await run_ingest(client, plan, jobs_per_worker=jobs_per_worker, retries=retries,
+                                    progress=progress, echo=echo, queue_seconds=queue_seconds)
+    try:
+        report = asyncio.run(main())
+    except IngestClientError as e:
+        echo(f"qserv ingest: {e}")
+        return 1
+    print_report(report, plan, time.monotonic() - started, echo)
+    return 0 if report.ok else 1
+
+
+def print_report(report: IngestReport, plan: IngestPlan, seconds: float, echo=print) -> None:
+    echo(f"\n{'step':<10} {'seconds':>9}")
+    for name in STEPS:
+        if name in report.steps:
+            echo(f"{name:<10} {report.steps[name]:>9.2f}")
+    load = report.steps.get("load") or 0
+    echo(f"{'total':<10} {seconds:>9.2f}")
+    echo(f"\nloaded {report.units_loaded} transactions ({report.units_skipped} already committed, "
+         f"{report.recovered} left open by an earlier run aborted), {report.rows:,} rows, "
+         f"{report.bytes / 1e6:.1f} MB" + (f" at {report.bytes / 1e6 / load:.1f} MB/s, "
+                                            f"{report.rows / load:,.0f} rows/s" if load else "")
+         + f"; retries: {report.retries}")
+    for f in report.failures:
+        echo(f"FAILED {f}")
+    if report.failures:
+        echo(f"{plan.database} is not published; fix the cause and run the same command again "
+             "(it resumes)")
+    if report.validation is not None:
+        v = report.validation
+        echo(f"validate: {'OK' if v['ok'] else 'DIFFERENCES'} ({v['checks']} checks, "
+             f"compared with the {v['compared_with']})"
+             + "".join(f"\n  {d}" for d in v["differences"][:20]))
+    if report.ok:
+        echo(f"{plan.database} is published")
+
+
+def status_command(config, database: str | None, echo=print) -> int:
+    async def main():
+        async with aiohttp.ClientSession() as session:
+            client = IngestClient.for_config(config, session)
+            if database is None:
+                return await client.call("GET", "/ingest/database")
+            return await client.call("GET", f"/ingest/database/{database}")
+    try:
+        answer = asyncio.run(main())
+    except IngestClientError as e:
+        echo(f"qserv ingest status: {e}")
+        return 1
+    if database is None:
+        for d in answer["databases"]:
+            echo(f"{d['database']:<24} {d['state']:<11} replication {d['replication']}")
+        if not answer["databases"]:
+            echo("no database registered for ingest")
+        return 0
+    d = answer["database"]
+    echo(f"{d['database']}: {d['state']}, chunk_order {d['chunk_order']}, replication "
+         f"{d['replication']}, tables {', '.join(t['table'] for t in d['tables'])}")
+    echo("transactions: " + (", ".join(f"{s} {n}" for s, n in sorted(d["transactions"].items()))
+                             or "none"))
+    echo("contributions: " + (", ".join(f"{s} {v['count']} ({v['rows']:,} rows, {v['bytes'] / 1e6:.1f} MB)"
+                                         for s, v in sorted(d["contributions"].items())) or "none"))
+    echo("committed rows: " + (", ".join(f"{t} {n:,}" for t, n in d["committed_rows"].items()) or "none"))
+    echo("chunks per worker: " + (", ".join(f"{w} {n}" for w, n in sorted(d["chunks_per_worker"].items()))
+                                  or "none"))
+    retried = d["transactions"].get("ABORTED", 0)
+    echo(f"aborted transactions (retried or recovered): {retried}")
+    for s in d["steps"]:
+        sec = f"{s['seconds']:.2f} s" if s["seconds"] is not None else ""
+        echo(f"  step {s['step']:<9} {s['state']:<8} {sec:>10}  {s['detail'] or ''}")
+    for t in d["open_transactions"]:
+        echo(f"  open transaction {t['id']} ({t['context']}): {t['state']} {t['error'] or ''}")
+    return 0

@@ -1,0 +1,268 @@
+"""The transactional ingest, end to end on a cluster of its own (2 workers): partitioner output
+→ `qserv ingest` (a real process) → the czar's HTTP API → workers over gRPC → queries.
+
+Failures are real: a worker daemon killed with SIGKILL during a load, the `qserv ingest`
+process killed, a malformed file in the middle. After each, running the same command again
+must give exactly the manifest's rows (the validation step compares every chunk table of
+every worker and the director index)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pymysql
+import pytest
+
+from qserv.catalog import DatabaseSpec
+from qserv.cluster import _spawn, _wait_port, down, up, worker_mariadb
+from qserv.config import ClusterConfig
+from qserv.demo import generate
+from qserv.mariadb import pid_alive, read_pid
+from tests.conftest import BASE_PORT, czar_connect, query
+
+INGEST_BASE = BASE_PORT + 400
+INGEST_FRONTEND = BASE_PORT + 1400
+
+
+@pytest.fixture(scope="module")
+def icluster(tmp_path_factory):
+    config = ClusterConfig.create(tmp_path_factory.mktemp("ingest-cluster"), 2,
+                                  frontend_port=INGEST_FRONTEND, base_port=INGEST_BASE)
+    try:
+        up(config, echo=lambda *_: None)
+        yield config
+    finally:
+        down(config, echo=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def partitioned(tmp_path_factory):
+    """A small demo catalog partitioned at chunk order 3 (a few dozen chunks)."""
+    from partitioner.run import Options, partition
+    src = generate(tmp_path_factory.mktemp("ingest-src"), n_objects=1500, chunk_order=3)
+    out = tmp_path_factory.mktemp("ingest-part") / "out"
+    manifest = partition(DatabaseSpec.read(src), Options(out_dir=str(out), progress=False))
+    return out, manifest
+
+
+def qserv(config, *args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "qserv.cli", *args, "--dir", str(config.root)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def spawn_ingest(config, source, db, *extra):
+    return subprocess.Popen([sys.executable, "-m", "qserv.cli", "ingest", str(source), db,
+                             "--quiet", "--dir", str(config.root), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def http(config, method, path, body=None, token=True):
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    req = urllib.request.Request(f"http://{config.host}:{config.http_port}{path}", data=data,
+                                 method=method)
+    if isinstance(body, dict):
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {config.admin_token}")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def expected_rows(manifest) -> dict[str, int]:
+    return {t: e["rows"] - e.get("rejected", 0) for t, e in manifest["tables"].items()}
+
+
+def counts_through_czar(config, db) -> dict[str, int]:
+    conn = czar_connect(config, db)
+    try:
+        return {t: query(conn, f"SELECT COUNT(*) FROM {t}")[1][0][0] for t in ("Object", "Source", "Filter")}
+    finally:
+        conn.close()
+
+
+def committed(config, db) -> int:
+    status, answer = http(config, "GET", f"/ingest/database/{db}")
+    return answer["database"]["transactions"].get("COMMITTED", 0) if status == 200 else 0
+
+
+def worker_rows(config, db, table_prefix="") -> int:
+    """Rows of `db` on every worker's MariaDB, read directly (not through Qserv)."""
+    total = 0
+    for w in config.workers:
+        conn = worker_mariadb(config, w.name).connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                        "AND TABLE_NAME LIKE %s", (db, table_prefix + "%"))
+            for (t,) in cur.fetchall():
+                cur.execute(f"SELECT COUNT(*) FROM `{db}`.`{t}`")
+                total += cur.fetchone()[0]
+        conn.close()
+    return total
+
+
+def test_happy_path(icluster, partitioned):
+    out, manifest = partitioned
+    proc = qserv(icluster, "ingest", str(out), "happy", "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "validate: OK" in proc.stdout and "happy is published" in proc.stdout
+    for step in ("register", "load", "publish", "validate"):
+        assert step in proc.stdout
+    assert counts_through_czar(icluster, "happy") == expected_rows(manifest)
+    conn = czar_connect(icluster, "happy")
+    try:
+        names, rows = query(conn, "SELECT * FROM Object ORDER BY objectId LIMIT 3")
+        assert "qserv_trans_id" not in names and "chunkId" not in names
+        assert names == [c["name"] for c in manifest["spec"]["tables"][0]["columns"]]
+        # a director-key look-up (uses the index built at publish) and a chunk-local join
+        oid = rows[0][0]
+        assert query(conn, f"SELECT COUNT(*) FROM Object WHERE objectId = {oid}")[1] == [(1,)]
+        n = query(conn, "SELECT COUNT(*) FROM Object o JOIN Source s ON o.objectId = s.objectId")[1][0][0]
+        assert n == expected_rows(manifest)["Source"]
+    finally:
+        conn.close()
+    status = qserv(icluster, "ingest", "status", "happy")
+    assert status.returncode == 0 and "PUBLISHED" in status.stdout and "COMMITTED" in status.stdout
+    # Running it again is harmless: the database is published, only validated.
+    again = qserv(icluster, "ingest", str(out), "happy", "--quiet")
+    assert again.returncode == 0 and "already published" in again.stdout
+
+
+def test_http_api_transactions_and_abort(icluster):
+    assert http(icluster, "GET", "/openapi.json")[1]["paths"]["/ingest/trans/{id}"]["put"]
+    assert http(icluster, "POST", "/ingest/database", {"database": "api"}, token=False)[0] == 401
+    assert http(icluster, "GET", "/ingest/database/nosuch")[0] == 404
+    status, answer = http(icluster, "POST", "/ingest/database", {"database": "api", "chunk_order": 3})
+    assert status == 200 and answer["success"] == 1 and answer["error"] == ""
+    schema = [{"name": "id", "type": "BIGINT NOT NULL"}, {"name": "ra", "type": "DOUBLE"},
+              {"name": "decl", "type": "DOUBLE"}]
+    assert http(icluster, "POST", "/ingest/table", {
+        "database": "api", "table": "Obj", "is_partitioned": 1, "is_director": 1, "director_key": "id",
+        "longitude_key": "ra", "latitude_key": "decl", "primary_key": ["id"], "schema": schema})[0] == 200
+    location = http(icluster, "POST", "/ingest/chunk", {"database": "api", "chunk": 7})[1]["location"]
+    assert location["chunk"] == 7 and len(location["workers"]) == 1
+    keep = http(icluster, "POST", "/ingest/trans", {"database": "api"})[1]["transaction"]
+    drop = http(icluster, "POST", "/ingest/trans", {"database": "api"})[1]["transaction"]
+    rows_keep = b'"1","10.5","1.5","7","3"\n"2","10.6","1.6","7","4"\n'
+    rows_drop = b'"3","10.7","1.7","7","5"\n'
+    for t, data in ((keep, rows_keep), (drop, rows_drop)):
+        s, a = http(icluster, "POST", f"/ingest/file?transaction_id={t['id']}&table=Obj&chunk=7", data)
+        assert s == 200, a
+    assert worker_rows(icluster, "api") == 3
+    s, a = http(icluster, "PUT", f"/ingest/trans/{drop['id']}?abort=1")
+    assert s == 200 and a["transaction"]["state"] == "ABORTED"
+    assert worker_rows(icluster, "api") == 2        # the aborted partition is gone
+    s, a = http(icluster, "POST", f"/ingest/file?transaction_id={drop['id']}&table=Obj&chunk=7", rows_drop)
+    assert s == 409 and a["success"] == 0 and "ABORTED" in a["error"]
+    # publish refuses while a transaction is open; then works; queries see the rows at once
+    assert http(icluster, "PUT", "/ingest/database/api")[0] == 409
+    assert http(icluster, "PUT", f"/ingest/trans/{keep['id']}?abort=0")[1]["transaction"]["state"] == "COMMITTED"
+    s, a = http(icluster, "PUT", "/ingest/database/api")
+    assert s == 200, a
+    conn = czar_connect(icluster, "api")
+    try:
+        assert query(conn, "SELECT * FROM Obj ORDER BY id") == (["id", "ra", "decl"],
+                                                                [(1, 10.5, 1.5), (2, 10.6, 1.6)])
+    finally:
+        conn.close()
+    v = http(icluster, "POST", "/ingest/database/api/validate", {})[1]["validation"]
+    assert v["ok"] and v["director_index"][0]["entries"] == 2, v
+    assert http(icluster, "POST", "/ingest/trans", {"database": "api"})[0] == 409  # published
+
+
+def test_bad_file_aborts_with_report_then_resume(icluster, partitioned, tmp_path):
+    out, manifest = partitioned
+    bad = tmp_path / "out"
+    shutil.copytree(out, bad)
+    chunks = sorted(manifest["tables"]["Source"]["chunks"], key=int)
+    victim = bad / manifest["tables"]["Source"]["chunks"][chunks[len(chunks) // 2]]["file"]
+    good = victim.read_bytes()
+    lines = good.splitlines(keepends=True)
+    victim.write_bytes(b"".join(lines[:1] + [b'"1","2","three"\n'] + lines[1:]))
+    proc = qserv(icluster, "ingest", str(bad), "bad", "--quiet", "--retries", "1")
+    assert proc.returncode == 1, proc.stdout
+    assert "FAILED chunk:" in proc.stdout and str(victim) in proc.stdout, proc.stdout
+    assert "is not published" in proc.stdout
+    trans = http(icluster, "GET", "/ingest/trans?database=bad")[1]["transactions"]
+    failed_chunk = f"chunk:{chunks[len(chunks) // 2]}"
+    assert [t["state"] for t in trans if t["context"] == failed_chunk] == ["ABORTED", "ABORTED"]
+    chunk = chunks[len(chunks) // 2]
+    assert worker_rows(icluster, "bad", f"Source_{chunk}") == 0
+    assert worker_rows(icluster, "bad", f"Object_{chunk}") == 0
+    conn = czar_connect(icluster, None)
+    try:   # unpublished: invisible to queries
+        with pytest.raises(pymysql.MySQLError) as e:
+            query(conn, "SELECT COUNT(*) FROM bad.Object")
+        assert e.value.args[0] in (1049, 1146)
+    finally:
+        conn.close()
+    victim.write_bytes(good)     # fix it and run again: only the failed chunk is loaded
+    proc = qserv(icluster, "ingest", str(bad), "bad", "--quiet")
+    assert proc.returncode == 0, proc.stdout
+    assert "loaded 1 transactions" in proc.stdout, proc.stdout
+    assert counts_through_czar(icluster, "bad") == expected_rows(manifest)
+
+
+def test_kill_worker_daemon_during_load_then_resume(icluster, partitioned):
+    out, manifest = partitioned
+    proc = spawn_ingest(icluster, out, "wkill", "-j", "1", "--retries", "1")
+    deadline = time.monotonic() + 120
+    while committed(icluster, "wkill") < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    victim = icluster.workers[1].name
+    pid = read_pid(icluster.pid_file(victim))
+    os.kill(pid, signal.SIGKILL)
+    output = proc.communicate(timeout=180)[0]
+    assert proc.returncode == 1, output
+    assert "FAILED" in output and "run the same command again" in output.replace("\n", " ") or \
+        "run again" in output, output
+    while pid_alive(pid):
+        time.sleep(0.05)
+    _spawn(icluster, victim, ["worker", "--name", victim])
+    _wait_port(icluster, victim, icluster.workers[1].grpc_port)
+    again = qserv(icluster, "ingest", str(out), "wkill", "--quiet")
+    assert again.returncode == 0, again.stdout
+    assert "validate: OK" in again.stdout
+    assert counts_through_czar(icluster, "wkill") == expected_rows(manifest)
+
+
+def test_kill_ingest_then_resume_queries_see_only_published(icluster, partitioned):
+    out, manifest = partitioned
+    proc = spawn_ingest(icluster, out, "ikill", "-j", "1")
+    conn = czar_connect(icluster, None)
+    seen_errors = 0
+    try:
+        deadline = time.monotonic() + 120
+        while committed(icluster, "ikill") < 4 and time.monotonic() < deadline and proc.poll() is None:
+            try:   # during the ingest, nothing of the database is visible
+                query(conn, "SELECT COUNT(*) FROM ikill.Object")
+                raise AssertionError("an unpublished database answered a query")
+            except pymysql.MySQLError as e:
+                assert e.args[0] in (1049, 1146)
+                seen_errors += 1
+        assert proc.poll() is None, "the ingest finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert seen_errors > 0
+        with pytest.raises(pymysql.MySQLError):
+            query(conn, "SELECT COUNT(*) FROM ikill.Object")
+        # the published databases of the other tests are untouched meanwhile
+        assert counts_through_czar(icluster, "happy") == expected_rows(manifest)
+    finally:
+        conn.close()
+    again = qserv(icluster, "ingest", str(out), "ikill", "--quiet")
+    assert again.returncode == 0, again.stdout
+    assert "already committed" in again.stdout and "validate: OK" in again.stdout
+    skipped = int(again.stdout.split(" already committed")[0].split("(")[-1])
+    assert skipped >= 4
+    assert counts_through_czar(icluster, "ikill") == expected_rows(manifest)
