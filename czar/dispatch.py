@@ -69,12 +69,12 @@ class Dispatcher:
             async with asyncio.TaskGroup() as tg:
                 for job in jobs:
                     tg.create_task(self._run_job(query_id, database, template, job, sink))
-        except* QservError as group:
-            await self.cancel(query_id)
-            raise group.exceptions[0] from None
-        except* BaseException:
-            await self.cancel(query_id)
+        except asyncio.CancelledError:  # the client went away or KILL QUERY: stop the workers
+            await asyncio.shield(self.cancel(query_id))
             raise
+        except BaseExceptionGroup as group:
+            await self.cancel(query_id)
+            raise first_error(group) from None
 
     async def stream(self, query_id: str, database: str, template: str, job: Job):
         """One job's rows as they arrive (fast path). The worker fails or succeeds before its
@@ -155,6 +155,12 @@ async def _pieces(first, call):
             else QservError(ER_UNKNOWN_ERROR, f"worker failed mid-stream: {e.details()}") from None
     finally:
         call.cancel()
+
+
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    """The error to report for failed jobs: a MySQL-coded one when there is one."""
+    errors = list(group.exceptions)
+    return next((e for e in errors if isinstance(e, QservError)), errors[0])
 
 
 def worker_error(details: str) -> QservError:

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
-from czar.dispatch import Dispatcher, Job, make_jobs
+from czar.dispatch import Dispatcher, Job, first_error, make_jobs
 from czar.merge import ResultTable
 from czar.outfile import OutfileParser
 from czar.plan import QueryPlan, build_plan
@@ -143,9 +143,9 @@ class QueryEngine:
         except BaseException as e:
             for _, pieces in streams:
                 await pieces.aclose()
-            await self.dispatcher.cancel(query_id)
+            await asyncio.shield(self.dispatcher.cancel(query_id))
             if isinstance(e, BaseExceptionGroup):
-                raise e.exceptions[0] from None
+                raise first_error(e) from None
             raise
 
         async def batches():
