@@ -96,9 +96,9 @@ def cmd_ingest(args) -> int:
     config = ClusterConfig.load(args.dir)
     if args.source == "status":
         return status_command(config, args.database)
-    return ingest_command(config, args.source, database=args.database,
+    return ingest_command(config, args.source, database=args.database or None,
                           replication=args.replication, jobs_per_worker=args.jobs,
-                          retries=args.retries, progress=not args.quiet)
+                          retries=args.retries, progress=not args.quiet, only=args.step)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="transactions loading at once per worker (default 2)")
     sp.add_argument("--retries", type=int, default=2,
                     help="times a failed transaction is aborted and tried again (default 2)")
+    sp.add_argument("--step", choices=("queue", "register", "allocate", "load", "index", "publish",
+                                       "validate"), default=None,
+                    help="run only this step (one task of the Argo workflow in deploy/argo/)")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_ingest)
     sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "

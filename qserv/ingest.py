@@ -188,16 +188,22 @@ class Progress:
 
 async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker: int = 2,
                      retries: int = 2, progress: bool = True, echo=print,
-                     queue_seconds: float = 0.0) -> IngestReport:
+                     queue_seconds: float = 0.0, only: str | None = None) -> IngestReport:
+    """All steps, or `only` one of them (what each task of the Argo DAG runs)."""
     report = IngestReport(plan.database)
     db = plan.database
 
-    async def step(name: str, coro, detail=None):
+    def wanted(name: str) -> bool:
+        return only is None or only == name
+
+    async def step(name: str, make, detail=None):
+        if not wanted(name):
+            return None
         started = time.monotonic()
-        await client.call("PUT", f"/ingest/database/{db}/step/{name}",
-                          json_body={"state": "RUNNING"}) if name != "register" else None
+        if name != "register":
+            await client.call("PUT", f"/ingest/database/{db}/step/{name}", json_body={"state": "RUNNING"})
         try:
-            result = await coro
+            result = await make()
         except BaseException:
             if name != "register":
                 await _quiet(client.call("PUT", f"/ingest/database/{db}/step/{name}",
@@ -217,27 +223,34 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
             "overlap": plan.overlap, "replication": plan.replication})
         for t in plan.tables:
             await client.call("POST", "/ingest/table", json_body=table_json(db, t))
-    await step("register", register())
-    report.steps = {"queue": queue_seconds, **report.steps}
-    await client.call("PUT", f"/ingest/database/{db}/step/queue", json_body={
-        "state": "DONE", "seconds": round(queue_seconds, 3), "detail": {"source": plan.source}})
+    await step("register", register)
+
+    if wanted("queue"):   # reading and checking the manifest (done by the caller)
+        report.steps = {"queue": queue_seconds, **report.steps}
+        await _quiet(client.call("PUT", f"/ingest/database/{db}/step/queue", json_body={
+            "state": "DONE", "seconds": round(queue_seconds, 3), "detail": {"source": plan.source}}))
+        if only == "queue":
+            return report
 
     status = (await client.call("GET", f"/ingest/database/{db}"))["database"]
-    if status["state"] == "PUBLISHED":
-        echo(f"{db} is already published: validating only")
+    if status["state"] == "PUBLISHED" and only in (None, "validate", "publish"):
+        if only is None:
+            echo(f"{db} is already published: validating only")
         report.published = True
-        report.validation = (await client.call("POST", f"/ingest/database/{db}/validate",
-                                               json_body=plan.expected))["validation"]
+        if only != "publish":
+            report.validation = (await client.call("POST", f"/ingest/database/{db}/validate",
+                                                   json_body=plan.expected))["validation"]
         return report
 
     chunks = sorted({u.chunk for u in plan.units if u.chunk is not None})
 
-    async def allocate():
+    async def allocate():   # idempotent: the placement of chunks already allocated
         answer = await client.call("POST", "/ingest/chunks", json_body={"database": db, "chunks": chunks})
         return {loc["chunk"]: [w["worker"] for w in loc["workers"]] for loc in answer["locations"]}
-    placement = await step("allocate", allocate(), lambda: {"chunks": len(chunks)})
-
-    await step("load", _load(client, plan, placement, report, jobs_per_worker, retries, progress),
+    placement = await step("allocate", allocate, lambda: {"chunks": len(chunks)})
+    if wanted("load"):
+        placement = placement or await allocate()
+    await step("load", lambda: _load(client, plan, placement, report, jobs_per_worker, retries, progress),
                lambda: {"units": report.units_loaded, "skipped": report.units_skipped,
                         "recovered": report.recovered, "retries": report.retries,
                         "rows": report.rows, "bytes": report.bytes,
@@ -253,15 +266,21 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
                     "database": db, "table": table, "name": Path(path).name, **plan.index_dialect})
             n += answer["index"]["rows"]
         return n
-    await step("index", index(), lambda: {"files": len(plan.index_files)})
-    await step("publish", client.call("PUT", f"/ingest/database/{db}"))
-    report.published = True
+    await step("index", index, lambda: {"files": len(plan.index_files)})
+
+    async def publish():
+        await client.call("PUT", f"/ingest/database/{db}")
+        report.published = True
+    await step("publish", publish)
 
     async def validate():
         report.validation = (await client.call("POST", f"/ingest/database/{db}/validate",
                                                json_body=plan.expected))["validation"]
-    await step("validate", validate(), lambda: {"ok": report.validation["ok"],
-                                                "n_differences": report.validation["n_differences"]})
+        if not report.validation["ok"] and only is not None:
+            raise IngestClientError(f"validation found {report.validation['n_differences']} "
+                                    f"differences: {report.validation['differences'][:5]}")
+    await step("validate", validate, lambda: {"ok": report.validation["ok"],
+                                              "n_differences": report.validation["n_differences"]})
     return report
 
 
@@ -409,7 +428,7 @@ def plan_from_manifest(path: str | Path, *, database: str | None = None,
 # ---- the CLI -----------------------------------------------------------------------------
 def ingest_command(config, source: str, *, database: str | None = None, replication: int = 1,
                    jobs_per_worker: int = 2, retries: int = 2, progress: bool = True,
-                   echo=print) -> int:
+                   echo=print, only: str | None = None) -> int:
     started = time.monotonic()
     try:
         plan = plan_from_manifest(source, database=database, replication=replication)
@@ -425,13 +444,16 @@ def ingest_command(config, source: str, *, database: str | None = None, replicat
         async with aiohttp.ClientSession(timeout=timeout) as session:
             client = IngestClient.for_config(config, session)
             return await run_ingest(client, plan, jobs_per_worker=jobs_per_worker, retries=retries,
-                                    progress=progress, echo=echo, queue_seconds=queue_seconds)
+                                    progress=progress, echo=echo, queue_seconds=queue_seconds,
+                                    only=only)
     try:
         report = asyncio.run(main())
     except IngestClientError as e:
         echo(f"qserv ingest: {e}")
         return 1
     print_report(report, plan, time.monotonic() - started, echo)
+    if only is not None:
+        return 1 if report.failures else 0
     return 0 if report.ok else 1
 
 

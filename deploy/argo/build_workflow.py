@@ -1,0 +1,58 @@
+"""The Argo Workflows DAG of the ingest, built with hera: one task per step of `qserv ingest`
+(queue → register → allocate → load → index → publish → validate), each running
+`qserv ingest SOURCE DB --step STEP`, so the DAG and the CLI run the same code. A task that
+fails can be retried (Argo's retryStrategy): every step is idempotent and `load` resumes.
+
+    python deploy/argo/build_workflow.py > deploy/argo/ingest-workflow.yaml
+
+Assumes: the partitioner's output on a PersistentVolumeClaim (`qserv-ingest-data`, mounted at
+/data) and the cluster config (`qserv.json`: czar host, http_port, admin_token) in the Secret
+`qserv-config`, mounted at /etc/qserv.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from hera.workflows import DAG, Container, Parameter, Workflow, models as m
+
+STEPS = ("queue", "register", "allocate", "load", "index", "publish", "validate")
+IMAGE = "qserv-py:latest"
+
+
+def build() -> Workflow:
+    with Workflow(
+        generate_name="qserv-ingest-",
+        entrypoint="ingest",
+        arguments=[Parameter(name="source", value="/data/partitioned"),
+                   Parameter(name="database", value="demo"),
+                   Parameter(name="jobs", value="2")],
+        volumes=[m.Volume(name="data", persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(
+                     claim_name="qserv-ingest-data")),
+                 m.Volume(name="config", secret=m.SecretVolumeSource(secret_name="qserv-config"))],
+        labels={"app.kubernetes.io/name": "qserv", "app.kubernetes.io/component": "ingest"},
+    ) as w:
+        step = Container(
+            name="ingest-step",
+            image=IMAGE,
+            command=["qserv"],
+            args=["ingest", "{{workflow.parameters.source}}", "{{workflow.parameters.database}}",
+                  "--step", "{{inputs.parameters.step}}", "-j", "{{workflow.parameters.jobs}}",
+                  "--dir", "/etc/qserv", "--quiet"],
+            inputs=[Parameter(name="step")],
+            volume_mounts=[m.VolumeMount(name="data", mount_path="/data", read_only=True),
+                           m.VolumeMount(name="config", mount_path="/etc/qserv", read_only=True)],
+            retry_strategy=m.RetryStrategy(limit="2", retry_policy="OnFailure"),
+        )
+        with DAG(name="ingest"):
+            previous = None
+            for name in STEPS:
+                task = step(name=name, arguments={"step": name})
+                if previous is not None:
+                    previous >> task
+                previous = task
+    return w
+
+
+if __name__ == "__main__":
+    sys.stdout.write(build().to_yaml())
