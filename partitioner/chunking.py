@@ -36,6 +36,7 @@ class Block:
 class BlockResult:
     rows_out: int = 0
     rejected: int = 0
+    by_position: int = 0      # child rows without director, placed by their own position
     chunk_rows: dict = field(default_factory=dict)
     overlap_rows: dict = field(default_factory=dict)
 
@@ -56,6 +57,7 @@ class TableJob:
     index_dir: str | None
     block_bytes: int = 64 << 20
     block_rows: int = 1 << 20
+    close_files: bool = False     # close chunk files after each task (pool workers: keep them)
 
     # -- error reporting ---------------------------------------------------------------
     def first_line(self, task: readers.Task) -> int:
@@ -183,8 +185,18 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
         found = key_ok & (pos < len(keys))
         if len(keys):
             found &= np.asarray(keys[pos_c]) == key
-        why += [(~key_ok, f"{spec.director_key} NULL or not an integer"),
-                (key_ok & ~found, f"no {spec.director_table} row with this {spec.director_key}")]
+        by_position = np.zeros(n, bool)
+        if spec.ra and spec.dec and not found.all():
+            # a child with its own copy of the director's position (Qserv's raObject/declObject):
+            # rows whose director is missing are placed by it
+            ra, ok_ra = _numbers(t[spec.ra], float)
+            dec, ok_dec = _numbers(t[spec.dec], float)
+            with np.errstate(invalid="ignore"):
+                pos_ok = ok_ra & ok_dec & np.isfinite(ra) & np.isfinite(dec) & (dec >= -90) & (dec <= 90)
+            by_position = ~found & pos_ok
+        why += [(~key_ok & ~by_position, f"{spec.director_key} NULL or not an integer"),
+                (key_ok & ~found & ~by_position,
+                 f"no {spec.director_table} row with this {spec.director_key}")]
     for mask, _ in why:
         bad |= mask
     if bad.any():
@@ -192,7 +204,8 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
         reasons = [next(r for m, r in why if m[i]) for i in rows]
         texts = writers.csv_bytes(t.take(pa.array(rows))).splitlines() if len(rows) else []
         if len(texts) != len(rows):
-            texts = [b""] * len(rows)
+            texts = [writers.csv_bytes(t.slice(int(i), 1)).rstrip(b"\n") for i in rows[:100]]
+            texts += [b""] * (len(rows) - len(texts))
         job.reject(block.task, [(block.row_base + int(i), r, x) for i, r, x in zip(rows, reasons, texts)])
         res.rejected = len(rows)
         good = ~bad
@@ -200,7 +213,9 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
         if spec.role == DIRECTOR:
             ra, dec, key = ra[good], dec[good], key[good]
         elif spec.role == CHILD:
-            pos_c = pos_c[good]
+            pos_c, found, by_position = pos_c[good], found[good], by_position[good]
+            if by_position.any():
+                ra, dec = ra[good], dec[good]
     n = t.num_rows
     res.rows_out = n
     out = Path(job.out_dir)
@@ -219,6 +234,10 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
     else:
         chunk = np.asarray(ichunk[pos_c]).astype(np.int64)
         sub = np.asarray(isub[pos_c]).astype(np.int64)
+        if by_position.any():
+            c2, s2 = job.chunker.locate(ra[by_position], dec[by_position])
+            chunk[by_position], sub[by_position] = c2, s2
+            res.by_position = int(by_position.sum())
     if n:
         order = np.argsort(chunk, kind="stable")
         ids, starts, counts = np.unique(chunk[order], return_index=True, return_counts=True)

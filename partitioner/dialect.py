@@ -13,7 +13,7 @@ OUTPUT_CSV = {"delimiter": ",", "quote": '"', "null": "NULL (unquoted)", "escape
 
 # MySQL's escapes (as `mysqldump --tab` and SELECT ... INTO OUTFILE write them) -> the byte.
 _MYSQL_ESCAPES = {b"0": b"\x00", b"b": b"\x08", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"Z": b"\x1a"}
-_ESCAPE_RE = re.compile(rb"\\(.)", re.DOTALL)
+_ESCAPE_RE = re.compile(rb"\\(.)|\r", re.DOTALL)
 
 
 @dataclass
@@ -49,12 +49,16 @@ class CsvDialect:
 def unescape_mysql(block: bytes) -> bytes:
     """Rewrite MySQL escapes so that pyarrow's one-character escape (`\\x` -> `x`) decodes
     them right: `\\n` (letters) -> backslash + LF, ..., `\\N` -> `\\\\N` (read back as the
-    text \\N, the NULL token). Python work only where a backslash is."""
-    if b"\\" not in block:
+    text \\N, the NULL token), a bare CR -> backslash + CR. Python work only where a backslash
+    or a CR is."""
+    if b"\\" not in block and b"\r" not in block:
         return block
 
     def sub(m):
         c = m.group(1)
+        if c is None:          # a bare CR is data (MySQL does not escape it); pyarrow would
+            return b"\\\r"    # end the line there
+
         if c in _MYSQL_ESCAPES:
             return b"\\" + _MYSQL_ESCAPES[c]
         if c == b"N":

@@ -61,7 +61,7 @@ def _table_files(spec: DatabaseSpec, t: TableSpec) -> list[Path]:
 
 def _run_task(job: TableJob, task: readers.Task) -> dict:
     """Worker side: read a task's blocks and write them; returns counts."""
-    stats = {"rows": 0, "out": 0, "rejected": 0, "chunks": defaultdict(lambda: [0, 0]),
+    stats = {"rows": 0, "out": 0, "rejected": 0, "by_position": 0, "chunks": defaultdict(lambda: [0, 0]),
              "bytes": task.nbytes, "path": task.path, "index": task.index}
     malformed: list[str] = []
 
@@ -87,6 +87,7 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
         stats["rows"] += table.num_rows
         stats["out"] += res.rows_out
         stats["rejected"] += res.rejected
+        stats["by_position"] += res.by_position
         for c, n in res.chunk_rows.items():
             stats["chunks"][c][0] += n
         for c, n in res.overlap_rows.items():
@@ -95,6 +96,8 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
         job.reject_malformed(task, malformed, row_base)
         stats["rejected"] += len(malformed)
         stats["rows"] += len(malformed)
+    if job.close_files:
+        writers.close_all()
     stats["chunks"] = dict(stats["chunks"])
     return stats
 
@@ -182,7 +185,10 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
                    write=not options.dry_run, rejects=options.rejects, file_columns=file_columns,
                    index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20))
     tasks = readers.plan_tasks(t.name, files, dialect, options.piece_mb << 20)
-    results = progress.run(t.name, job, tasks, options.jobs)
+    try:
+        results = progress.run(t.name, job, tasks, options.jobs)
+    finally:
+        writers.close_all()
 
     rows = sum(r["rows"] for r in results)
     rejected = sum(r["rejected"] for r in results)
@@ -200,6 +206,7 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
         "overlap_deg": spec.overlap_of(t) if options.overlap else 0.0,
         "inputs": [{"path": str(f), "rows": per_file[str(f)], "bytes": f.stat().st_size} for f in files],
         "rows": rows, "rows_out": sum(r["out"] for r in results), "rejected": rejected,
+        "placed_by_position": sum(r["by_position"] for r in results),
         "overlap_rows": sum(o for _, o in chunks.values()),
     }
     if options.dry_run:

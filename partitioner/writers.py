@@ -25,17 +25,48 @@ CSV_OPTIONS = pacsv.WriteOptions(include_header=False, null_string="NULL", quoti
                                  batch_size=1 << 16)
 
 
-def append(path: Path, data, lock: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+_fds: dict[str, int] = {}   # open chunk files of this process (appends only)
+
+
+def _max_open() -> int:
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
     try:
-        if lock:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, 65536), hard))
+        soft = min(want, 65536)
+    except (ValueError, OSError):
+        pass
+    return max(64, soft // 2 - 128)
+
+
+MAX_OPEN = _max_open()
+
+
+def append(path, data, lock: bool) -> None:
+    """Append `data` to `path` in one locked write (files stay open: see close_all)."""
+    key = str(path)
+    fd = _fds.get(key)
+    if fd is None:
+        if len(_fds) >= MAX_OPEN:
+            close_all()
+        fd = _fds[key] = os.open(key, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    if lock:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
         view = memoryview(data)
         while view:
             n = os.write(fd, view)
             view = view[n:]
     finally:
-        os.close(fd)   # releases the lock
+        if lock:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def close_all() -> None:
+    for fd in _fds.values():
+        os.close(fd)
+    _fds.clear()
 
 
 def for_csv(table: pa.Table) -> pa.Table:
@@ -60,10 +91,11 @@ def write_groups(directory: Path, stem: str, table: pa.Table, bounds: np.ndarray
         data = csv_bytes(table)
         ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
         if len(ends) == table.num_rows:          # one line per row: cut the bytes
-            offsets = np.concatenate([[0], ends])[bounds]
-            for i, c in enumerate(ids):
-                append(directory / f"{stem.format(int(c))}.csv", memoryview(data)[offsets[i]:offsets[i + 1]],
-                       lock)
+            offsets = np.concatenate([[0], ends])[bounds].tolist()
+            prefix = f"{directory}/{stem}.csv"
+            view = memoryview(data)
+            for i, c in enumerate(ids.tolist()):
+                append(prefix.format(c), view[offsets[i]:offsets[i + 1]], lock)
         else:                                    # values with line breaks: one write per chunk
             for i, c in enumerate(ids):
                 piece = table.slice(bounds[i], bounds[i + 1] - bounds[i])
