@@ -13,6 +13,7 @@ unpublished databases).
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -141,6 +142,7 @@ class IngestController:
         self._alloc_lock = asyncio.Lock()
         self._stubs: dict[str, pb_grpc.WorkerStub] = {}
         self._channels: list[grpc.aio.Channel] = []
+        self._specs: dict[str, tuple[str, DatabaseSpec]] = {}   # db -> (its JSON, parsed)
         self.closing: set[int] = set()                  # transactions being committed/aborted
         self.inflight: dict[int, Inflight] = defaultdict(Inflight)
 
@@ -209,7 +211,10 @@ class IngestController:
         rows = await self.sql(f"SELECT spec FROM {META_DB}.dbs WHERE name = %s", (db,))
         if not rows:
             raise IngestError(f"database {db!r} is not registered", 404)
-        return DatabaseSpec.from_json(rows[0][0])
+        cached = self._specs.get(db)
+        if cached is None or cached[0] != rows[0][0]:
+            cached = self._specs[db] = (rows[0][0], DatabaseSpec.from_json(rows[0][0]))
+        return cached[1]
 
     async def register_database(self, body: dict) -> dict:
         db = check_name(body.get("database"), "database")
@@ -247,7 +252,7 @@ class IngestController:
         db = check_name(body.get("database"), "database")
         name = check_name(body.get("table"), "table")
         row = await self.database_row(db)
-        spec = await self.spec(db)
+        spec = copy.deepcopy(await self.spec(db))   # the cached one stays as stored
         role = body.get("role")
         if role is None:   # the original's flags
             if not int(body.get("is_partitioned", 0)):
@@ -330,6 +335,15 @@ class IngestController:
     async def allocate(self, db: str, chunks: list[int]) -> dict[int, list[str]]:
         """Workers of each chunk, allocating new chunks to the least loaded workers
         (`replication` distinct ones), in ascending chunk order so that neighbours spread."""
+        wanted = sorted(set(chunks))
+        if len(wanted) <= 1000:   # the usual case: one chunk, already allocated
+            known: dict[int, list[str]] = defaultdict(list)
+            for c, w in await self.sql(
+                    f"SELECT chunk_id, worker FROM {META_DB}.ingest_chunks WHERE db = %s AND "
+                    f"chunk_id IN ({', '.join(['%s'] * len(wanted))})", [db, *wanted]):
+                known[c].append(w)
+            if len(known) == len(wanted):
+                return {c: sorted(known[c]) for c in chunks}
         row = await self.database_row(db)
         async with self._alloc_lock:
             rows = await self.sql(f"SELECT chunk_id, worker FROM {META_DB}.ingest_chunks "

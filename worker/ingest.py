@@ -71,9 +71,25 @@ def load_statement(path: Path, h: pb.ContributionHeader) -> str:
 class IngestService:
     """The ingest half of the worker's gRPC service (see worker.service)."""
 
-    def __init__(self, pool_factory, spool_dir: Path):
-        self.pool_factory = pool_factory   # async () -> asyncmy.Pool
+    def __init__(self, socket: str, spool_dir: Path):
+        self.socket = socket
         self.spool_dir = Path(spool_dir)
+        self._pool: asyncmy.Pool | None = None
+
+    async def pool_factory(self) -> asyncmy.Pool:
+        """The ingest's own connections: strict SQL mode (a malformed row is an error, never a
+        warning and a silently wrong value)."""
+        if self._pool is None:
+            self._pool = await asyncmy.create_pool(
+                unix_socket=self.socket, user="root", password="", autocommit=True, minsize=1,
+                maxsize=8, charset="utf8mb4",
+                init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            await self._pool.wait_closed()
 
     async def LoadContribution(self, request_iterator, context):
         path = self.spool_dir / f"contrib-{uuid.uuid4().hex}.csv"
@@ -93,7 +109,8 @@ class IngestService:
                 raise ContributionError("empty contribution stream")
             if header.trans_id <= 0:
                 raise ContributionError("trans_id must be > 0")
-            rows, warnings = await self._load(path, header)
+            spooled = time.monotonic()
+            rows, warnings, ddl_seconds = await self._load(path, header)
         except ContributionError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         except asyncmy.errors.MySQLError as e:
@@ -101,13 +118,15 @@ class IngestService:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"MariaDB error {code}: {e.args[-1]}")
         finally:
             path.unlink(missing_ok=True)
-        log.info("contribution %s: %s.%s trans %d: %d rows, %d bytes in %.2f s",
-                 header.contribution_id, header.database, header.table, header.trans_id, rows,
-                 nbytes, time.monotonic() - started)
+        log.info("contribution %s: %s.%s trans %d: %d rows, %d bytes in %.3f s (receive %.3f, "
+                 "DDL %.3f, LOAD %.3f)", header.contribution_id, header.database, header.table,
+                 header.trans_id, rows, nbytes, time.monotonic() - started, spooled - started,
+                 ddl_seconds, time.monotonic() - spooled - ddl_seconds)
         return pb.ContributionReply(rows=rows, bytes=nbytes, warnings=warnings)
 
-    async def _load(self, path: Path, h: pb.ContributionHeader) -> tuple[int, int]:
+    async def _load(self, path: Path, h: pb.ContributionHeader) -> tuple[int, int, float]:
         pool = await self.pool_factory()
+        started = time.monotonic()
         db, table, trans = _name(h.database, "database"), _name(h.table, "table"), int(h.trans_id)
         async with pool.acquire() as conn:
             async with conn.cursor() as cur:
@@ -137,19 +156,15 @@ class IngestService:
                     except asyncmy.errors.OperationalError as e:
                         if e.args[0] != ER_DUP_PARTITION:
                             raise
-                # Strict: a malformed row is an error, not a warning and a silently wrong value.
-                await cur.execute("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
-                try:
-                    await cur.execute(load_statement(path, h))
-                    rows = cur.rowcount
-                    await cur.execute("SHOW WARNINGS LIMIT 5")
-                    warnings = await cur.fetchall()
-                finally:
-                    await cur.execute("SET SESSION sql_mode = DEFAULT")
+                ddl_seconds = time.monotonic() - started
+                await cur.execute(load_statement(path, h))
+                rows = cur.rowcount
+                await cur.execute("SHOW WARNINGS LIMIT 5")
+                warnings = await cur.fetchall()
         if warnings:
             raise ContributionError(f"LOAD DATA into {db}.{table} reported: "
                                     + "; ".join(f"{w[1]} {w[2]}" for w in warnings))
-        return rows, len(warnings)
+        return rows, len(warnings), ddl_seconds
 
     async def AbortTransaction(self, request, context):
         pool = await self.pool_factory()

@@ -26,7 +26,7 @@ class WorkerService(pb_grpc.WorkerServicer):
         self.name = name
         self.mariadb = mariadb
         self.executor = Executor(mariadb.socket, mariadb.outfile_dir)
-        self.ingest = IngestService(self.executor.pool, mariadb.outfile_dir)
+        self.ingest = IngestService(mariadb.socket, mariadb.outfile_dir)
 
     async def RunChunkQuery(self, request, context):
         chunks_done = 0
@@ -116,6 +116,7 @@ async def serve(config: ClusterConfig, name: str) -> None:
     await stop.wait()
     await server.stop(grace=2)
     await service.executor.close()
+    await service.ingest.close()
 
 
 def main(argv=None) -> None:
