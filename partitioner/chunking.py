@@ -23,6 +23,7 @@ from qserv.geometry import Chunker
 
 _index_cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 _line_cache: dict[tuple[str, int], int] = {}
+_malformed: dict[tuple[str, int], list[int]] = {}   # task -> rows pyarrow skipped (positions)
 
 
 @dataclass
@@ -69,7 +70,8 @@ class TableJob:
             _line_cache[key] = before + header + 1
         return _line_cache[key]
 
-    def reject(self, task: readers.Task, rows: list[tuple[int | None, str, bytes]]) -> None:
+    def reject(self, task: readers.Task, rows: list[tuple[int | None, str, bytes]],
+               positions: bool = False) -> None:
         """rows: (row index in task or None, reason, row text). Raise, or append to rejects."""
         from partitioner.run import PartitionError
         where = "row" if readers.is_parquet(Path(task.path)) else "line"
@@ -80,7 +82,7 @@ class TableJob:
             elif where == "row":
                 pos = str(row + 1)
             else:
-                pos = str(self.first_line(task) + row)
+                pos = str(self.first_line(task) + (row if positions else self._skip_malformed(task, row)))
             items.append((pos, reason, text))
         if not self.rejects:
             pos, reason, text = items[0]
@@ -95,11 +97,20 @@ class TableJob:
                        for pos, reason, text in items)
         writers.append(Path(self.rejects), out, True)
 
+    def _skip_malformed(self, task: readers.Task, row: int) -> int:
+        """Position in the file's rows of the `row`-th row pyarrow returned (malformed rows
+        it skipped come in between)."""
+        for m in sorted(_malformed.get((task.path, task.start), ())):
+            if m <= row:
+                row += 1
+        return row
+
     def reject_malformed(self, task: readers.Task, texts: list[str], row_base: int) -> None:
         lines = _find_lines(task, texts, self.dialect.header)
+        _malformed.setdefault((task.path, task.start), []).extend(ln for ln in lines if ln is not None)
         self.reject(task, [(ln, "malformed row "
                             "(wrong number of fields or bad quoting)", t.encode("utf-8", "replace"))
-                           for ln, t in zip(lines, texts)])
+                           for ln, t in zip(lines, texts)], positions=True)
 
     # -- director index for children ---------------------------------------------------
     def director_index(self):
@@ -227,7 +238,7 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
     o_rows = o_chunks = np.zeros(0, np.int64)
     if spec.role == DIRECTOR:
         chunk, sub, o_rows, o_chunks = job.chunker.partition(ra, dec, job.overlap)
-        if job.write and n:
+        if n:   # also in a dry run (into a scratch directory): children need it
             rec = np.empty(n, writers.INDEX_DTYPE)
             rec["key"], rec["chunk"], rec["sub"] = key, chunk, sub
             writers.append(out / "index.part", rec.tobytes(), job.lock)
@@ -238,11 +249,16 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
             c2, s2 = job.chunker.locate(ra[by_position], dec[by_position])
             chunk[by_position], sub[by_position] = c2, s2
             res.by_position = int(by_position.sum())
+    lines = None
+    if job.write and job.fmt == "csv" and n:
+        lines = writers.csv_lines(_with_chunk_columns(t, chunk, sub))
     if n:
         order = np.argsort(chunk, kind="stable")
         ids, starts, counts = np.unique(chunk[order], return_index=True, return_counts=True)
         res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
-        if job.write:
+        if lines is not None:
+            writers.write_lines(out, "chunk_{}", lines, order, np.append(starts, n), ids, job.lock)
+        elif job.write:
             sorted_rows = _with_chunk_columns(t.take(pa.array(order)), chunk[order], sub[order])
             writers.write_groups(out, "chunk_{}", sorted_rows, np.append(starts, n), ids, job.fmt, job.lock)
     if len(o_rows):
@@ -250,8 +266,11 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
         rows, targets = o_rows[order], o_chunks[order]
         ids, starts, counts = np.unique(targets, return_index=True, return_counts=True)
         res.overlap_rows = dict(zip(ids.tolist(), counts.tolist()))
-        if job.write:
-            # overlap rows keep the chunkId/subChunkId of the chunk they belong to
+        # overlap rows keep the chunkId/subChunkId of the chunk they belong to
+        if lines is not None:
+            writers.write_lines(out, "chunk_{}_overlap", lines, rows, np.append(starts, len(rows)), ids,
+                                job.lock)
+        elif job.write:
             sorted_rows = _with_chunk_columns(t.take(pa.array(rows)), chunk[rows], sub[rows])
             writers.write_groups(out, "chunk_{}_overlap", sorted_rows, np.append(starts, len(rows)), ids,
                                  job.fmt, job.lock)

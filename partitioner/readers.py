@@ -92,13 +92,10 @@ def plan_tasks(table: str, paths: list[Path], dialect: CsvDialect, piece_bytes: 
 
 def read_header(path: Path, dialect: CsvDialect) -> list[str]:
     """Column names from a file's first line."""
-    stream = pa.input_stream(str(path), compression="gzip" if is_gzip(path) else None)
-    reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=1 << 20),
-                            parse_options=_parse_options(dialect),
-                            convert_options=pacsv.ConvertOptions(include_columns=[]))
-    names = reader.schema.names
-    stream.close()
-    return names
+    import gzip
+    with (gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")) as f:
+        line = f.readline()
+    return pacsv.read_csv(io.BytesIO(line), parse_options=_parse_options(dialect)).schema.names
 
 
 class _Range(io.RawIOBase):

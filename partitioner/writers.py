@@ -37,7 +37,7 @@ def _max_open() -> int:
         soft = min(want, 65536)
     except (ValueError, OSError):
         pass
-    return max(64, soft // 2 - 128)
+    return max(64, soft - 512)
 
 
 MAX_OPEN = _max_open()
@@ -81,6 +81,33 @@ def csv_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pacsv.write_csv(for_csv(table), buf, CSV_OPTIONS)
     return buf.getvalue()
+
+
+def csv_lines(table: pa.Table) -> pa.Array | None:
+    """The table as CSV, one binary value per row (its line with the newline), or None when
+    some value holds a line break (then rows cannot be cut by line)."""
+    data = csv_bytes(table)
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+    if len(ends) != table.num_rows:
+        return None
+    offsets = np.concatenate([[0], ends]).astype(np.int64)
+    return pa.Array.from_buffers(pa.large_binary(), table.num_rows,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def write_lines(directory: Path, stem: str, lines: pa.Array, order: np.ndarray, bounds: np.ndarray,
+                ids: np.ndarray, lock: bool) -> None:
+    """Lines `order` (grouped by chunk: group i is [bounds[i], bounds[i+1]) of `order`) appended
+    to `<directory>/<stem.format(ids[i])>.csv`. One gather of whole lines (a single column),
+    instead of one per column."""
+    taken = lines.take(pa.array(order))
+    off_buf, data_buf = taken.buffers()[1], taken.buffers()[2]
+    offsets = np.frombuffer(off_buf, np.int64, count=len(taken) + 1, offset=taken.offset * 8)
+    cut = offsets[bounds].tolist()
+    view = memoryview(data_buf)
+    prefix = f"{directory}/{stem}.csv"
+    for i, c in enumerate(ids.tolist()):
+        append(prefix.format(c), view[cut[i]:cut[i + 1]], lock)
 
 
 def write_groups(directory: Path, stem: str, table: pa.Table, bounds: np.ndarray, ids: np.ndarray,
