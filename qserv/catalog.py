@@ -123,7 +123,11 @@ class DatabaseSpec:
         self.tables = [t if isinstance(t, TableSpec) else TableSpec(**t) for t in self.tables]
         for t in self.tables:
             if not t.columns and t.schema:
-                t.columns = columns_from_ddl((Path(self.source_dir) / t.schema).read_text())
+                ddl = (Path(self.source_dir) / t.schema).read_text()
+                t.columns = columns_from_ddl(ddl)
+                pk = re.search(r"PRIMARY KEY\s*\(([^)]*)\)", ddl)
+                if pk and not t.primary_key:
+                    t.primary_key = [c.strip(" `") for c in pk.group(1).split(",")]
         names = {t.name for t in self.tables}
         for t in self.tables:
             if t.role == CHILD and t.director_table not in names:
