@@ -26,6 +26,13 @@ _line_cache: dict[tuple[str, int], int] = {}
 _malformed: dict[tuple[str, int], list[int]] = {}   # task -> rows pyarrow skipped (positions)
 
 
+def reset() -> None:
+    """Forget per-run state (a process may run several partitions, e.g. the loader's)."""
+    _index_cache.clear()
+    _line_cache.clear()
+    _malformed.clear()
+
+
 @dataclass
 class Block:
     task: readers.Task

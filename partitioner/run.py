@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from partitioner import readers, writers
-from partitioner.chunking import Block, TableJob, process_block
+from partitioner.chunking import Block, TableJob, process_block, reset
 from partitioner.dialect import OUTPUT_CSV, CsvDialect
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, REPLICATED, DatabaseSpec, TableSpec
 from qserv.geometry import Chunker
@@ -105,6 +105,7 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
 def partition(spec: DatabaseSpec, options: Options) -> dict:
     """Partition the tables of `spec` into `options.out_dir`; returns the manifest (a dict),
     also written to `<out_dir>/manifest.json` (not for a dry run)."""
+    reset()
     out = Path(options.out_dir)
     if options.fmt not in ("csv", "parquet"):
         raise PartitionError(f"unknown output format {options.fmt!r} (csv or parquet)")
