@@ -53,10 +53,20 @@ def cmd_status(args) -> int:
 def cmd_load(args) -> int:
     from qserv.catalog import DatabaseSpec
     from qserv.config import ClusterConfig
-    from qserv.loader import load
     spec = DatabaseSpec.read(args.spec)
     started = time.monotonic()
-    counts = load(ClusterConfig.load(args.dir), spec, show_progress=not args.quiet)
+    if getattr(args, "thin", False):
+        from qserv.loader import load
+        counts = load(ClusterConfig.load(args.dir), spec, show_progress=not args.quiet)
+    else:   # qserv partition + qserv ingest (transactions, validation)
+        from qserv.ingest import IngestClientError, partition_and_ingest
+        try:
+            counts = partition_and_ingest(ClusterConfig.load(args.dir), spec,
+                                          show_progress=not args.quiet,
+                                          echo=(lambda *_: None) if args.quiet else print)
+        except IngestClientError as e:
+            print(f"qserv load: {e}", file=sys.stderr)
+            return 1
     print(f"loaded {spec.name} in {time.monotonic() - started:.1f} s: "
           + ", ".join(f"{t} {n} rows" for t, n in counts.items()))
     return 0
@@ -74,7 +84,8 @@ def cmd_demo(args) -> int:
     spec_path = generate(Path(args.dir) / "demo-data", n_objects=args.objects)
     print(f"generated a demo catalog of {args.objects} objects in {spec_path.parent}")
     args.spec, args.quiet = str(spec_path), False
-    cmd_load(args)
+    if cmd_load(args) != 0:
+        return 1
     import pymysql
     conn = pymysql.connect(host=config.host, port=config.frontend_port, user=config.user,
                            password=config.password, database="demo")
@@ -130,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_dir(sub.add_parser("load", help="load a catalog described by a spec JSON (CSV files)"))
     sp.add_argument("spec", help="DatabaseSpec JSON; its `data` paths are relative to it")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--thin", action="store_true",
+                    help="the first, non-transactional loader instead of partition + ingest")
     sp.set_defaults(func=cmd_load)
     from partitioner.cli import add_parser as add_partition_parser
     add_partition_parser(sub)

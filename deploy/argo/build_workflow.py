@@ -1,5 +1,6 @@
 """The Argo Workflows DAG of the ingest, built with hera: one task per step of `qserv ingest`
-(queue → register → allocate → load → index → publish → validate), each running
+(queue → register → allocate → load, with index beside allocate + load → publish →
+validate), each running
 `qserv ingest SOURCE DB --step STEP`, so the DAG and the CLI run the same code. A task that
 fails can be retried (Argo's retryStrategy): every step is idempotent and `load` resumes.
 
@@ -45,12 +46,11 @@ def build() -> Workflow:
             retry_strategy=m.RetryStrategy(limit="2", retry_policy="OnFailure"),
         )
         with DAG(name="ingest"):
-            previous = None
-            for name in STEPS:
-                task = step(name=name, arguments={"step": name})
-                if previous is not None:
-                    previous >> task
-                previous = task
+            t = {name: step(name=name, arguments={"step": name}) for name in STEPS}
+            # the director index goes to the czar while the chunks go to the workers
+            t["queue"] >> t["register"] >> [t["allocate"], t["index"]]
+            t["allocate"] >> t["load"]
+            [t["load"], t["index"]] >> t["publish"] >> t["validate"]
     return w
 
 
