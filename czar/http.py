@@ -14,6 +14,7 @@ import json
 import logging
 import time
 
+import grpc
 from aiohttp import web
 
 from czar.ingest import IngestController, IngestError
@@ -68,6 +69,8 @@ async def errors_and_auth(request: web.Request, handler):
         raise
     except (ValueError, KeyError) as e:
         return fail(f"bad request: {e}", 400)
+    except grpc.aio.AioRpcError as e:   # a worker down or failing: say which call, retry later
+        return fail(f"a worker could not be reached or failed: {e.code().name}: {e.details()}", 503)
     except Exception as e:   # a bug or an unreachable component: say so, keep serving
         log.exception("%s %s failed", request.method, request.path)
         return fail(f"internal error: {type(e).__name__}: {e}", 500)
