@@ -1,0 +1,2 @@
+SELECT COUNT(*) AS pairs, MIN(o1.objectId) FROM Object o1 JOIN Object o2 ON scisql_angSep(o1.ra, o1.decl, o2.ra, o2.decl) <= 0.0166 WHERE o1.objectId < o2.objectId AND o1.gMag < 23
+-- oracle: SELECT STRAIGHT_JOIN COUNT(*) AS pairs, MIN(o1.objectId) FROM Object o1 JOIN Object o2 FORCE INDEX (decl) ON o2.decl BETWEEN o1.decl - 0.0166 AND o1.decl + 0.0166 AND (ABS(o2.ra - o1.ra) < 0.1 OR ABS(o2.ra - o1.ra) > 359.9) AND scisql_angSep(o1.ra, o1.decl, o2.ra, o2.decl) <= 0.0166 WHERE o1.objectId < o2.objectId AND o1.gMag < 23
