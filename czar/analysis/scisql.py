@@ -2,7 +2,7 @@
 
 Workers are plain MariaDB. The scisql functions exist there as stored functions, but a stored
 function call costs MariaDB far more than the same expression inline (benchmarks/bench_scisql:
-5x for angSep, 50-300x for the point-in-region tests), so chunk queries carry the formulas:
+4-11x for angSep, 28-390x for the point-in-region tests), so chunk queries carry the formulas:
 
     SELECT scisql_angSep(ra, decl, 10, 5) FROM Object
     -> SELECT (IF(ra IS NULL OR ... , NULL, DEGREES(2 * ASIN(SQRT(...))))) FROM Object
