@@ -72,6 +72,16 @@ ER_PROCACCESS_DENIED_ERROR = 1370
 ER_SP_DOES_NOT_EXIST = 1305
 
 
+async def coded_errors(batches):
+    """Rows may still fail while they stream (a result limit, a worker dying): the client must
+    get the MySQL code, not mysql-mimic's generic 1105."""
+    try:
+        async for batch in batches:
+            yield batch
+    except QservError as e:
+        raise MysqlError(e.message, code=e.code) from None
+
+
 class QservIdentityProvider(IdentityProvider):
     """One user/password pair from the cluster config (mysql_native_password)."""
 
@@ -282,7 +292,7 @@ class QservSession(Session):
             result = await self.engine.execute(plan, shadow)
         except Exception as e:
             raise mysql_error(e) from None
-        return ResultSet(rows=BatchedRows(result.batches), columns=result_columns(result.columns, result.binary))
+        return ResultSet(rows=BatchedRows(coded_errors(result.batches)), columns=result_columns(result.columns, result.binary))
 
 
 async def start_frontend(engine: QueryEngine, host: str, port: int, user: str, password: str,

@@ -60,7 +60,9 @@ class QueryPlan:
 
     @property
     def single_job(self) -> bool:
-        return not self.partitioned or len(self.chunks) == 1
+        """One job answers the whole query. Not for plans without a direct form (a
+        near-neighbour join always merges its two halves)."""
+        return bool(self.direct_template) and (not self.partitioned or len(self.chunks) == 1)
 
     @property
     def kind(self) -> str:

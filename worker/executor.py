@@ -61,7 +61,11 @@ class Executor:
         one round trip and one file instead of one per chunk, which is most of the cost of a
         small chunk.
         """
-        if chunk_ids:
+        if len(chunk_ids) == 1:
+            # not parenthesized: MariaDB refuses `((a) UNION ALL (b)) INTO OUTFILE`, which is
+            # what a near-neighbour template over one chunk would become
+            sql = sql_template.replace(marker, str(chunk_ids[0]))
+        elif chunk_ids:
             sql = " UNION ALL ".join(f"({sql_template.replace(marker, str(c))})" for c in chunk_ids)
         else:
             sql = sql_template

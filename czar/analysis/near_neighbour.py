@@ -83,6 +83,10 @@ def near_neighbour(select: exp.Select, ctx: QueryContext) -> exp.Select:
             raise not_supported("near-neighbour joins with other partitioned tables",
                                 "join exactly two instances of the director table")
         owner, partner = a[0], b[0]
+        if _key_restricted(select, partner, ctx) and not _key_restricted(select, owner, ctx):
+            # The pairs are symmetric: let the table whose objects are named own the chunk,
+            # so that the director index can prune (a partner may lie in another chunk).
+            owner, partner = partner, owner
         if owner.spec.name.lower() != partner.spec.name.lower():
             raise not_supported("near-neighbour joins of two different director tables")
         overlap = _overlap(ctx.catalog.database(owner.db), owner.spec)
@@ -95,6 +99,22 @@ def near_neighbour(select: exp.Select, ctx: QueryContext) -> exp.Select:
         _add_dec_window(select, owner, partner, radius)
         return select
     return select
+
+
+def _key_restricted(select: exp.Select, ref: TableRef, ctx: QueryContext) -> bool:
+    """Whether WHERE restricts `ref`'s director key at the top level (=, IN, BETWEEN)."""
+    for term in conjuncts(select.args.get("where")):
+        if isinstance(term, exp.EQ):
+            cols = [term.left, term.right]
+        elif isinstance(term, (exp.In, exp.Between)):
+            cols = [term.this]
+        else:
+            continue
+        for col in cols:
+            if isinstance(col, exp.Column) and ctx.table_for_column(col) is ref \
+                    and col.name.lower() == ref.spec.director_key.lower():
+                return True
+    return False
 
 
 def _overlap(db, table) -> float:

@@ -100,9 +100,20 @@ def chunker_of(ctx: QueryContext) -> Chunker:
     return Chunker(spec.chunk_order, spec.subchunk_bits)
 
 
+def _areaspec_equals_one(term: exp.Expression) -> exp.Expression | None:
+    """`qserv_areaspec_*(...) = 1` and `1 = qserv_areaspec_*(...)` mean the restrictor itself
+    (the original accepts both; case01 query 1006)."""
+    if isinstance(term, exp.EQ):
+        for call, other in ((term.left, term.right), (term.right, term.left)):
+            if _is_areaspec(call) and isinstance(other, exp.Literal) and not other.is_string \
+                    and other.this == "1":
+                return call
+    return None
+
+
 def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
     where = select.args.get("where")
-    top = conjuncts(where)
+    top = [_areaspec_equals_one(t) or t for t in conjuncts(where)]
     top_ids = {id(t) for t in top}
     for node in select.walk():
         if _is_areaspec(node) and id(node) not in top_ids:
@@ -145,6 +156,8 @@ def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
         if ref is None or ref is not ctx.table_for_column(dec) or ref.spec.role != DIRECTOR \
                 or ra.name.lower() != ref.spec.ra.lower() or dec.name.lower() != ref.spec.dec.lower():
             continue
+        if ctx.neighbour_join is not None and ref is ctx.neighbour_join.partner:
+            continue  # near-neighbour partners also come from other chunks' overlap
         args = [literal_value(a) for a in call.expressions[2:]]
         if any(a is None for a in args):
             continue

@@ -1,0 +1,2 @@
+SELECT v.objectId, o.objectId FROM Object v, Object o WHERE o.objectId BETWEEN 13 AND 40003 AND scisql_angSep(v.ra, v.decl, o.ra, o.decl) < 0.0166 AND o.objectId <> v.objectId
+-- oracle: SELECT STRAIGHT_JOIN v.objectId, o.objectId FROM Object o, Object v FORCE INDEX (decl) WHERE o.objectId BETWEEN 13 AND 40003 AND v.decl BETWEEN o.decl - 0.0166 AND o.decl + 0.0166 AND (ABS(v.ra - o.ra) < 0.1 OR ABS(v.ra - o.ra) > 359.9) AND scisql_angSep(v.ra, v.decl, o.ra, o.decl) < 0.0166 AND o.objectId <> v.objectId
