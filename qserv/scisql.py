@@ -123,10 +123,10 @@ def abmag_to_flux(mag) -> str:
 # name -> (parameters, return type, SQL builder); the builder takes SQL for each parameter.
 FUNCTIONS = {
     "scisql_angSep": (("ra1", "dec1", "ra2", "dec2"), "DOUBLE", angsep_full),
-    "scisql_s2PtInBox": (("ra", "decl", "raMin", "declMin", "raMax", "declMax"), "BIGINT", box_full),
-    "scisql_s2PtInCircle": (("ra", "decl", "raCen", "declCen", "radius"), "BIGINT", circle_full),
+    "scisql_s2PtInBox": (("ra", "decl", "raMin", "declMin", "raMax", "declMax"), "INT", box_full),
+    "scisql_s2PtInCircle": (("ra", "decl", "raCen", "declCen", "radius"), "INT", circle_full),
     "scisql_s2PtInEllipse": (("ra", "decl", "raCen", "declCen", "semiMajor", "semiMinor", "posAngle"),
-                             "BIGINT", ellipse_full),
+                             "INT", ellipse_full),
     "scisql_fluxToAbMag": (("flux",), "DOUBLE", flux_to_abmag),
     "scisql_fluxToAbMagSigma": (("flux", "fluxSigma"), "DOUBLE", flux_to_abmag_sigma),
     "scisql_abMagToFlux": (("mag",), "DOUBLE", abmag_to_flux),
@@ -135,7 +135,7 @@ ALL_NAMES = {n.lower(): n for n in list(FUNCTIONS) + ["scisql_s2PtInCPoly", "sci
 
 _CPOLY_STR = """
 CREATE FUNCTION `{db}`.`scisql_s2PtInCPolyStr`(ra DOUBLE, decl DOUBLE, verts TEXT)
-RETURNS BIGINT DETERMINISTIC NO SQL
+RETURNS INT DETERMINISTIC NO SQL
 BEGIN
   DECLARE n, i INT;
   DECLARE x, y, z, sx, sy, sz, e0x, e0y, e0z, d, flip DOUBLE DEFAULT 0;
