@@ -62,6 +62,12 @@ class MariaDBServer:
         return self.base_dir / "error.log"
 
     @property
+    def tmp_dir(self) -> Path:
+        """The instance's own tmpdir: bootstraps and temp tables of different instances (and of
+        other users of /tmp) never collide."""
+        return self.base_dir / "tmp"
+
+    @property
     def outfile_dir(self) -> Path:
         """Where `SELECT ... INTO OUTFILE` may write (secure_file_priv)."""
         return self.base_dir / "outfiles"
@@ -72,9 +78,11 @@ class MariaDBServer:
             return
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.outfile_dir.mkdir(exist_ok=True)
+        self.tmp_dir.mkdir(exist_ok=True)
         install = find_binary("mariadb-install-db", "mysql_install_db")
         res = subprocess.run(
-            [install, "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+            [install, "--no-defaults", f"--datadir={self.datadir}", f"--tmpdir={self.tmp_dir}",
+             "--user=root",
              "--auth-root-authentication-method=normal", "--skip-test-db"],
             capture_output=True, text=True)
         if res.returncode != 0:
@@ -87,6 +95,7 @@ class MariaDBServer:
             f"--datadir={self.datadir}", f"--socket={self.socket}", f"--port={self.port}",
             f"--bind-address={self.host}", f"--pid-file={self.pid_file}",
             f"--log-error={self.error_log}", f"--secure-file-priv={self.outfile_dir}",
+            f"--tmpdir={self.tmp_dir}",
             "--local-infile=1", "--skip-name-resolve", "--performance-schema=OFF",
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
             f"--innodb-buffer-pool-size={s.innodb_buffer_pool_size}",
@@ -102,6 +111,7 @@ class MariaDBServer:
         """Start in the background (own session, so it survives the CLI) and wait until it answers."""
         self.initialize()
         self.outfile_dir.mkdir(exist_ok=True)
+        self.tmp_dir.mkdir(exist_ok=True)
         proc = subprocess.Popen(self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         deadline = time.monotonic() + 60
