@@ -778,7 +778,8 @@ class IngestController:
         contrib = await self.sql(f"SELECT status, COUNT(*), SUM(`rows`), SUM(bytes) FROM "
                                  f"{META_DB}.ingest_contrib WHERE db = %s GROUP BY status", (db,))
         committed = await self.sql(
-            f"SELECT c.tbl, SUM(c.`rows`), SUM(c.bytes) FROM {META_DB}.ingest_contrib c JOIN "
+            f"SELECT c.tbl, SUM(IF(c.overlap, 0, c.`rows`)), SUM(c.bytes), SUM(IF(c.overlap, c.`rows`, 0)) "
+            f"FROM {META_DB}.ingest_contrib c JOIN "
             f"{META_DB}.ingest_trans t ON t.id = c.trans_id WHERE c.db = %s AND t.state = %s "
             "AND c.status = %s GROUP BY c.tbl", (db, COMMITTED, FINISHED))
         chunks = await self.sql(f"SELECT worker, COUNT(*) FROM {META_DB}.ingest_chunks WHERE db = %s "
@@ -793,8 +794,9 @@ class IngestController:
             "open_transactions": open_trans,
             "contributions": {s: {"count": n, "rows": int(r or 0), "bytes": int(b or 0)}
                               for s, n, r, b in contrib},
-            "committed_rows": {t: int(r or 0) for t, r, _ in committed},
-            "committed_bytes": sum(int(b or 0) for _, _, b in committed),
+            "committed_rows": {t: int(r or 0) for t, r, _, _ in committed},
+            "committed_overlap_rows": {t: int(o or 0) for t, _, _, o in committed if o},
+            "committed_bytes": sum(int(b or 0) for _, _, b, _ in committed),
             "chunks_per_worker": {w: n for w, n in chunks},
             "steps": [{"step": s, "state": st, "seconds": sec, "detail": d, "updated": u}
                       for s, st, sec, d, u in steps],

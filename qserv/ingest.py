@@ -511,7 +511,8 @@ def status_command(config, database: str | None, echo=print) -> int:
                              or "none"))
     echo("contributions: " + (", ".join(f"{s} {v['count']} ({v['rows']:,} rows, {v['bytes'] / 1e6:.1f} MB)"
                                          for s, v in sorted(d["contributions"].items())) or "none"))
-    echo("committed rows: " + (", ".join(f"{t} {n:,}" for t, n in d["committed_rows"].items()) or "none"))
+    echo("committed rows: " + (", ".join(f"{t} {n:,}" for t, n in d["committed_rows"].items()) or "none")
+         + "".join(f"; {t} overlap {n:,}" for t, n in d.get("committed_overlap_rows", {}).items()))
     echo("chunks per worker: " + (", ".join(f"{w} {n}" for w, n in sorted(d["chunks_per_worker"].items()))
                                   or "none"))
     retried = d["transactions"].get("ABORTED", 0)
