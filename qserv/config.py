@@ -58,7 +58,9 @@ class ClusterConfig:
     password: str = ""
     # Dispatch: how many chunk jobs run at once per worker, and how many chunks go in one job.
     jobs_per_worker: int = 2
-    chunks_per_job: int = 16
+    # 64: measured on 1M Objects in 418 chunks, 4 workers: a full-scan GROUP BY at 0.85x one
+    # MariaDB, against 1.27x with 16 (each job is one UNION ALL statement and one bulk load).
+    chunks_per_job: int = 64
     # Largest merged result we keep for one query (rows); beyond it the query fails clearly.
     max_result_rows: int = 50_000_000
     mariadb: MariaDBSettings = field(default_factory=MariaDBSettings)
