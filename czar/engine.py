@@ -148,25 +148,28 @@ class QueryEngine:
                 raise first_error(e) from None
             raise
 
-        async def batches():
-            rows = 0
-            try:
-                for _, pieces in streams:
-                    parser = OutfileParser()
-                    async for piece in pieces:
-                        batch = parser.feed(piece)
-                        rows += len(batch)
-                        if rows > self.config.max_result_rows:
-                            raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
-                                             f"{self.config.max_result_rows} rows; add a restriction")
-                        if batch:
-                            yield batch
-                    parser.finish()
-            finally:
-                for _, pieces in streams:
-                    await pieces.aclose()
+        return QueryResult(columns=shadow.description, binary=shadow.binary,
+                           batches=self._rows_of([pieces for _, pieces in streams]))
 
-        return QueryResult(columns=shadow.description, binary=shadow.binary, batches=batches())
+    async def _rows_of(self, streams):
+        """Row batches parsed from the workers' OUTFILE text, one stream after the other,
+        within the result-size limit; every stream is closed at the end."""
+        rows = 0
+        try:
+            for pieces in streams:
+                parser = OutfileParser()
+                async for piece in pieces:
+                    batch = parser.feed(piece)
+                    rows += len(batch)
+                    if rows > self.config.max_result_rows:
+                        raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
+                                         f"{self.config.max_result_rows} rows; add a restriction")
+                    if batch:
+                        yield batch
+                parser.finish()
+        finally:
+            for pieces in streams:
+                await pieces.aclose()
 
     async def _execute_direct(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """Fast path: one job answers the whole query, so its rows stream straight from the
@@ -178,21 +181,8 @@ class QueryEngine:
         else:
             job = Job([], self.dispatcher.workers_in_turn())
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job)
-
-        async def batches():
-            parser = OutfileParser()
-            rows = 0
-            async for piece in pieces:
-                batch = parser.feed(piece)
-                rows += len(batch)
-                if rows > self.config.max_result_rows:
-                    raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
-                                     f"{self.config.max_result_rows} rows; add a restriction")
-                if batch:
-                    yield batch
-            parser.finish()
-
-        return QueryResult(columns=shadow.description, binary=shadow.binary, batches=batches())
+        return QueryResult(columns=shadow.description, binary=shadow.binary,
+                           batches=self._rows_of([pieces]))
 
     async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()

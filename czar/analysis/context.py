@@ -69,3 +69,15 @@ class QueryContext:
 
     def is_table_column(self, name: str) -> bool:
         return any(name.lower() in (c.lower() for c in t.spec.column_names) for t in self.tables)
+
+
+def conjuncts(cond: exp.Expression | None) -> list[exp.Expression]:
+    """The terms ANDed at the top of a condition (WHERE/ON), through parentheses: only these
+    constrain every row (a term under OR, XOR, NOT, IF or CASE does not)."""
+    if cond is None:
+        return []
+    while isinstance(cond, (exp.Paren, exp.Where)):
+        cond = cond.this
+    if isinstance(cond, exp.And):
+        return conjuncts(cond.left) + conjuncts(cond.right)
+    return [cond]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from czar.analysis.context import QueryContext
+from czar.analysis.context import QueryContext, conjuncts
 from qserv.catalog import CHILD
 
 
@@ -33,17 +33,6 @@ class IndexLookup:
             shown = ", ".join(map(str, self.values[:5])) + (", ..." if len(self.values) > 5 else "")
             return f"director index {self.director_table}: key IN ({shown})"
         return f"director index {self.director_table}: key BETWEEN {self.between[0]} AND {self.between[1]}"
-
-
-def conjuncts(cond: exp.Expression | None) -> list[exp.Expression]:
-    """The terms ANDed at the top of a condition (WHERE/ON), parentheses removed."""
-    if cond is None:
-        return []
-    while isinstance(cond, (exp.Paren, exp.Where)):
-        cond = cond.this
-    if isinstance(cond, exp.And):
-        return conjuncts(cond.left) + conjuncts(cond.right)
-    return [cond]
 
 
 def _int_literal(node: exp.Expression) -> int | None:

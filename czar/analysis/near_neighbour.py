@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from czar.analysis.context import QueryContext, TableRef
-from czar.analysis.director_index import conjuncts
+from czar.analysis.context import QueryContext, TableRef, conjuncts
 from qserv.catalog import DIRECTOR
 from qserv.errors import ER_NOT_SUPPORTED_YET, QservError, not_supported
 

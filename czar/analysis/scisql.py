@@ -18,7 +18,8 @@ import sqlglot
 from sqlglot import exp
 
 from czar.analysis.context import QueryContext
-from czar.analysis.spatial import POINT_IN, conjuncts, literal_value, point_in_call
+from czar.analysis.context import conjuncts
+from czar.analysis.spatial import POINT_IN, literal_value, point_in_call
 from qserv import scisql as defs
 from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
 from qserv.regions import MAX_POLY_VERTICES, RegionError, make_region

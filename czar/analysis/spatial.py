@@ -25,7 +25,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 from sqlglot.dialects.mysql import MySQL
 
-from czar.analysis.context import QueryContext
+from czar.analysis.context import QueryContext, conjuncts
 from qserv.catalog import DIRECTOR
 from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
 from qserv.geometry import Chunker
@@ -34,17 +34,6 @@ from qserv.regions import RegionError, make_region
 AREASPEC = re.compile(r"^qserv_areaspec_(box|circle|ellipse|poly)$", re.IGNORECASE)
 POINT_IN = {"scisql_s2ptinbox": "box", "scisql_s2ptincircle": "circle",
             "scisql_s2ptinellipse": "ellipse", "scisql_s2ptincpoly": "poly"}
-
-
-def conjuncts(cond: exp.Expression | None) -> list[exp.Expression]:
-    """The terms ANDed at the top of a condition (through parentheses)."""
-    if cond is None:
-        return []
-    while isinstance(cond, (exp.Paren, exp.Where)):
-        cond = cond.this
-    if isinstance(cond, exp.And):
-        return conjuncts(cond.left) + conjuncts(cond.right)
-    return [cond]
 
 
 def literal_value(node: exp.Expression) -> float | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from czar.analysis.context import QueryContext, TableRef
+from czar.analysis.context import QueryContext, TableRef, conjuncts
 from qserv.catalog import DIRECTOR
 from qserv.errors import not_supported
 
@@ -102,7 +102,7 @@ def _linked_all(select: exp.Select, ctx: QueryContext, refs: list[TableRef]) -> 
 
     conditions = [select.args.get("where")] + [j.args.get("on") for j in select.args.get("joins") or []]
     for cond in filter(None, conditions):
-        for eq in _top_level_conjuncts(cond):
+        for eq in conjuncts(cond):
             if not isinstance(eq, exp.EQ):
                 continue
             a, b = key_ref(eq.left), key_ref(eq.right)
@@ -121,13 +121,3 @@ def _linked_all(select: exp.Select, ctx: QueryContext, refs: list[TableRef]) -> 
         if source_ref.partitioned:
             seen.append(source_ref)
     return len({find(id(r)) for r in refs}) == 1
-
-
-def _top_level_conjuncts(cond: exp.Expression) -> list[exp.Expression]:
-    """The terms ANDed at the top of a condition: only these constrain every joined row
-    (an equality under OR, XOR, NOT, IF or CASE does not)."""
-    while isinstance(cond, (exp.Paren, exp.Where)):
-        cond = cond.this
-    if isinstance(cond, exp.And):
-        return _top_level_conjuncts(cond.left) + _top_level_conjuncts(cond.right)
-    return [cond]
