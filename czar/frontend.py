@@ -286,9 +286,10 @@ class QservSession(Session):
     async def _distributed(self, expression: exp.Query, sql: str):
         # 1. MariaDB checks it against the empty shadows: its errors, its column names.
         shadow = await self._check_on_shadow(expression, sql)
-        # 2. Analyse, plan, run.
+        # 2. Analyse, plan, run. (The passes may change the tree in place: it is used only once,
+        # and copying it cost ~8% of a point look-up.)
         try:
-            plan = await self.engine.plan(expression.copy(), self.database, shadow.names)
+            plan = await self.engine.plan(expression, self.database, shadow.names)
             result = await self.engine.execute(plan, shadow)
         except Exception as e:
             raise mysql_error(e) from None
