@@ -722,6 +722,14 @@ class IngestController:
             return {"table": table.name, "source": "workers", "rows": await self.meta(build)}
 
     # ---- publish -------------------------------------------------------------------------
+    async def allocated_chunks(self, db: str) -> dict[int, list[str]]:
+        """chunk -> workers, as allocated during the ingest of `db`."""
+        placement: dict[int, list[str]] = defaultdict(list)
+        for c, w in await self.sql(f"SELECT chunk_id, worker FROM {META_DB}.ingest_chunks "
+                                   "WHERE db = %s", (db,)):
+            placement[c].append(w)
+        return placement
+
     async def publish(self, db: str) -> dict:
         db = check_name(db, "database")
         row = await self.database_row(db)
@@ -733,10 +741,7 @@ class IngestController:
                               "before publishing", 409)
         spec = await self.spec(db)
         started = time.monotonic()
-        placement: dict[int, list[str]] = defaultdict(list)
-        for c, w in await self.sql(f"SELECT chunk_id, worker FROM {META_DB}.ingest_chunks "
-                                   "WHERE db = %s", (db,)):
-            placement[c].append(w)
+        placement = await self.allocated_chunks(db)
         # Every partitioned table exists in every chunk (queries name them all), replicated
         # tables on every worker, even where no contribution created them.
         per_worker: dict[str, list[str]] = {w.name: [f"CREATE DATABASE IF NOT EXISTS `{db}`"]
@@ -833,10 +838,7 @@ class IngestController:
         manifest is given; the director index vs the director rows."""
         spec = await self.spec(db)
         started = time.monotonic()
-        placement: dict[int, list[str]] = defaultdict(list)
-        for c, w in await self.sql(f"SELECT chunk_id, worker FROM {META_DB}.ingest_chunks "
-                                   "WHERE db = %s", (db,)):
-            placement[c].append(w)
+        placement = await self.allocated_chunks(db)
         expected: dict[tuple[str, int | None, bool], int] = defaultdict(int)
         source = "manifest"
         if body.get("expected") or body.get("replicated"):

@@ -18,6 +18,18 @@ import numpy as np
 MAX_ORDER = 29  # healpy's NESTED limit (nside = 2**29)
 
 
+def checked_positions(ra, dec) -> tuple[np.ndarray, np.ndarray]:
+    """ra/dec as float64 arrays; ValueError naming the first row with a non-finite value or
+    |dec| > 90 (a row must never land in a silently wrong chunk)."""
+    ra = np.asarray(ra, dtype=np.float64)
+    dec = np.asarray(dec, dtype=np.float64)
+    bad = ~(np.isfinite(ra) & np.isfinite(dec) & (dec >= -90.0) & (dec <= 90.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"position out of range at row {i}: ra={ra.flat[i]!r} dec={dec.flat[i]!r}")
+    return ra, dec
+
+
 @dataclass(frozen=True)
 class Chunker:
     """Maps positions (degrees) to (chunkId, subChunkId)."""
@@ -45,12 +57,7 @@ class Chunker:
         Raises ValueError on dec outside [-90, 90] or non-finite values: a row must never
         land in a silently wrong chunk. RA is taken modulo 360.
         """
-        ra = np.asarray(ra, dtype=np.float64)
-        dec = np.asarray(dec, dtype=np.float64)
-        bad = ~(np.isfinite(ra) & np.isfinite(dec) & (dec >= -90.0) & (dec <= 90.0))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"position out of range at row {i}: ra={ra.flat[i]!r} dec={dec.flat[i]!r}")
+        ra, dec = checked_positions(ra, dec)
         fine = healpy.ang2pix(2 ** (self.chunk_order + self.subchunk_bits),
                               np.mod(ra, 360.0), dec, nest=True, lonlat=True).astype(np.int64)
         shift = 2 * self.subchunk_bits
@@ -156,12 +163,7 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
     `overlap_chunks[i]` (never the row's own chunk); pairs are unique and sorted by row.
     chunkId/subChunkId equal `locate`'s. Same validation as `locate`.
     """
-    ra = np.asarray(ra, dtype=np.float64)
-    dec = np.asarray(dec, dtype=np.float64)
-    bad = ~(np.isfinite(ra) & np.isfinite(dec) & (dec >= -90.0) & (dec <= 90.0))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"position out of range at row {i}: ra={ra.flat[i]!r} dec={dec.flat[i]!r}")
+    ra, dec = checked_positions(ra, dec)
     ra = np.mod(ra, 360.0)
     L, bits = self.chunk_order, self.subchunk_bits
     P = probe_order(overlap_deg) if overlap_deg > 0 else L + bits
