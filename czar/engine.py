@@ -19,7 +19,7 @@ from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, first_error, make_jobs
 from czar.merge import ResultTable
-from czar.outfile import OutfileParser
+from czar.wire_rows import RowEncoder
 from czar.plan import QueryPlan, build_plan
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError
@@ -149,24 +149,28 @@ class QueryEngine:
             raise
 
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of([pieces for _, pieces in streams]))
+                           batches=self._rows_of([pieces for _, pieces in streams],
+                                                   len(shadow.description)))
 
-    async def _rows_of(self, streams):
-        """Row batches parsed from the workers' OUTFILE text, one stream after the other,
-        within the result-size limit; every stream is closed at the end."""
+    async def _rows_of(self, streams, ncols: int):
+        """Row batches from the workers' OUTFILE text, one stream after the other, within the
+        result-size limit; every stream is closed at the end. Batches are ready-made row
+        packets where the text allows it (czar/wire_rows.py), lists of values otherwise."""
         rows = 0
         try:
             for pieces in streams:
-                parser = OutfileParser()
+                encoder = RowEncoder(ncols)
                 async for piece in pieces:
-                    batch = parser.feed(piece)
+                    batch = encoder.feed(piece)
+                    if batch is None:
+                        continue
                     rows += len(batch)
                     if rows > self.config.max_result_rows:
                         raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
                                          f"{self.config.max_result_rows} rows; add a restriction")
                     if batch:
                         yield batch
-                parser.finish()
+                encoder.finish()
         finally:
             for pieces in streams:
                 await pieces.aclose()
@@ -182,7 +186,7 @@ class QueryEngine:
             job = Job([], self.dispatcher.workers_in_turn())
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job)
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of([pieces]))
+                           batches=self._rows_of([pieces], len(shadow.description)))
 
     async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()

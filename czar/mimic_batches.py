@@ -4,8 +4,9 @@ mysql-mimic streams an async result row by row through three nested async genera
 which costs more than everything else on the czar (about 60% of CPU for a 100k-row result).
 It also has a fast, compiled writer for lists of rows (`stream.write_text_rows`), which it
 uses only when the whole result is one in-memory list. `BatchedRows` gives us both: the
-rows arrive as an async iterator of lists (one per MariaDB fetch), each list goes to the
-compiled writer, and memory stays bounded by one batch.
+rows arrive as an async iterator of batches (one per MariaDB fetch or worker piece), each goes
+to the compiled writer, and memory stays bounded by one batch. A batch that is already row
+packets (czar/wire_rows.EncodedRows) is only numbered and appended.
 
 The wire sequence is the same as mysql-mimic's own text result set: column count, column
 definitions, EOF (unless the client deprecates it), rows, then OK/EOF.
@@ -18,6 +19,9 @@ from typing import AsyncIterator, Sequence
 from mysql_mimic import packets
 from mysql_mimic.connection import Connection
 from mysql_mimic.results import ResultSet
+from mysql_mimic.types import ColumnType
+
+from czar.wire_rows import EncodedRows
 
 
 class BatchedRows:
@@ -43,9 +47,20 @@ async def _write_text_resultset(self: Connection, result_set: ResultSet) -> None
         header.append(self.eof())
     self.stream.write_many(header)
     count = 0
+    # Ready-made packets (czar/wire_rows.py) carry every value as its text; a column type
+    # whose mysql-mimic encoder would change that text needs the values instead.
+    packets_ok = all(c.use_default_text_encoder or c.type == ColumnType.TINY
+                     for c in result_set.columns)
+    stream = self.stream
     async for batch in result_set.rows.batches:
-        count += self.stream.write_text_rows(batch, result_set.columns)
-        await self.stream.drain()  # back-pressure: a slow client slows the fetch, memory stays flat
+        if isinstance(batch, EncodedRows) and packets_ok:
+            stream._buffer.extend(batch.numbered(stream.seq.value))
+            stream.seq.value = (stream.seq.value + len(batch)) % stream.seq.size
+            count += len(batch)
+        else:
+            rows = batch.rows() if isinstance(batch, EncodedRows) else batch
+            count += stream.write_text_rows(rows, result_set.columns)
+        await stream.drain()  # back-pressure: a slow client slows the fetch, memory stays flat
     await self.stream.write(self.ok_or_eof(affected_rows=count), drain=False)
     await self.stream.drain()
 
