@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from partitioner import readers, writers
+from partitioner import emit, lines, readers, writers
 from partitioner.dialect import CsvDialect
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, TableSpec
 from qserv.geometry import Chunker
@@ -237,50 +237,111 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
     n = t.num_rows
     res.rows_out = n
     out = Path(job.out_dir)
+    raw_csv = job.fmt == "csv" and all(pa.types.is_binary(c.type) for c in t.columns)
     if not spec.partitioned:
         res.chunk_rows[-1] = n
         if job.write and n:
-            writers.write_groups(out, "chunk_{}", t, np.array([0, n]), np.array([-1]), job.fmt, job.lock)
+            if raw_csv:
+                emit.write_plain(job, out, lines.base_lines(t), np.arange(n))
+            else:
+                writers.write_groups(out, "chunk_{}", t, np.array([0, n]), np.array([-1]), job.fmt, job.lock)
         return res
-    o_rows = o_chunks = np.zeros(0, np.int64)
     if spec.role == DIRECTOR:
-        chunk, sub, o_rows, o_chunks = job.chunker.partition(ra, dec, job.overlap)
-        if n:   # also in a dry run (into a scratch directory): children need it
-            rec = np.empty(n, writers.INDEX_DTYPE)
-            rec["key"], rec["chunk"], rec["sub"] = key, chunk, sub
-            writers.append(out / "index.part", rec.tobytes(), job.lock)
+        chunk, sub, o_rows, o_chunks = _place_directors(job, out, ra, dec, key)
     else:
+        o_rows = o_chunks = np.zeros(0, np.int64)
         chunk = np.asarray(ichunk[pos_c]).astype(np.int64)
         sub = np.asarray(isub[pos_c]).astype(np.int64)
         if by_position.any():
             c2, s2 = job.chunker.locate(ra[by_position], dec[by_position])
             chunk[by_position], sub[by_position] = c2, s2
             res.by_position = int(by_position.sum())
-    lines = None
-    if job.write and job.fmt == "csv" and n:
-        lines = writers.csv_lines(_with_chunk_columns(t, chunk, sub))
-    if n:
-        order = np.argsort(chunk, kind="stable")
-        ids, starts, counts = np.unique(chunk[order], return_index=True, return_counts=True)
-        res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
-        if lines is not None:
-            writers.write_lines(out, "chunk_{}", lines, order, np.append(starts, n), ids, job.lock)
-        elif job.write:
-            sorted_rows = _with_chunk_columns(t.take(pa.array(order)), chunk[order], sub[order])
-            writers.write_groups(out, "chunk_{}", sorted_rows, np.append(starts, n), ids, job.fmt, job.lock)
+    if not n:
+        return res
+    if raw_csv:
+        if job.write:
+            emit.write_csv(job, out, lines.base_lines(t), np.arange(n), chunk, sub, o_rows, o_chunks, res)
+        else:
+            _count(res, chunk, o_chunks)
+        return res
+    _count(res, chunk, o_chunks)
+    if not job.write:
+        return res
+    csv = writers.csv_lines(_with_chunk_columns(t, chunk, sub)) if job.fmt == "csv" else None
+    order = np.argsort(chunk, kind="stable")
+    ids, starts = np.unique(chunk[order], return_index=True)
+    if csv is not None:
+        writers.write_lines(out, "chunk_{}", csv, order, np.append(starts, n), ids, job.lock)
+    else:
+        sorted_rows = _with_chunk_columns(t.take(pa.array(order)), chunk[order], sub[order])
+        writers.write_groups(out, "chunk_{}", sorted_rows, np.append(starts, n), ids, job.fmt, job.lock)
     if len(o_rows):
         order = np.argsort(o_chunks, kind="stable")
         rows, targets = o_rows[order], o_chunks[order]
-        ids, starts, counts = np.unique(targets, return_index=True, return_counts=True)
-        res.overlap_rows = dict(zip(ids.tolist(), counts.tolist()))
+        ids, starts = np.unique(targets, return_index=True)
         # overlap rows keep the chunkId/subChunkId of the chunk they belong to
-        if lines is not None:
-            writers.write_lines(out, "chunk_{}_overlap", lines, rows, np.append(starts, len(rows)), ids,
+        if csv is not None:
+            writers.write_lines(out, "chunk_{}_overlap", csv, rows, np.append(starts, len(rows)), ids,
                                 job.lock)
-        elif job.write:
+        else:
             sorted_rows = _with_chunk_columns(t.take(pa.array(rows)), chunk[rows], sub[rows])
             writers.write_groups(out, "chunk_{}_overlap", sorted_rows, np.append(starts, len(rows)), ids,
                                  job.fmt, job.lock)
+    return res
+
+
+def _place_directors(job: TableJob, out: Path, ra, dec, key):
+    """Chunks and overlap pairs of director rows; their index records appended (also in a dry
+    run, into a scratch directory: children need it)."""
+    chunk, sub, o_rows, o_chunks = job.chunker.partition(ra, dec, job.overlap)
+    if len(chunk):
+        rec = np.empty(len(chunk), writers.INDEX_DTYPE)
+        rec["key"], rec["chunk"], rec["sub"] = key, chunk, sub
+        writers.append(out / "index.part", rec.tobytes(), job.lock)
+    return chunk, sub, o_rows, o_chunks
+
+
+def _count(res: BlockResult, chunk: np.ndarray, o_chunks: np.ndarray) -> None:
+    ids, counts = np.unique(chunk, return_counts=True)
+    res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
+    if len(o_chunks):
+        ids, counts = np.unique(o_chunks, return_counts=True)
+        res.overlap_rows = dict(zip(ids.tolist(), counts.tolist()))
+
+
+def process_lines(job: TableJob, fb) -> BlockResult | None:
+    """The fast path (lines.fast_block): every row valid and plain. None when a child row's
+    director is missing (the general path reports it or places it by position)."""
+    spec = job.spec
+    res = BlockResult(rows_out=fb.n)
+    out = Path(job.out_dir)
+    idx = np.arange(0, 2 * fb.n, 2)
+    if not spec.partitioned:
+        res.chunk_rows[-1] = fb.n
+        if job.write:
+            emit.write_plain(job, out, fb.lines, idx)
+        return res
+    o_rows = o_chunks = np.zeros(0, np.int64)
+    if spec.role == DIRECTOR:
+        ra, dec = fb.values[spec.ra], fb.values[spec.dec]
+        with np.errstate(invalid="ignore"):
+            if not (np.isfinite(ra).all() and np.isfinite(dec).all() and (np.abs(dec) <= 90).all()):
+                return None
+        chunk, sub, o_rows, o_chunks = _place_directors(job, out, ra, dec, fb.values[spec.director_key])
+    else:
+        key = fb.values[spec.director_key]
+        keys, ichunk, isub = job.director_index()
+        if not len(keys):
+            return None
+        pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+        if not (np.asarray(keys[pos]) == key).all():
+            return None
+        chunk = np.asarray(ichunk[pos]).astype(np.int64)
+        sub = np.asarray(isub[pos]).astype(np.int64)
+    if job.write:
+        emit.write_csv(job, out, fb.lines, idx, chunk, sub, o_rows, o_chunks, res)
+    else:
+        _count(res, chunk, o_chunks)
     return res
 
 

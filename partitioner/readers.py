@@ -194,6 +194,21 @@ def read_csv_blocks(task: Task, dialect: CsvDialect, names: list[str], columns: 
         yield pa.Table.from_batches([batch])
 
 
+def read_csv_buffer(buf: bytes, dialect: CsvDialect, names: list[str], columns: list[str],
+                    handler) -> pa.Table:
+    """A block of whole lines (no header) as a pa.Table of `columns` (raw bytes), the same
+    conversion as read_csv_blocks."""
+    return pacsv.read_csv(
+        pa.py_buffer(buf),
+        read_options=pacsv.ReadOptions(block_size=max(1 << 20, len(buf) + 1), column_names=names,
+                                       use_threads=False),
+        parse_options=_parse_options(dialect, handler),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.binary() for c in names}, include_columns=columns,
+            null_values=dialect.null_values(), strings_can_be_null=True,
+            quoted_strings_can_be_null=False))
+
+
 def read_parquet_blocks(task: Task, columns: list[str], block_rows: int):
     f = pq.ParquetFile(task.path)
     for batch in f.iter_batches(batch_size=block_rows, row_groups=list(task.row_groups or ()),

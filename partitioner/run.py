@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from partitioner import readers, writers
-from partitioner.chunking import Block, TableJob, process_block, reset
+from partitioner import lines, readers, writers
+from partitioner.chunking import Block, TableJob, process_block, process_lines, reset
 from partitioner.dialect import OUTPUT_CSV, CsvDialect
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, REPLICATED, DatabaseSpec, TableSpec
 from qserv.geometry import Chunker
@@ -69,22 +69,28 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
         malformed.append(row.text)
         return "skip"
 
-    if readers.is_parquet(Path(task.path)):
-        blocks = readers.read_parquet_blocks(task, job.spec.column_names, job.block_rows)
-    else:
-        blocks = readers.read_csv_blocks(task, job.dialect, job.file_columns[task.path],
-                                         job.spec.column_names, job.block_bytes, handler)
     row_base = 0
-    for table in blocks:
-        seen = len(malformed)
-        if seen:
+    for table, fast in _blocks(job, task, handler):
+        if malformed:
             job.reject_malformed(task, malformed, row_base)
             stats["rejected"] += len(malformed)
             stats["rows"] += len(malformed)
             malformed.clear()
-        res = process_block(job, Block(task, row_base, table))
-        row_base += table.num_rows
-        stats["rows"] += table.num_rows
+        res = process_lines(job, fast) if isinstance(fast, lines.FastBlock) else None
+        if res is None:
+            if table is None:
+                raw = fast.raw if isinstance(fast, _Raw) else fast.source
+                table = readers.read_csv_buffer(raw, job.dialect, job.file_columns[task.path],
+                                                job.spec.column_names, handler)
+                if malformed:
+                    job.reject_malformed(task, malformed, row_base)
+                    stats["rejected"] += len(malformed)
+                    stats["rows"] += len(malformed)
+                    malformed.clear()
+            res = process_block(job, Block(task, row_base, table))
+        rows = res.rows_out + res.rejected
+        row_base += rows
+        stats["rows"] += rows
         stats["out"] += res.rows_out
         stats["rejected"] += res.rejected
         stats["by_position"] += res.by_position
@@ -98,8 +104,41 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
         stats["rows"] += len(malformed)
     if job.close_files:
         writers.close_all()
+    else:
+        writers.flush()
     stats["chunks"] = dict(stats["chunks"])
     return stats
+
+
+def _blocks(job: TableJob, task: readers.Task, handler):
+    """(pa.Table, None) blocks of the general path, or (None, FastBlock-or-raw) of the line
+    path (splittable CSV whose columns are the table's, in order): a FastBlock when
+    lines.fast_block accepts the block, else a stand-in holding the raw bytes to parse."""
+    path = Path(task.path)
+    if readers.is_parquet(path):
+        for t in readers.read_parquet_blocks(task, job.spec.column_names, job.block_rows):
+            yield t, None
+        return
+    names = job.file_columns[task.path]
+    if not job.dialect.splittable or names != job.spec.column_names:
+        for t in readers.read_csv_blocks(task, job.dialect, names, job.spec.column_names,
+                                         job.block_bytes, handler):
+            yield t, None
+        return
+    want = {}
+    if job.spec.partitioned:
+        want[job.spec.director_key] = int
+        if job.spec.role == DIRECTOR:
+            want[job.spec.ra] = want[job.spec.dec] = float
+    for buf in lines.raw_blocks(task, job.dialect, job.block_bytes):
+        fb = lines.fast_block(buf, job.dialect, names, want) if job.fmt == "csv" else None
+        yield None, (fb if fb is not None else _Raw(buf))
+
+
+class _Raw:
+    """A block the line path declined: its bytes, parsed by pyarrow instead."""
+    def __init__(self, raw: bytes):
+        self.raw = raw
 
 
 def partition(spec: DatabaseSpec, options: Options) -> dict:

@@ -43,30 +43,92 @@ def _max_open() -> int:
 MAX_OPEN = _max_open()
 
 
+# Appends are held in memory (views of the blocks' output buffers, per file, in order) and
+# written when they reach BUFFER_BYTES, at the end of each task, and by close_all: at chunk
+# order 7 a block touches thousands of files, and one writev per file per flush costs far less
+# than one locked write per file per block.
+BUFFER_BYTES = 256 << 20
+_pending: dict[str, list] = {}
+_pending_bytes = 0
+_pending_lock = False
+
+
+def set_buffer(nbytes: int) -> None:
+    global BUFFER_BYTES
+    BUFFER_BYTES = max(0, int(nbytes))
+
+
 def append(path, data, lock: bool) -> None:
-    """Append `data` to `path` in one locked write (files stay open: see close_all)."""
-    key = str(path)
+    """Append `data` (bytes-like; kept by reference until written) to `path`. Each file's
+    pieces are written in the order given, one locked writev per file per flush."""
+    global _pending_bytes, _pending_lock
+    n = len(data) if not isinstance(data, memoryview) else data.nbytes
+    if not n:
+        return
+    _pending.setdefault(str(path), []).append(data)
+    _pending_bytes += n
+    _pending_lock = _pending_lock or lock
+    if _pending_bytes >= BUFFER_BYTES:
+        flush()
+
+
+def flush() -> None:
+    """Write every pending piece."""
+    global _pending_bytes, _pending_lock
+    lock = _pending_lock
+    items = list(_pending.items())
+    _pending.clear()
+    _pending_bytes = 0
+    _pending_lock = False
+    for key, pieces in items:
+        _write(_fd(key), pieces, lock)
+
+
+def _fd(key: str) -> int:
     fd = _fds.get(key)
     if fd is None:
         if len(_fds) >= MAX_OPEN:
-            close_all()
+            _close_fds()
         fd = _fds[key] = os.open(key, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    return fd
+
+
+def _write(fd: int, pieces: list, lock: bool) -> None:
     if lock:
         fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        for i in range(0, len(pieces), 512):          # IOV_MAX is 1024 on Linux
+            group = pieces[i:i + 512]
+            total = sum(memoryview(p).nbytes for p in group)
+            done = os.writev(fd, group)
+            if done < total:                           # short write: finish piece by piece
+                view = memoryview(b"".join(bytes(memoryview(p)) for p in group))[done:]
+                while view:
+                    view = view[os.write(fd, view):]
     finally:
         if lock:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def close_all() -> None:
+def _close_fds() -> None:
     for fd in _fds.values():
         os.close(fd)
     _fds.clear()
+
+
+def close_all() -> None:
+    """Write what is pending and close the files."""
+    flush()
+    _close_fds()
+
+
+def discard() -> None:
+    """Forget pending pieces (a run that failed) and close the files."""
+    global _pending_bytes, _pending_lock
+    _pending.clear()
+    _pending_bytes = 0
+    _pending_lock = False
+    _close_fds()
 
 
 def for_csv(table: pa.Table) -> pa.Table:

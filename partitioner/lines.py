@@ -1,0 +1,159 @@
+"""Rows as lines: the input's own bytes go to the output whenever that is safe.
+
+Output rule (per row, the same whichever path a block takes, so -j and block sizes never change
+a file's content): a row is written *plain*, its values joined by ',' exactly as read, when no
+value is NULL, empty, the word NULL, or holds one of , " CR LF; otherwise *quoted*: every value
+in double quotes (quotes doubled), NULL as bare NULL. Both read back the same values with
+qserv.catalog.LOAD_FORMAT (FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY '').
+
+Fast path (`fast_block`): for a block of whole lines of a splittable CSV (no multi-line values)
+whose bytes hold no quote, CR, NULL token, the word NULL (nor ',' when the delimiter is another
+character), every row is plain, so a row's output is its line (delimiter turned into ','). Only
+the director key and ra/dec are parsed (from byte offsets found with numpy). Any doubt (field
+count, empty field, a value that does not parse, a position out of range, a child whose director
+is missing) sends the block to the general path (pyarrow parse, `base_lines`), which applies
+the same rule row by row and reports bad rows with file and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from partitioner import readers
+from partitioner.dialect import CsvDialect
+from partitioner.emit import pieces_array
+
+_UNSAFE = [b",", b'"', b"\r", b"\n"]
+
+
+def raw_blocks(task: readers.Task, dialect: CsvDialect, block_bytes: int):
+    """Blocks (bytes) of whole lines of a splittable CSV task, header line dropped, each ending
+    with a newline."""
+    stream = readers.open_stream(task, dialect)
+    skip_header = dialect.header and task.start == 0
+    carry = b""
+    try:
+        while True:
+            data = stream.read(block_bytes)
+            if not data:
+                break
+            buf = carry + data if carry else data
+            if skip_header:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    carry = buf
+                    continue
+                buf = buf[nl + 1:]
+                skip_header = False
+            end = buf.rfind(b"\n") + 1
+            if end == 0:
+                carry = buf
+                continue
+            carry = buf[end:]
+            if end:
+                yield buf if end == len(buf) else buf[:end]
+        if carry and not skip_header:
+            yield carry + b"\n"
+    finally:
+        stream.close()
+
+
+@dataclass
+class FastBlock:
+    lines: pa.Array        # large_binary: line i (no newline) is value 2*i
+    n: int
+    values: dict           # column name -> numpy array (parsed ra/dec/key)
+    source: bytes          # the block as read (for the general path, if it must take over)
+
+
+def fast_block(buf: bytes, dialect: CsvDialect, names: list[str], want: dict) -> FastBlock | None:
+    """Parse only the columns of `want` (name -> float or int) of a block of lines whose file
+    columns are `names`; None when the block needs the general path (see module doc)."""
+    if dialect.escape or not buf:
+        return None
+    delim = dialect.delimiter.encode()
+    for token in [b"\r", b'"', b"NULL"] + [t.encode() for t in dialect.null_values() if t]:
+        if token in buf:
+            return None
+    if dialect.quote and dialect.quote.encode() in buf:
+        return None
+    source = buf
+    if delim != b",":
+        if b"," in buf:
+            return None
+        buf = buf.replace(delim, b",")
+    k = len(names)
+    arr = np.frombuffer(buf, np.uint8)
+    sep = np.flatnonzero((arr == 44) | (arr == 10))
+    if len(sep) % k or not len(sep):
+        return None
+    if sep[0] == 0 or (np.diff(sep) < 2).any():          # an empty field (or an empty line)
+        return None
+    is_nl = (arr[sep] == 10).reshape(-1, k)
+    if not is_nl[:, -1].all() or is_nl[:, :-1].any():     # k fields on every line
+        return None
+    sep = sep.reshape(-1, k)
+    n = len(sep)
+    line_start = np.empty(n, np.int64)
+    line_start[0] = 0
+    line_start[1:] = sep[:-1, -1] + 1
+    data = pa.py_buffer(buf)
+    values = {}
+    for name, kind in want.items():
+        j = names.index(name)
+        start = line_start if j == 0 else sep[:, j - 1] + 1
+        end = sep[:, j]
+        try:
+            values[name] = _parse(data, start, end, kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    off = np.empty(2 * n + 1, np.int64)
+    off[0:2 * n:2] = line_start
+    off[1:2 * n:2] = sep[:, -1]
+    off[2 * n] = len(buf)
+    return FastBlock(pieces_array(data, off), n, values, source)
+
+
+def _parse(data: pa.Buffer, start: np.ndarray, end: np.ndarray, kind) -> np.ndarray:
+    """Values data[start[i]:end[i]] as float64 or int64 (the general path's cast: pc.cast of
+    the text), raising ArrowInvalid when one does not parse."""
+    n = len(start)
+    off = np.empty(2 * n + 1, np.int64)
+    off[0:2 * n:2] = start
+    off[1:2 * n:2] = end
+    off[2 * n] = end[-1]
+    texts = pa.Array.from_buffers(pa.large_string(), 2 * n, [None, pa.py_buffer(off), data])
+    texts = texts.take(pa.array(np.arange(0, 2 * n, 2)))
+    out = pc.cast(texts, pa.float64() if kind is float else pa.int64())
+    return out.to_numpy()
+
+
+def base_lines(table: pa.Table) -> pa.Array:
+    """General path: each row's output line (no newline) by the rule of the module doc, for a
+    table of raw-byte (binary) columns."""
+    cols = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in table.columns]
+    cols = [c.cast(pa.large_binary()) for c in cols]
+    n = table.num_rows
+    if not cols:
+        return pa.array([b""] * n, pa.large_binary())
+    plain_ok = np.ones(n, bool)
+    for c in cols:
+        bad = pc.is_null(c)
+        bad = pc.or_(bad, pc.equal(pc.binary_length(c), 0))
+        bad = pc.or_(bad, pc.equal(c, pa.scalar(b"NULL", pa.large_binary())))
+        for ch in _UNSAFE:
+            bad = pc.or_(bad, pc.match_substring(c, ch.decode()))
+        plain_ok &= ~np.asarray(bad.fill_null(True).to_numpy(zero_copy_only=False), bool)
+    sep = pa.scalar(b",", pa.large_binary())
+    if plain_ok.all():
+        return pc.binary_join_element_wise(*cols, sep)
+    q = pa.scalar(b'"', pa.large_binary())
+    empty = pa.scalar(b"", pa.large_binary())
+    quoted = [pc.fill_null(pc.binary_join_element_wise(
+        q, pc.replace_substring(c, '"', '""'), q, empty), pa.scalar(b"NULL", pa.large_binary()))
+        for c in cols]
+    plain = pc.binary_join_element_wise(*[c.fill_null(b"") for c in cols], sep)
+    return pc.if_else(pa.array(plain_ok), plain, pc.binary_join_element_wise(*quoted, sep))
