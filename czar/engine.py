@@ -19,12 +19,14 @@ from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, first_error, make_jobs
 from czar.merge import ResultTable
+from czar.plan_cache import Hit, PlanCache
 from czar.wire_rows import RowEncoder
 from czar.plan import QueryPlan, build_plan
+from czar.streaming import OpenedStreams, ReadyStreams
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError
 from qserv.mariadb import MariaDBServer
-from qserv.metadata import director_index_table
+from qserv.metadata import META_DB, director_index_table
 
 log = logging.getLogger("czar.engine")
 FETCH_ROWS = 10_000
@@ -60,6 +62,7 @@ class QueryEngine:
         self.raw_pool = raw_pool
         self.socket = socket
         self.catalog = CatalogCache()
+        self.plans = PlanCache()
         # Spool job rows where the czar's own (co-located) mariadbd may LOAD DATA INFILE them.
         spool = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port,
                               config.mariadb).outfile_dir
@@ -101,13 +104,58 @@ class QueryEngine:
         plan.pruned_by = list(ctx.pruned_by)
         return plan
 
+    async def plan_from_cache(self, hit: Hit) -> QueryPlan | None:
+        """The plan of a cached shape for the client's numbers (czar/plan_cache.py), or None
+        when the full path must run: the catalog moved since the shape was learned, or a value
+        is one the full path would not look up in the director index. The catalog version and
+        the director-index chunks come back in one round trip."""
+        entry = hit.entry
+        lookups = entry.index_lookups(hit.numbers)
+        if lookups is None:
+            return None
+        found = await self._version_and_index_chunks(lookups)
+        if found is None:
+            return None
+        version, chunk_sets = found
+        if version != entry.version or version != self.catalog.view.version:
+            self.plans.forget(hit)
+            return None
+        chunks = set(self.catalog.view.placement.get(entry.database.lower(), {}))
+        if entry.restriction is not None:
+            chunks &= entry.restriction
+        for found_chunks in chunk_sets:
+            chunks &= found_chunks
+        plan = entry.plan(hit.numbers, sorted(chunks))
+        plan.pruned_by += [lookup.describe() for lookup in lookups]
+        return plan
+
+    async def _version_and_index_chunks(self, lookups) -> tuple[int, list[set[int]]] | None:
+        """(catalog version, chunks of each look-up) in one statement; None when a director
+        index is missing (the full path then visits every chunk)."""
+        parts, args = [f"(SELECT 0, v FROM {META_DB}.version WHERE id = 1)"], []
+        for i, lookup in enumerate(lookups, 1):
+            where, values = _index_condition(lookup)
+            parts.append(f"(SELECT DISTINCT {i}, chunkId FROM "
+                         f"{director_index_table(lookup.database, lookup.director_table)} WHERE {where})")
+            args += values
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            try:
+                await cur.execute(" UNION ALL ".join(parts), args or None)
+            except asyncmy.errors.ProgrammingError:
+                return None
+            rows = await cur.fetchall()
+        version, chunk_sets = 0, [set() for _ in lookups]
+        for part, value in rows:
+            if part == 0:
+                version = value
+            else:
+                chunk_sets[part - 1].add(value)
+        return version, chunk_sets
+
     async def index_chunks(self, lookup) -> set[int]:
         """Chunks holding the objects a director-index look-up names."""
         table = director_index_table(lookup.database, lookup.director_table)
-        if lookup.values is not None:
-            where, args = f"objectId IN ({', '.join(['%s'] * len(lookup.values))})", lookup.values
-        else:
-            where, args = "objectId BETWEEN %s AND %s", list(lookup.between)
+        where, args = _index_condition(lookup)
         async with self.pool.acquire() as conn, conn.cursor() as cur:
             try:
                 await cur.execute(f"SELECT DISTINCT chunkId FROM {table} WHERE {where}", args)
@@ -124,33 +172,15 @@ class QueryEngine:
 
     async def _execute_streamed(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """No merge needed (a filter/projection): every job runs the user's query over its
-        chunks; once all of them have succeeded, their rows stream to the client one job after
-        the other. Errors therefore come before the first row, and the czar's MariaDB is not
-        involved at all."""
-        query_id = self.new_query_id()
+        chunks, and each job's rows go to the client as soon as it is ready (jobs in the
+        order they finish: czar/streaming.py). The czar's MariaDB is not involved at all."""
         placement = self.catalog.view.placement.get(plan.database.lower(), {})
         jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
-        streams = []
-
-        async def start(job):
-            async with self.dispatcher.slots[job.replicas[0]]:
-                streams.append((job, await self.dispatcher.stream(query_id, plan.database,
-                                                                  plan.direct_template, job)))
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for job in jobs:
-                    tg.create_task(start(job))
-        except BaseException as e:
-            for _, pieces in streams:
-                await pieces.aclose()
-            await asyncio.shield(self.dispatcher.cancel(query_id))
-            if isinstance(e, BaseExceptionGroup):
-                raise first_error(e) from None
-            raise
-
+        streams = ReadyStreams(self.dispatcher, self.new_query_id(), plan.database,
+                               plan.direct_template, jobs)
+        await streams.first_ready()
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of([pieces for _, pieces in streams],
-                                                   len(shadow.description)))
+                           batches=self._rows_of(streams, len(shadow.description)))
 
     async def _rows_of(self, streams, ncols: int):
         """Row batches from the workers' OUTFILE text, one stream after the other, within the
@@ -158,22 +188,23 @@ class QueryEngine:
         packets where the text allows it (czar/wire_rows.py), lists of values otherwise."""
         rows = 0
         try:
-            for pieces in streams:
-                encoder = RowEncoder(ncols)
-                async for piece in pieces:
-                    batch = encoder.feed(piece)
-                    if batch is None:
-                        continue
-                    rows += len(batch)
-                    if rows > self.config.max_result_rows:
-                        raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
-                                         f"{self.config.max_result_rows} rows; add a restriction")
-                    if batch:
+            async for pieces in streams:
+                try:
+                    encoder = RowEncoder(ncols)
+                    async for piece in pieces:
+                        batch = encoder.feed(piece)
+                        if not batch:
+                            continue
+                        rows += len(batch)
+                        if rows > self.config.max_result_rows:
+                            raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
+                                             f"{self.config.max_result_rows} rows; add a restriction")
                         yield batch
-                encoder.finish()
+                    encoder.finish()
+                finally:
+                    await pieces.aclose()
         finally:
-            for pieces in streams:
-                await pieces.aclose()
+            await streams.aclose()
 
     async def _execute_direct(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """Fast path: one job answers the whole query, so its rows stream straight from the
@@ -186,7 +217,7 @@ class QueryEngine:
             job = Job([], self.dispatcher.workers_in_turn())
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job)
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of([pieces], len(shadow.description)))
+                           batches=self._rows_of(OpenedStreams([pieces]), len(shadow.description)))
 
     async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()
@@ -237,3 +268,10 @@ class QueryEngine:
         for pool in (self.pool, self.raw_pool):
             pool.close()
             await pool.wait_closed()
+
+
+def _index_condition(lookup) -> tuple[str, list[int]]:
+    """WHERE text and arguments selecting a look-up's objects in a director index table."""
+    if lookup.values is not None:
+        return f"objectId IN ({', '.join(['%s'] * len(lookup.values))})", list(lookup.values)
+    return "objectId BETWEEN %s AND %s", list(lookup.between)
