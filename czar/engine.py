@@ -22,7 +22,6 @@ from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
 from czar.wire_rows import RowEncoder
 from czar.plan import QueryPlan, build_plan
-from czar.streaming import OpenedStreams, ReadyStreams
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError
 from qserv.mariadb import MariaDBServer
@@ -172,15 +171,33 @@ class QueryEngine:
 
     async def _execute_streamed(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """No merge needed (a filter/projection): every job runs the user's query over its
-        chunks, and each job's rows go to the client as soon as it is ready (jobs in the
-        order they finish: czar/streaming.py). The czar's MariaDB is not involved at all."""
+        chunks; once all of them have succeeded, their rows stream to the client one job after
+        the other. Errors therefore come before the first row, and the czar's MariaDB is not
+        involved at all."""
+        query_id = self.new_query_id()
         placement = self.catalog.view.placement.get(plan.database.lower(), {})
         jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
-        streams = ReadyStreams(self.dispatcher, self.new_query_id(), plan.database,
-                               plan.direct_template, jobs)
-        await streams.first_ready()
+        streams = []
+
+        async def start(job):
+            async with self.dispatcher.slots[job.replicas[0]]:
+                streams.append((job, await self.dispatcher.stream(query_id, plan.database,
+                                                                  plan.direct_template, job)))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for job in jobs:
+                    tg.create_task(start(job))
+        except BaseException as e:
+            for _, pieces in streams:
+                await pieces.aclose()
+            await asyncio.shield(self.dispatcher.cancel(query_id))
+            if isinstance(e, BaseExceptionGroup):
+                raise first_error(e) from None
+            raise
+
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of(streams, len(shadow.description)))
+                           batches=self._rows_of([pieces for _, pieces in streams],
+                                                   len(shadow.description)))
 
     async def _rows_of(self, streams, ncols: int):
         """Row batches from the workers' OUTFILE text, one stream after the other, within the
@@ -188,23 +205,22 @@ class QueryEngine:
         packets where the text allows it (czar/wire_rows.py), lists of values otherwise."""
         rows = 0
         try:
-            async for pieces in streams:
-                try:
-                    encoder = RowEncoder(ncols)
-                    async for piece in pieces:
-                        batch = encoder.feed(piece)
-                        if not batch:
-                            continue
-                        rows += len(batch)
-                        if rows > self.config.max_result_rows:
-                            raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
-                                             f"{self.config.max_result_rows} rows; add a restriction")
+            for pieces in streams:
+                encoder = RowEncoder(ncols)
+                async for piece in pieces:
+                    batch = encoder.feed(piece)
+                    if batch is None:
+                        continue
+                    rows += len(batch)
+                    if rows > self.config.max_result_rows:
+                        raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
+                                         f"{self.config.max_result_rows} rows; add a restriction")
+                    if batch:
                         yield batch
-                    encoder.finish()
-                finally:
-                    await pieces.aclose()
+                encoder.finish()
         finally:
-            await streams.aclose()
+            for pieces in streams:
+                await pieces.aclose()
 
     async def _execute_direct(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """Fast path: one job answers the whole query, so its rows stream straight from the
@@ -217,7 +233,7 @@ class QueryEngine:
             job = Job([], self.dispatcher.workers_in_turn())
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job)
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of(OpenedStreams([pieces]), len(shadow.description)))
+                           batches=self._rows_of([pieces], len(shadow.description)))
 
     async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()
@@ -268,7 +284,6 @@ class QueryEngine:
         for pool in (self.pool, self.raw_pool):
             pool.close()
             await pool.wait_closed()
-
 
 def _index_condition(lookup) -> tuple[str, list[int]]:
     """WHERE text and arguments selecting a look-up's objects in a director index table."""
