@@ -82,6 +82,10 @@ class Chunker:
 #    point only touches the point's own pixel and its (up to 8) neighbours: measured on
 #    millions of points near pixel corners, the first failures appear at 0.7 x width; we keep
 #    a factor 2.4 below that.
+#    At Qserv's sizes (order 7, 1 arcmin) the border probe pixels hold ~44% of the rows, where
+#    only ~15% are within the radius of another chunk; so a row is kept only when its gap to
+#    its chunk's border, counted in whole pixels of a much finer order, times a lower bound of
+#    a pixel's width (_GAP_FACTOR), is within the radius (~27% of the rows).
 # 2. Candidate pixels of each row: the 8 neighbours of its probe pixel (when P >= chunk_order),
 #    or, when the radius is wider than a quarter chunk (P < chunk_order), all chunk-order
 #    descendants of the probe pixel and its neighbours.
@@ -93,6 +97,12 @@ class Chunker:
 _WIDTH0 = math.sqrt(math.pi / 3.0)   # sqrt(4 pi / 12): width of an order-0 pixel, radians
 _PROBE_FACTOR = 0.5                  # radius <= 0.5 x probe pixel width
 _MARGIN_RAD = 1e-7                   # ~0.02 arcsec: covers float rounding of the angle tests
+# A point g whole pixels (of order o) inside its chunk's border is at least
+# g * _GAP_FACTOR * width(o) from it: the worst ratio measured (random points, both poles, the
+# |z| = 2/3 latitudes, face corners; exact distances to finely sampled chunk boundaries) was
+# 0.678, so 0.5 leaves a margin. Pixels of order probe + _GAP_BITS are ~1/64 of the radius.
+_GAP_FACTOR = 0.5
+_GAP_BITS = 5
 _MAX_DESCENDANT_BITS = 4             # beyond 4**4 descendants per pixel, use healpy.query_disc
 
 
@@ -127,6 +137,24 @@ def _border_xy(idx: np.ndarray, bits: int) -> np.ndarray:
         y |= ((idx >> (2 * b + 1)) & 1) << b
     top = (1 << bits) - 1
     return (x == 0) | (y == 0) | (x == top) | (y == top)
+
+
+def _compact(v: np.ndarray) -> np.ndarray:
+    """The even bits of v, packed (de-interleaving a nested index)."""
+    v = v & 0x5555555555555555
+    v = (v | (v >> 1)) & 0x3333333333333333
+    v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
+    v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
+    v = (v | (v >> 8)) & 0x0000FFFF0000FFFF
+    return (v | (v >> 16)) & 0x00000000FFFFFFFF
+
+
+def _gap_to_border(local: np.ndarray, bits: int) -> np.ndarray:
+    """For pixels at index `local` among the 4**bits nested descendants of a chunk: how many
+    whole pixels lie between the pixel and the chunk's border (0 on the border)."""
+    x, y = _compact(local), _compact(local >> 1)
+    top = (1 << bits) - 1
+    return np.minimum(np.minimum(x, y), np.minimum(top - x, top - y))
 
 
 def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
@@ -168,6 +196,8 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
     L, bits = self.chunk_order, self.subchunk_bits
     P = probe_order(overlap_deg) if overlap_deg > 0 else L + bits
     top = max(L + bits, P)
+    if overlap_deg > 0 and P >= L:
+        top = max(top, min(MAX_ORDER, P + _GAP_BITS))   # fine enough to measure the gap
     pix = healpy.ang2pix(2 ** top, ra, dec, nest=True, lonlat=True).astype(np.int64)
     fine = pix >> 2 * (top - L - bits)
     chunk = fine >> 2 * bits
@@ -177,18 +207,20 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
         return chunk, sub, empty, empty
     radius = math.radians(overlap_deg)
     probe = pix >> 2 * (top - P)
-    nb = healpy.get_all_neighbours(2 ** P, probe, nest=True).astype(np.int64)   # (8, N)
     if P >= L:
-        # Only rows in a probe pixel on the chunk's border can be near another chunk.
+        # Only rows in a probe pixel on the chunk's border can be near another chunk, and only
+        # those whose gap to the chunk's border (in pixels of order `top`) is small enough.
         shift = 2 * (P - L)
-        rows = np.flatnonzero(_on_border(probe & ((1 << shift) - 1), P - L))
+        gap = _gap_to_border(pix & ((1 << 2 * (top - L)) - 1), top - L)
+        reach = (radius + _MARGIN_RAD) / (_GAP_FACTOR * _WIDTH0 / 2 ** top)
+        rows = np.flatnonzero((gap <= reach) & _on_border(probe & ((1 << shift) - 1), P - L))
         nb = healpy.get_all_neighbours(2 ** P, probe[rows], nest=True).astype(np.int64)  # (8, M)
         nchunk = nb >> shift                                  # -1 (no neighbour) stays -1
         cand = (nb >= 0) & (nchunk != chunk[rows][None, :])
         k, m = np.nonzero(cand)
         vec = _unit_vectors(ra[rows], dec[rows])
-        far = ~_near(vec, m, P, nb[k, m], radius)
-        cand[k[far], m[far]] = False
+        keep = _near(vec, m, P, nb[k, m], radius)
+        cand[k[~keep], m[~keep]] = False
         # distinct chunks per row: sort each row's 8 candidates, blank repeats
         cc = np.where(cand, nchunk, -1).T.copy()              # (M, 8)
         cc.sort(axis=1)
@@ -196,6 +228,7 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
         i, j = np.nonzero(cc >= 0)
         return chunk, sub, rows[i], cc[i, j]
     if L - P <= _MAX_DESCENDANT_BITS:
+        nb = healpy.get_all_neighbours(2 ** P, probe, nest=True).astype(np.int64)   # (8, N)
         d = 2 * (L - P)
         base = np.concatenate([probe[None, :], nb])                       # (9, N)
         kids = np.arange(4 ** (L - P), dtype=np.int64)
