@@ -76,12 +76,14 @@ class Dispatcher:
             await self.cancel(query_id)
             raise first_error(group) from None
 
-    async def stream(self, query_id: str, database: str, template: str, job: Job):
+    async def stream(self, query_id: str, database: str, template: str, job: Job,
+                     few_rows: bool = False):
         """One job's rows as they arrive (fast path). The worker fails or succeeds before its
         first batch (it writes the whole result first), so fail-over happens before any row
-        has been handed on."""
+        has been handed on. `few_rows`: see ChunkQueryRequest.few_rows."""
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
-                                       chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks)
+                                       chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
+                                       few_rows=few_rows)
         last_error = None
         for worker in job.replicas:
             call = self.stubs[worker].RunChunkQuery(request)

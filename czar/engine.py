@@ -29,6 +29,7 @@ from qserv.metadata import META_DB, director_index_table
 
 log = logging.getLogger("czar.engine")
 FETCH_ROWS = 10_000
+FEW_KEYS = 1000  # director-index keys up to which a single-job result counts as few rows
 BINARY_CHARSET = 63
 
 
@@ -101,6 +102,7 @@ class QueryEngine:
             chunks &= ctx.chunk_restriction
         plan = build_plan(select, ctx, sorted(chunks))
         plan.pruned_by = list(ctx.pruned_by)
+        plan.few_rows = few_rows(ctx.index_lookups)
         return plan
 
     async def plan_from_cache(self, hit: Hit) -> QueryPlan | None:
@@ -126,6 +128,7 @@ class QueryEngine:
             chunks &= found_chunks
         plan = entry.plan(hit.numbers, sorted(chunks))
         plan.pruned_by += [lookup.describe() for lookup in lookups]
+        plan.few_rows = few_rows(lookups)
         return plan
 
     async def _version_and_index_chunks(self, lookups) -> tuple[int, list[set[int]]] | None:
@@ -231,7 +234,8 @@ class QueryEngine:
             job = Job(plan.chunks, placement[plan.chunks[0]])
         else:
             job = Job([], self.dispatcher.workers_in_turn())
-        pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job)
+        pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job,
+                                              few_rows=plan.few_rows)
         return QueryResult(columns=shadow.description, binary=shadow.binary,
                            batches=self._rows_of([pieces], len(shadow.description)))
 
@@ -284,6 +288,11 @@ class QueryEngine:
         for pool in (self.pool, self.raw_pool):
             pool.close()
             await pool.wait_closed()
+
+def few_rows(lookups) -> bool:
+    """A look-up of listed keys names at most their rows (and their children's): few."""
+    return any(lookup.values is not None and len(lookup.values) <= FEW_KEYS for lookup in lookups)
+
 
 def _index_condition(lookup) -> tuple[str, list[int]]:
     """WHERE text and arguments selecting a look-up's objects in a director index table."""

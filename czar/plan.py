@@ -57,6 +57,9 @@ class QueryPlan:
     direct_template: str = ""
     # No aggregation, ORDER BY, LIMIT or DISTINCT: every job's rows go straight to the client.
     streamable: bool = False
+    # A director-index look-up names the rows: few enough for the worker to fetch them over
+    # its connection and send them in one message (no OUTFILE).
+    few_rows: bool = False
 
     @property
     def single_job(self) -> bool:

@@ -9,6 +9,7 @@ pod in Kubernetes), and is read back in large pieces and deleted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -17,10 +18,22 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import asyncmy
+import asyncmy.cursors
+
+from worker.rows_text import outfile_text
 
 log = logging.getLogger("worker.executor")
 
 READ_SIZE = 4 << 20  # bytes per ResultBatch: large, as DESIGN §6 asks
+
+
+class QuietCursor(asyncmy.cursors.Cursor):
+    """asyncmy answers a statement that left warnings with SHOW WARNINGS and logs each one:
+    one more round trip per chunk query (every `... INTO OUTFILE` warns that MariaDB will move
+    INTO before FROM one day) and a log line per query. The czar never sees worker warnings."""
+
+    async def _show_warnings(self, conn):
+        return None
 
 
 class ChunkQueryError(Exception):
@@ -38,6 +51,9 @@ class Executor:
         self.socket = socket
         self.outfile_dir = Path(outfile_dir)
         self._pool: asyncmy.Pool | None = None
+        # Chunk queries run on connections opened in their database (no USE per query) that
+        # hand values over as MariaDB's text, unconverted (the few-rows path sends that text).
+        self._query_pools: dict[str, asyncmy.Pool] = {}
         self._slots = asyncio.Semaphore(max_parallel)
         self.running: dict[str, set[int]] = defaultdict(set)  # query id -> MariaDB thread ids
 
@@ -48,18 +64,36 @@ class Executor:
                 minsize=1, maxsize=16, charset="utf8mb4", local_infile=True)
         return self._pool
 
+    async def query_pool(self, database: str) -> asyncmy.Pool:
+        pool = self._query_pools.get(database)
+        if pool is None:
+            pool = await asyncmy.create_pool(
+                unix_socket=self.socket, user="root", password="", autocommit=True, db=database,
+                minsize=1, maxsize=16, charset="utf8mb4", conv={}, use_unicode=False)
+            self._query_pools[database] = pool
+        return pool
+
+    def forget_query_pools(self) -> None:
+        """After DDL: a dropped and re-created database leaves the open connections without
+        a current database, so the next chunk queries open new ones."""
+        pools, self._query_pools = list(self._query_pools.values()), {}
+        for pool in pools:
+            pool.close()  # connections still in use are closed when released
+
     async def close(self):
-        if self._pool is not None:
-            self._pool.close()
-            await self._pool.wait_closed()
+        for pool in [self._pool, *self._query_pools.values()]:
+            if pool is not None:
+                pool.close()
+                await pool.wait_closed()
 
     async def run(self, query_id: str, database: str, sql_template: str, marker: str,
-                  chunk_ids: list[int]) -> AsyncIterator[bytes]:
+                  chunk_ids: list[int], few_rows: bool = False) -> AsyncIterator[bytes]:
         """Yield the rows of `sql_template` over each chunk (or once when no chunk is given).
 
         All chunks of a request run as ONE statement, `(q_1) UNION ALL (q_2) ... INTO OUTFILE`:
         one round trip and one file instead of one per chunk, which is most of the cost of a
-        small chunk.
+        small chunk. With `few_rows` the rows are fetched over the connection instead and
+        yielded as one piece of the same text (worker/rows_text.py).
         """
         if len(chunk_ids) == 1:
             # not parenthesized: MariaDB refuses `((a) UNION ALL (b)) INTO OUTFILE`, which is
@@ -71,6 +105,12 @@ class Executor:
             sql = sql_template
         where = (f"chunks {chunk_ids[0]}..{chunk_ids[-1]}" if len(chunk_ids) > 1
                  else f"chunk {chunk_ids[0]}" if chunk_ids else None)
+        if few_rows:
+            async with self._statement(query_id, database, where) as cur:
+                await self._execute(cur, sql, where)
+                rows = await cur.fetchall()
+            yield outfile_text(rows)
+            return
         path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
         try:
             # The MariaDB slot is held only while MariaDB works: reading the finished file
@@ -83,21 +123,25 @@ class Executor:
 
     async def _write_outfile(self, query_id: str, database: str, sql: str, path: Path,
                              where: str | None) -> None:
+        async with self._statement(query_id, database, where) as cur:
+            await self._execute(cur, f"{sql} INTO OUTFILE '{path}'", where)
+
+    @contextlib.asynccontextmanager
+    async def _statement(self, query_id: str, database: str, where: str | None):
+        """A cursor on a connection of `database`, within the MariaDB slots, registered under
+        the query id so that CancelQuery (or this task's cancellation) kills its statement."""
         async with self._slots:
-            pool = await self.pool()
+            try:
+                pool = await self.query_pool(database)
+            except asyncmy.errors.MySQLError as e:  # e.g. 1049: no such database here
+                raise _chunk_error(e, where) from None
             async with pool.acquire() as conn:
                 thread_id = conn.server_thread_id[0] if isinstance(conn.server_thread_id, tuple) \
                     else conn.server_thread_id
                 self.running[query_id].add(thread_id)
                 try:
-                    async with conn.cursor() as cur:
-                        await cur.execute(f"USE `{database}`")
-                        try:
-                            await cur.execute(f"{sql} INTO OUTFILE '{path}'")
-                        except asyncmy.errors.MySQLError as e:
-                            code = e.args[0] if e.args and isinstance(e.args[0], int) else 1105
-                            msg = e.args[1] if len(e.args) > 1 else str(e)
-                            raise ChunkQueryError(code, msg, where) from None
+                    async with conn.cursor(QuietCursor) as cur:
+                        yield cur
                 except asyncio.CancelledError:
                     await self.kill(thread_id)
                     raise
@@ -105,6 +149,13 @@ class Executor:
                     self.running[query_id].discard(thread_id)
                     if not self.running[query_id]:
                         self.running.pop(query_id, None)
+
+    @staticmethod
+    async def _execute(cur, sql: str, where: str | None) -> None:
+        try:
+            await cur.execute(sql)
+        except asyncmy.errors.MySQLError as e:
+            raise _chunk_error(e, where) from None
 
     async def kill(self, thread_id: int) -> None:
         """KILL QUERY on a separate connection (the busy one cannot interrupt itself)."""
@@ -123,6 +174,14 @@ class Executor:
         for t in threads:
             await self.kill(t)
         return len(threads)
+
+
+def _chunk_error(e: asyncmy.errors.MySQLError, where: str | None) -> ChunkQueryError:
+    code = e.args[0] if e.args and isinstance(e.args[0], int) else 1105
+    msg = e.args[1] if len(e.args) > 1 else str(e)
+    if isinstance(msg, bytes):
+        msg = msg.decode("utf-8", "replace")
+    return ChunkQueryError(code, msg, where)
 
 
 async def read_pieces(path: Path) -> AsyncIterator[bytes]:

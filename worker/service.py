@@ -29,16 +29,18 @@ class WorkerService(pb_grpc.WorkerServicer):
         self.ingest = IngestService(mariadb.socket, mariadb.outfile_dir)
 
     async def RunChunkQuery(self, request, context):
-        chunks_done = 0
+        chunks = list(request.chunk_ids)
         try:
             async for piece in self.executor.run(request.query_id, request.database,
                                                  request.sql_template, request.chunk_marker,
-                                                 list(request.chunk_ids)):
-                yield pb.ResultBatch(tsv=piece)
+                                                 chunks, few_rows=request.few_rows):
+                # few rows come as one piece: rows and the count in one message
+                yield pb.ResultBatch(tsv=piece, chunks_done=len(chunks) if request.few_rows else 0)
         except ChunkQueryError as e:
             # The code travels in the details so the czar can hand MariaDB's code to the client.
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{e.code}:{e.message}")
-        yield pb.ResultBatch(chunks_done=max(chunks_done, len(request.chunk_ids)))
+        if not request.few_rows:
+            yield pb.ResultBatch(chunks_done=len(chunks))
 
     async def CancelQuery(self, request, context):
         return pb.CancelReply(killed=await self.executor.cancel(request.query_id))
@@ -63,6 +65,7 @@ class WorkerService(pb_grpc.WorkerServicer):
                     await cur.execute(f"USE `{request.database}`")
                 for stmt in request.statements:
                     await cur.execute(stmt)
+        self.executor.forget_query_pools()
         return pb.DdlReply()
 
     async def LoadTable(self, request_iterator, context):
