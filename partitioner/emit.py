@@ -3,7 +3,7 @@
 
 Why this shape: formatting the two id columns per row in Python, or re-writing every value with
 pyarrow's CSV writer, cost more than reading the input. Here the output is one `take` over an
-array of pieces: the rows' lines and a small table of ",<chunkId>" and ",<subChunkId>\\n" pieces.
+array of pieces: the rows' lines and a small table of ",<chunkId>,<subChunkId>\\n" pieces.
 The result's data buffer is exactly the bytes to append, already in chunk order, so each chunk
 file gets one slice of it (no per-row work in Python)."""
 
@@ -16,29 +16,42 @@ import pyarrow as pa
 
 from partitioner import writers
 
-_STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: a fixed table of ",<sub>\n" pieces
+_STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: every (chunk, sub) suffix of a block's chunks
 
 
 def pieces_array(data, offsets: np.ndarray) -> pa.Array:
-    """A large_binary array over `data` (bytes-like): value i is data[offsets[i]:offsets[i+1]]."""
+    """A binary array over `data` (bytes-like): value i is data[offsets[i]:offsets[i+1]]
+    (32-bit offsets when they fit: a cheaper `take`)."""
     buf = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
-    return pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1,
-                                 [None, pa.py_buffer(np.ascontiguousarray(offsets, np.int64)), buf])
+    small = len(offsets) and offsets[-1] < (1 << 31) - 1
+    return pa.Array.from_buffers(pa.binary() if small else pa.large_binary(), len(offsets) - 1,
+                                 [None, pa.py_buffer(np.ascontiguousarray(
+                                     offsets, np.int32 if small else np.int64)), buf])
 
 
-def _table(chunk_ids: np.ndarray, sub_ids: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """Bytes of the pieces ",<c>" (one per chunk id) then ",<s>\\n" (one per sub id), and the
-    offsets of the pieces within them (len = pieces + 1)."""
-    parts = [f",{c}" for c in chunk_ids.tolist()] + [f",{s}\n" for s in sub_ids.tolist()]
-    lengths = np.fromiter((len(p) for p in parts), np.int64, len(parts))
-    return "".join(parts).encode(), np.concatenate([[0], np.cumsum(lengths)])
+def _suffixes(ids: np.ndarray, subs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes and offsets of the pieces ",<c>,<s>\n" for every c of `ids` (outer) and s of
+    `subs` (inner), built with numpy from one small table per column."""
+    def table(strings):
+        raw = np.array([x.encode() for x in strings])
+        width = raw.dtype.itemsize
+        lens = np.fromiter((len(x) for x in strings), np.int64, len(strings))
+        return np.frombuffer(raw.tobytes(), np.uint8).reshape(-1, width), lens
+    cm, cl = table([f",{c}," for c in ids.tolist()])
+    sm, sl = table([f"{x}\n" for x in subs.tolist()])
+    u, s = len(ids), len(subs)
+    full = np.concatenate([np.repeat(cm, s, axis=0), np.tile(sm, (u, 1))], axis=1)
+    lens_c, lens_s = np.repeat(cl, s), np.tile(sl, u)
+    mask = np.concatenate([np.arange(cm.shape[1])[None, :] < lens_c[:, None],
+                           np.arange(sm.shape[1])[None, :] < lens_s[:, None]], axis=1)
+    return full[mask], np.concatenate([[0], np.cumsum(lens_c + lens_s)])
 
 
 def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.ndarray,
               sub: np.ndarray, o_rows: np.ndarray, o_chunks: np.ndarray, res) -> None:
     """Append rows to `chunk_<id>.csv` (and overlap rows to `chunk_<id>_overlap.csv`).
 
-    lines: a large_binary array holding every row's line without its newline, row r at
+    lines: a binary array holding every row's line without its newline, row r at
     `lines[line_idx[r]]` (other values in between are ignored); chunk/sub: per row;
     o_rows/o_chunks: overlap pairs (row, target chunk). Fills res.chunk_rows/overlap_rows."""
     n = len(chunk)
@@ -49,36 +62,42 @@ def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.n
     ids = sorted_chunks[starts]
     counts = np.diff(np.append(starts, n))
     res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
+    o_order = np.argsort(o_chunks, kind="stable") if len(o_rows) else np.zeros(0, np.int64)
+    targets = o_chunks[o_order]
+    ocut = np.flatnonzero(targets[1:] != targets[:-1]) + 1
+    ostarts = np.concatenate([[0], ocut]).astype(np.int64)
+    oids = targets[ostarts] if len(targets) else targets
+    writers.prepare([f"{out}/chunk_{c}.csv" for c in ids.tolist()] +
+                    [f"{out}/chunk_{c}_overlap.csv" for c in oids.tolist()])   # created meanwhile
     cpos = np.empty(n, np.int64)                  # row -> index of its chunk in ids
     cpos[order] = np.repeat(np.arange(len(ids)), counts)
     bits = job.chunker.subchunk_bits
     if bits <= _STATIC_SUB_BITS:
-        sub_ids, spos = np.arange(4 ** bits), sub
-    else:
-        sub_ids, spos = np.unique(sub, return_inverse=True)
-    table, toff = _table(ids, sub_ids)
-    # one array: the lines, then the pieces of the table
-    combined = pa.concat_arrays([lines, pieces_array(table, toff)])
-    t0 = len(lines)
-    t1 = t0 + len(ids)
-    o_order = np.argsort(o_chunks, kind="stable") if len(o_rows) else np.zeros(0, np.int64)
+        subs, spos = np.arange(4 ** bits), sub
+        data, toff = _suffixes(ids, subs)
+        piece = cpos * len(subs) + spos
+    else:                                         # many sub-chunks: only the pairs present
+        pairs, piece = np.unique(cpos * (1 << 2 * bits) + sub, return_inverse=True)
+        text = [f",{ids[p >> 2 * bits]},{p & ((1 << 2 * bits) - 1)}\n" for p in pairs.tolist()]
+        data = "".join(text).encode()
+        toff = np.concatenate([[0], np.cumsum([len(t) for t in text])])
+    table = pieces_array(pa.py_buffer(data), toff)
+    combined = pa.concat_arrays([lines, table.cast(lines.type)])
     rows = np.concatenate([order, o_rows[o_order]])
-    idx = np.empty((len(rows), 3), np.int64)
+    small = len(combined) < (1 << 31)
+    idx = np.empty((len(rows), 2), np.int32 if small else np.int64)
     idx[:, 0] = line_idx[rows]
-    idx[:, 1] = t0 + cpos[rows]
-    idx[:, 2] = t1 + spos[rows]
+    idx[:, 1] = len(lines) + piece[rows]
     taken = combined.take(pa.array(idx.ravel()))
-    off = np.frombuffer(taken.buffers()[1], np.int64, len(taken) + 1, taken.offset * 8)[::3]
+    width = 8 if pa.types.is_large_binary(taken.type) else 4
+    off = np.frombuffer(taken.buffers()[1], np.int64 if width == 8 else np.int32, len(taken) + 1,
+                        taken.offset * width)[::2]
     view = memoryview(taken.buffers()[2])
     name = f"{out}/chunk_{{}}.csv"
     bounds = off[np.append(starts, n)].tolist()
     for i, c in enumerate(ids.tolist()):
         writers.append(name.format(c), view[bounds[i]:bounds[i + 1]], job.lock)
     if len(o_rows):
-        targets = o_chunks[o_order]
-        ocut = np.flatnonzero(targets[1:] != targets[:-1]) + 1
-        ostarts = np.concatenate([[0], ocut]).astype(np.int64)
-        oids = targets[ostarts]
         res.overlap_rows = dict(zip(oids.tolist(), np.diff(np.append(ostarts, len(targets))).tolist()))
         name = f"{out}/chunk_{{}}_overlap.csv"
         bounds = off[n + np.append(ostarts, len(targets))].tolist()
@@ -90,10 +109,12 @@ def write_plain(job, out: Path, lines: pa.Array, line_idx: np.ndarray) -> None:
     """Replicated tables: the rows' lines with a newline each, to `chunk_-1.csv`."""
     n = len(line_idx)
     nl = pieces_array(b"\n", np.array([0, 1]))
-    combined = pa.concat_arrays([lines, nl])
+    combined = pa.concat_arrays([lines, nl.cast(lines.type)])
     idx = np.empty((n, 2), np.int64)
     idx[:, 0] = line_idx
     idx[:, 1] = len(lines)
     taken = combined.take(pa.array(idx.ravel()))
-    off = np.frombuffer(taken.buffers()[1], np.int64, len(taken) + 1, taken.offset * 8)
+    width = 8 if pa.types.is_large_binary(taken.type) else 4
+    off = np.frombuffer(taken.buffers()[1], np.int64 if width == 8 else np.int32, len(taken) + 1,
+                        taken.offset * width)
     writers.append(f"{out}/chunk_-1.csv", memoryview(taken.buffers()[2])[off[0]:off[-1]], job.lock)

@@ -125,8 +125,10 @@ def _parse(data: pa.Buffer, start: np.ndarray, end: np.ndarray, kind) -> np.ndar
     off[0:2 * n:2] = start
     off[1:2 * n:2] = end
     off[2 * n] = end[-1]
-    texts = pa.Array.from_buffers(pa.large_string(), 2 * n, [None, pa.py_buffer(off), data])
-    texts = texts.take(pa.array(np.arange(0, 2 * n, 2)))
+    small = off[-1] < (1 << 31) - 1
+    texts = pa.Array.from_buffers(pa.string() if small else pa.large_string(), 2 * n,
+                                  [None, pa.py_buffer(off.astype(np.int32) if small else off), data])
+    texts = texts.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int32 if small else np.int64)))
     out = pc.cast(texts, pa.float64() if kind is float else pa.int64())
     return out.to_numpy()
 

@@ -59,6 +59,14 @@ def _table_files(spec: DatabaseSpec, t: TableSpec) -> list[Path]:
     return out
 
 
+_IN_POOL = False
+
+
+def _pool_init() -> None:
+    global _IN_POOL
+    _IN_POOL = True
+
+
 def _run_task(job: TableJob, task: readers.Task) -> dict:
     """Worker side: read a task's blocks and write them; returns counts."""
     stats = {"rows": 0, "out": 0, "rejected": 0, "by_position": 0, "chunks": defaultdict(lambda: [0, 0]),
@@ -104,8 +112,8 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
         stats["rows"] += len(malformed)
     if job.close_files:
         writers.close_all()
-    else:
-        writers.flush()
+    else:   # a pool worker's writes must be done when its result is seen; in-process, at the end
+        writers.flush(wait=_IN_POOL)
     stats["chunks"] = dict(stats["chunks"])
     return stats
 
@@ -356,7 +364,7 @@ class _Progress:
                 results.append(r)
             return results
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init) as pool:
             pending = {pool.submit(_run_task, job, task): task for task in tasks}
             try:
                 while pending:

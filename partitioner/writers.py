@@ -1,16 +1,14 @@
 """Writers: append a block's rows, grouped by chunk, to per-chunk files.
 
-Several processes append to the same chunk file: each append is one `write` under an
-exclusive `flock` of that file, so pieces never interleave (rows of a chunk come in block
-order per process, blocks of different processes in any order). CSV pieces are the final
+Several processes append to the same chunk file: appends are buffered and written under an
+exclusive `flock` of that file (partitioner/appender.py), so pieces never interleave (rows of a
+chunk come in block order per process, blocks of different processes in any order). CSV pieces are the final
 bytes (qserv.catalog.LOAD_FORMAT); Parquet pieces are Arrow IPC streams framed by their length,
 turned into one Parquet file per chunk by `finish_parquet`."""
 
 from __future__ import annotations
 
-import fcntl
 import io
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -21,114 +19,15 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from partitioner import appender
+
 CSV_OPTIONS = pacsv.WriteOptions(include_header=False, null_string="NULL", quoting_style="all_valid",
                                  batch_size=1 << 16)
 
 
-_fds: dict[str, int] = {}   # open chunk files of this process (appends only)
-
-
-def _max_open() -> int:
-    import resource
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = hard if hard != resource.RLIM_INFINITY else 65536
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, 65536), hard))
-        soft = min(want, 65536)
-    except (ValueError, OSError):
-        pass
-    return max(64, soft - 512)
-
-
-MAX_OPEN = _max_open()
-
-
-# Appends are held in memory (views of the blocks' output buffers, per file, in order) and
-# written when they reach BUFFER_BYTES, at the end of each task, and by close_all: at chunk
-# order 7 a block touches thousands of files, and one writev per file per flush costs far less
-# than one locked write per file per block.
-BUFFER_BYTES = 256 << 20
-_pending: dict[str, list] = {}
-_pending_bytes = 0
-_pending_lock = False
-
-
-def set_buffer(nbytes: int) -> None:
-    global BUFFER_BYTES
-    BUFFER_BYTES = max(0, int(nbytes))
-
-
-def append(path, data, lock: bool) -> None:
-    """Append `data` (bytes-like; kept by reference until written) to `path`. Each file's
-    pieces are written in the order given, one locked writev per file per flush."""
-    global _pending_bytes, _pending_lock
-    n = len(data) if not isinstance(data, memoryview) else data.nbytes
-    if not n:
-        return
-    _pending.setdefault(str(path), []).append(data)
-    _pending_bytes += n
-    _pending_lock = _pending_lock or lock
-    if _pending_bytes >= BUFFER_BYTES:
-        flush()
-
-
-def flush() -> None:
-    """Write every pending piece."""
-    global _pending_bytes, _pending_lock
-    lock = _pending_lock
-    items = list(_pending.items())
-    _pending.clear()
-    _pending_bytes = 0
-    _pending_lock = False
-    for key, pieces in items:
-        _write(_fd(key), pieces, lock)
-
-
-def _fd(key: str) -> int:
-    fd = _fds.get(key)
-    if fd is None:
-        if len(_fds) >= MAX_OPEN:
-            _close_fds()
-        fd = _fds[key] = os.open(key, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    return fd
-
-
-def _write(fd: int, pieces: list, lock: bool) -> None:
-    if lock:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        for i in range(0, len(pieces), 512):          # IOV_MAX is 1024 on Linux
-            group = pieces[i:i + 512]
-            total = sum(memoryview(p).nbytes for p in group)
-            done = os.writev(fd, group)
-            if done < total:                           # short write: finish piece by piece
-                view = memoryview(b"".join(bytes(memoryview(p)) for p in group))[done:]
-                while view:
-                    view = view[os.write(fd, view):]
-    finally:
-        if lock:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _close_fds() -> None:
-    for fd in _fds.values():
-        os.close(fd)
-    _fds.clear()
-
-
-def close_all() -> None:
-    """Write what is pending and close the files."""
-    flush()
-    _close_fds()
-
-
-def discard() -> None:
-    """Forget pending pieces (a run that failed) and close the files."""
-    global _pending_bytes, _pending_lock
-    _pending.clear()
-    _pending_bytes = 0
-    _pending_lock = False
-    _close_fds()
+# Appends go through partitioner.appender (buffered, written by a background thread).
+append, flush, close_all, discard, prepare = (appender.append, appender.flush, appender.close_all,
+                                              appender.discard, appender.prepare)
 
 
 def for_csv(table: pa.Table) -> pa.Table:
