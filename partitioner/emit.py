@@ -19,6 +19,17 @@ from partitioner import writers
 _STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: every (chunk, sub) suffix of a block's chunks
 
 
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable") for non-negative ids, as one or two radix sorts of
+    16-bit digits (numpy sorts 16-bit keys by radix: about twice as fast here)."""
+    if not len(keys) or keys.min() < 0 or keys.max() >= 1 << 32:
+        return np.argsort(keys, kind="stable")
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    if keys.max() < 1 << 16:
+        return order
+    return order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
+
+
 def pieces_array(data, offsets: np.ndarray) -> pa.Array:
     """A binary array over `data` (bytes-like): value i is data[offsets[i]:offsets[i+1]]
     (32-bit offsets when they fit: a cheaper `take`)."""
@@ -55,14 +66,14 @@ def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.n
     `lines[line_idx[r]]` (other values in between are ignored); chunk/sub: per row;
     o_rows/o_chunks: overlap pairs (row, target chunk). Fills res.chunk_rows/overlap_rows."""
     n = len(chunk)
-    order = np.argsort(chunk, kind="stable")
+    order = stable_order(chunk)
     sorted_chunks = chunk[order]
     cut = np.flatnonzero(sorted_chunks[1:] != sorted_chunks[:-1]) + 1
     starts = np.concatenate([[0], cut]).astype(np.int64)
     ids = sorted_chunks[starts]
     counts = np.diff(np.append(starts, n))
     res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
-    o_order = np.argsort(o_chunks, kind="stable") if len(o_rows) else np.zeros(0, np.int64)
+    o_order = stable_order(o_chunks) if len(o_rows) else np.zeros(0, np.int64)
     targets = o_chunks[o_order]
     ocut = np.flatnonzero(targets[1:] != targets[:-1]) + 1
     ostarts = np.concatenate([[0], ocut]).astype(np.int64)

@@ -149,10 +149,24 @@ class _Raw:
         self.raw = raw
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc to serve large arrays from the heap and keep freed memory: every block
+    allocates the same few hundred MB of numpy temporaries, and fresh mmaps cost a page fault
+    per 4 KiB each time (a third of the kernel time measured). Peak RSS is unchanged."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)    # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 31)    # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def partition(spec: DatabaseSpec, options: Options) -> dict:
     """Partition the tables of `spec` into `options.out_dir`; returns the manifest (a dict),
     also written to `<out_dir>/manifest.json` (not for a dry run)."""
     reset()
+    _keep_freed_memory()
     out = Path(options.out_dir)
     if options.fmt not in ("csv", "parquet"):
         raise PartitionError(f"unknown output format {options.fmt!r} (csv or parquet)")
@@ -274,18 +288,31 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
         entry["checksum"] = writers.checksum(path)
         return entry
     entry["chunks"] = {}
+    names = [f"chunk_{c}{kind}.{ext}" for c, (n, o) in sorted(chunks.items())
+             for kind, k in (("", n), ("_overlap", o)) if k]
+    sums = dict(zip(names, _checksums([tdir / x for x in names], options.jobs)))
     for c, (n, o) in sorted(chunks.items()):
         e = {"rows": n, "overlap_rows": o}
         if n:
             e["file"] = f"{t.name}/chunk_{c}.{ext}"
-            e["checksum"] = writers.checksum(tdir / f"chunk_{c}.{ext}")
+            e["checksum"] = sums[f"chunk_{c}.{ext}"]
         if o:
             e["overlap_file"] = f"{t.name}/chunk_{c}_overlap.{ext}"
-            e["overlap_checksum"] = writers.checksum(tdir / f"chunk_{c}_overlap.{ext}")
+            e["overlap_checksum"] = sums[f"chunk_{c}_overlap.{ext}"]
         entry["chunks"][str(c)] = e
     if t.role == DIRECTOR:
         entry["index"] = _finish_index(tdir, t, ext)
     return entry
+
+
+def _checksums(paths: list[Path], jobs: int) -> list[str]:
+    """writers.checksum of each file, by a few threads (reads and zlib.crc32 release the GIL:
+    thousands of chunk files are read back faster side by side)."""
+    if len(paths) < 64:
+        return [writers.checksum(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max(2, min(8, 2 * jobs))) as pool:
+        return list(pool.map(writers.checksum, paths, chunksize=64))
 
 
 def _empty_file(path: Path, t: TableSpec, ext: str) -> None:
@@ -296,19 +323,27 @@ def _empty_file(path: Path, t: TableSpec, ext: str) -> None:
         pq.write_table(pa.table({c: pa.array([], pa.string()) for c in t.column_names}), path)
 
 
-def _finish_index(tdir: Path, t: TableSpec, ext: str) -> dict:
-    """The director index as a LOAD-ready file `<Table>/index.<ext>` (key, chunkId, subChunkId)."""
+def _finish_index(tdir: Path, t: TableSpec, ext: str, slice_rows: int = 1 << 20) -> dict:
+    """The director index as a LOAD-ready file `<Table>/index.<ext>` (key, chunkId, subChunkId),
+    written slice by slice (memory does not grow with the table)."""
     part = tdir / "index.part"
-    raw = np.fromfile(part, dtype=writers.INDEX_DTYPE) if part.exists() else \
-        np.zeros(0, writers.INDEX_DTYPE)
-    table = pa.table({t.director_key: raw["key"], "chunkId": raw["chunk"], "subChunkId": raw["sub"]})
+    total = part.stat().st_size // writers.INDEX_DTYPE.itemsize if part.exists() else 0
+    schema = pa.schema([(t.director_key, pa.int64()), ("chunkId", pa.int32()), ("subChunkId", pa.int32())])
     path = tdir / f"index.{ext}"
     if ext == "csv":
-        path.write_bytes(writers.csv_bytes(table))
+        import pyarrow.csv as pacsv
+        # integers only: written plain (3,67069,62), as partitioner/lines.py writes safe rows
+        out = pacsv.CSVWriter(path, schema, write_options=pacsv.WriteOptions(
+            include_header=False, quoting_style="needed", batch_size=1 << 16))
     else:
         import pyarrow.parquet as pq
-        pq.write_table(table, path)
-    return {"file": f"{t.name}/{path.name}", "rows": len(raw), "columns": table.column_names,
+        out = pq.ParquetWriter(path, schema)
+    with out:
+        for start in range(0, total, slice_rows):
+            raw = np.fromfile(part, dtype=writers.INDEX_DTYPE, count=min(slice_rows, total - start),
+                              offset=start * writers.INDEX_DTYPE.itemsize)
+            out.write_table(pa.table([raw["key"], raw["chunk"], raw["sub"]], schema=schema))
+    return {"file": f"{t.name}/{path.name}", "rows": int(total), "columns": schema.names,
             "checksum": writers.checksum(path),
             # the same as fixed-size binary records (int64 key, int32 chunkId, int32 subChunkId)
             "raw": f"{t.name}/index.part"}
