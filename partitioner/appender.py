@@ -4,13 +4,14 @@ Why: at chunk order 7 one block of input touches ~12,000 files (chunks and their
 One locked write per file per block costs more syscalls than the data is worth, and creating
 that many files can take seconds on a busy ext4 (journal), time the CPU would spend waiting.
 So appends are held in memory (references to the blocks' output buffers, per file, in order)
-and written by one background thread, one `writev` per file per flush; files are created by the
-same thread as soon as their names are known (`prepare`), while the CPU works on the block.
+and written by one background thread, one `writev` per file per flush (`end_block`: once
+BUFFER_BYTES are pending); files are created by the same thread as soon as their names are
+known (`prepare`), while the CPU works on the block.
 
 Order: a file's pieces are written in the order they were appended (one queue, one thread).
 Several processes may append to the same file: each writev holds an exclusive `flock` when
-`lock` was asked for, so pieces never interleave. Memory: at most BUFFER_BYTES pending plus one
-flush being written; `flush` waits while the previous one is still being written.
+`lock` was asked for, so pieces never interleave. Memory: about BUFFER_BYTES plus one block's
+output pending, and one flush being written; `flush` waits while the previous one is written.
 An error in the thread (disk full) is raised by the next flush / drain / close_all."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import queue
 import threading
 
-BUFFER_BYTES = 128 << 20
+BUFFER_BYTES = 64 << 20
 
 
 def _max_open() -> int:
@@ -114,6 +115,14 @@ def append(path, data, lock: bool) -> None:
     _s.pending.setdefault(str(path), []).append(data)
     _s.pending_bytes += n
     _s.lock = _s.lock or lock
+    if _s.pending_bytes >= 4 * BUFFER_BYTES:     # a block with very many overlap copies
+        flush()
+
+
+def end_block() -> None:
+    """A block is done: hand its appends over once BUFFER_BYTES are pending. (At block
+    boundaries, so that a flush holds whole blocks: at most one block's output is pending and
+    one being written, whatever the input size.)"""
     if _s.pending_bytes >= BUFFER_BYTES:
         flush()
 

@@ -106,6 +106,7 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
             stats["chunks"][c][0] += n
         for c, n in res.overlap_rows.items():
             stats["chunks"][c][1] += n
+        writers.end_block()
     if malformed:
         job.reject_malformed(task, malformed, row_base)
         stats["rejected"] += len(malformed)

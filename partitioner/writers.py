@@ -26,8 +26,9 @@ CSV_OPTIONS = pacsv.WriteOptions(include_header=False, null_string="NULL", quoti
 
 
 # Appends go through partitioner.appender (buffered, written by a background thread).
-append, flush, close_all, discard, prepare = (appender.append, appender.flush, appender.close_all,
-                                              appender.discard, appender.prepare)
+append, flush, close_all, discard, prepare, end_block = (
+    appender.append, appender.flush, appender.close_all, appender.discard, appender.prepare,
+    appender.end_block)
 
 
 def for_csv(table: pa.Table) -> pa.Table:
