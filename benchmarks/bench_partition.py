@@ -30,7 +30,8 @@ from benchmarks.common import report
 
 RSS_PROBE = ("import resource, subprocess, sys, time; t = time.monotonic(); "
              "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
-             "print(time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)")
+             "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+             "print(time.monotonic() - t, u.ru_maxrss, rc, u.ru_utime + u.ru_stime, u.ru_stime)")
 
 
 def generate(path: Path, rows: int, seed: int = 1, batch: int = 1_000_000) -> None:
@@ -85,16 +86,18 @@ def floor(path: Path, out: Path) -> float:
     return time.monotonic() - t
 
 
-def run_partition(spec_path: Path, out: Path, jobs: int) -> tuple[float, int, dict]:
+def run_partition(spec_path: Path, out: Path, jobs: int) -> tuple[float, int, dict, float, float]:
+    """(wall seconds, peak RSS KiB of the largest process, manifest, CPU seconds, of which
+    kernel) of one `qserv partition` run, process start-up included."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "qserv.cli", "partition", "-c", str(spec_path), "-o", str(out),
            "-j", str(jobs), "-q"]
     res = subprocess.run([sys.executable, "-c", RSS_PROBE] + cmd, capture_output=True, text=True, check=True)
-    seconds, rss_kb, rc = res.stdout.split()
+    seconds, rss_kb, rc, cpu, sys_cpu = res.stdout.split()
     if rc != "0":
         raise RuntimeError(f"partition failed: {' '.join(cmd)}")
     manifest = json.loads((out / "manifest.json").read_text())
-    return float(seconds), int(rss_kb), manifest
+    return float(seconds), int(rss_kb), manifest, float(cpu), float(sys_cpu)
 
 
 def main(argv=None) -> None:
@@ -120,19 +123,23 @@ def main(argv=None) -> None:
             for jobs in (1, 2):
                 if n != args.rows and jobs == 2:
                     continue
-                secs, rss, m = run_partition(sp, work / "out", jobs)
+                out = work / f"out-{n}-j{jobs}"      # a fresh directory per run
+                secs, rss, m, cpu, sys_cpu = run_partition(sp, out, jobs)
                 t = m["tables"]["Object"]
                 assert t["rows"] == n and t["rows_out"] == n, t
                 entry[f"j{jobs}"] = {"s": round(secs, 2), "rows_s": round(n / secs),
                                      "mb_s": round(mb / secs, 1), "vs_floor": round(secs / fl, 2),
+                                     "cpu_s": round(cpu, 2), "sys_s": round(sys_cpu, 2),
+                                     "rows_per_cpu_s": round(n / cpu),
                                      "peak_rss_mb": round(rss / 1024, 1), "chunks": len(t["chunks"]),
                                      "overlap_rows": t["overlap_rows"]}
                 rows_md.append({"rows": f"{n:,}", "jobs": jobs, "seconds": round(secs, 2),
                                 "rows/s": f"{n / secs:,.0f}", "MB/s": round(mb / secs, 1),
                                 "pyarrow floor s": round(fl, 2), "x floor": round(secs / fl, 2),
+                                "CPU s (kernel)": f"{cpu:.1f} ({sys_cpu:.1f})",
                                 "peak RSS MB": round(rss / 1024, 1),
                                 "overlap rows": f"{t['overlap_rows']:,}"})
-                shutil.rmtree(work / "out", ignore_errors=True)
+                shutil.rmtree(out, ignore_errors=True)
             results[str(n)] = entry
         big = results[str(args.rows)]
         summary = {"rows": args.rows, "chunk_order": 7, "overlap_deg": round(1 / 60, 5),
@@ -143,6 +150,8 @@ def main(argv=None) -> None:
                    "peak_rss_mb_small": results[str(args.small_rows)]["j1"]["peak_rss_mb"],
                    "peak_rss_mb_large": big["j1"]["peak_rss_mb"],
                    "peak_rss_mb_large_j2": big["j2"]["peak_rss_mb"],
+                   "j1_rows_per_cpu_s": big["j1"]["rows_per_cpu_s"],
+                   "j2_rows_per_cpu_s": big["j2"]["rows_per_cpu_s"],
                    "overlap_share": round(big["j1"]["overlap_rows"] / args.rows, 3),
                    "detail": results}
         report("bench_partition", summary, rows_md)
