@@ -93,13 +93,13 @@ def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.n
         data = "".join(text).encode()
         toff = np.concatenate([[0], np.cumsum([len(t) for t in text])])
     table = pieces_array(pa.py_buffer(data), toff)
-    combined = pa.concat_arrays([lines, table.cast(lines.type)])
+    combined = pa.chunked_array([lines, table.cast(lines.type)])   # (no copy of the lines)
     rows = np.concatenate([order, o_rows[o_order]])
-    small = len(combined) < (1 << 31)
+    small = len(lines) + len(table) < (1 << 31)
     idx = np.empty((len(rows), 2), np.int32 if small else np.int64)
     idx[:, 0] = line_idx[rows]
     idx[:, 1] = len(lines) + piece[rows]
-    taken = combined.take(pa.array(idx.ravel()))
+    taken = _one(combined.take(pa.array(idx.ravel())))
     width = 8 if pa.types.is_large_binary(taken.type) else 4
     off = np.frombuffer(taken.buffers()[1], np.int64 if width == 8 else np.int32, len(taken) + 1,
                         taken.offset * width)[::2]
@@ -116,15 +116,22 @@ def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.n
             writers.append(name.format(c), view[bounds[i]:bounds[i + 1]], job.lock)
 
 
+def _one(taken) -> pa.Array:
+    """A take's result as one array (its bytes contiguous, in order)."""
+    if isinstance(taken, pa.ChunkedArray):
+        return taken.chunk(0) if taken.num_chunks == 1 else pa.concat_arrays(taken.chunks)
+    return taken
+
+
 def write_plain(job, out: Path, lines: pa.Array, line_idx: np.ndarray) -> None:
     """Replicated tables: the rows' lines with a newline each, to `chunk_-1.csv`."""
     n = len(line_idx)
     nl = pieces_array(b"\n", np.array([0, 1]))
-    combined = pa.concat_arrays([lines, nl.cast(lines.type)])
+    combined = pa.chunked_array([lines, nl.cast(lines.type)])
     idx = np.empty((n, 2), np.int64)
     idx[:, 0] = line_idx
     idx[:, 1] = len(lines)
-    taken = combined.take(pa.array(idx.ravel()))
+    taken = _one(combined.take(pa.array(idx.ravel())))
     width = 8 if pa.types.is_large_binary(taken.type) else 4
     off = np.frombuffer(taken.buffers()[1], np.int64 if width == 8 else np.int32, len(taken) + 1,
                         taken.offset * width)

@@ -99,12 +99,8 @@ def fast_block(buf: bytes, dialect: CsvDialect, names: list[str], want: dict) ->
         buf = buf.replace(delim, b",")
     k = len(names)
     arr = np.frombuffer(buf, np.uint8)
-    is_sep = arr == 44
-    is_sep |= arr == 10
-    if is_sep[0] or (is_sep[1:] & is_sep[:-1]).any():    # an empty field (or an empty line)
-        return None
-    sep = np.flatnonzero(is_sep)
-    if len(sep) % k or not len(sep):
+    sep = _separators(arr)
+    if sep is None or len(sep) % k or not len(sep):
         return None
     is_nl = (arr[sep] == 10).reshape(-1, k)
     if not is_nl[:, -1].all() or is_nl[:, :-1].any():     # k fields on every line
@@ -129,6 +125,23 @@ def fast_block(buf: bytes, dialect: CsvDialect, names: list[str], want: dict) ->
     off[1:2 * n:2] = sep[:, -1]
     off[2 * n] = len(buf)
     return FastBlock(pieces_array(data, off), n, values, source)
+
+
+def _separators(arr: np.ndarray, piece: int = 1 << 20) -> np.ndarray | None:
+    """Positions of ',' and LF, or None when two are adjacent (an empty field or line).
+    Piece by piece: the temporaries stay in the CPU cache (twice as fast as whole-block)."""
+    parts, prev = [], True
+    for start in range(0, len(arr), piece):
+        a = arr[start:start + piece]
+        m = a == 44
+        m |= a == 10
+        if (m[0] and prev) or (m[1:] & m[:-1]).any():
+            return None
+        prev = bool(m[-1])
+        idx = np.flatnonzero(m)
+        idx += start
+        parts.append(idx.astype(np.int32) if len(arr) < (1 << 31) else idx)
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def _parse(data: pa.Buffer, start: np.ndarray, end: np.ndarray, kind) -> np.ndarray:
