@@ -291,7 +291,10 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
     entry["chunks"] = {}
     names = [f"chunk_{c}{kind}.{ext}" for c, (n, o) in sorted(chunks.items())
              for kind, k in (("", n), ("_overlap", o)) if k]
-    sums = dict(zip(names, _checksums([tdir / x for x in names], options.jobs)))
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as side:     # the index file is written meanwhile
+        index = side.submit(_finish_index, tdir, t, ext) if t.role == DIRECTOR else None
+        sums = dict(zip(names, _checksums([tdir / x for x in names], options.jobs)))
     for c, (n, o) in sorted(chunks.items()):
         e = {"rows": n, "overlap_rows": o}
         if n:
@@ -301,8 +304,8 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
             e["overlap_file"] = f"{t.name}/chunk_{c}_overlap.{ext}"
             e["overlap_checksum"] = sums[f"chunk_{c}_overlap.{ext}"]
         entry["chunks"][str(c)] = e
-    if t.role == DIRECTOR:
-        entry["index"] = _finish_index(tdir, t, ext)
+    if index is not None:
+        entry["index"] = index.result()
     return entry
 
 
@@ -312,8 +315,9 @@ def _checksums(paths: list[Path], jobs: int) -> list[str]:
     if len(paths) < 64:
         return [writers.checksum(p) for p in paths]
     from concurrent.futures import ThreadPoolExecutor
+    groups = [paths[i:i + 64] for i in range(0, len(paths), 64)]
     with ThreadPoolExecutor(max(2, min(8, 2 * jobs))) as pool:
-        return list(pool.map(writers.checksum, paths, chunksize=64))
+        return [s for g in pool.map(lambda g: [writers.checksum(p) for p in g], groups) for s in g]
 
 
 def _empty_file(path: Path, t: TableSpec, ext: str) -> None:
