@@ -219,8 +219,9 @@ class PlanCache:
                 del self._entries[key]
 
     def learn(self, sql: str, database: str | None, shadow, view) -> None:
-        """Called after a statement succeeded on the full path with catalog `view`; plans
-        the shape with sentinels on its second sighting and keeps the result if it is sound."""
+        """Called after a statement passed the shadow check and was planned with catalog
+        `view`: the second sighting of a shape finds its parameters, the next sighting of the
+        same variant plans it with sentinels and keeps the entry if it is sound."""
         shaped = shape_of(sql)
         if shaped is None:
             return
