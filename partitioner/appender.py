@@ -90,9 +90,22 @@ def _check() -> None:
         raise e
 
 
+_gate = None    # an Event the I/O thread waits for before its first open (see set_gate)
+
+
+def set_gate(event) -> None:
+    """Open no file before `event` is set (a pool worker: the parent is creating them)."""
+    global _gate
+    _gate = event
+
+
 def _fd(key: str) -> int:
+    global _gate
     fd = _s.fds.get(key)
     if fd is None:
+        if _gate is not None:
+            _gate.wait()
+            _gate = None
         if len(_s.fds) >= MAX_OPEN:
             _close_fds()
         fd = _s.fds[key] = os.open(key, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from partitioner import lines, readers, writers
+from partitioner import lines, presample, readers, writers
 from partitioner.chunking import Block, TableJob, process_block, process_lines, reset
 from partitioner.dialect import OUTPUT_CSV, CsvDialect
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, REPLICATED, DatabaseSpec, TableSpec
@@ -62,9 +63,20 @@ def _table_files(spec: DatabaseSpec, t: TableSpec) -> list[Path]:
 _IN_POOL = False
 
 
-def _pool_init() -> None:
+def _pool_init(created) -> None:
+    """In each worker: its writes wait (in the I/O thread only) until the parent has created
+    the files the sample predicted (one creator: no contention on the directory)."""
     global _IN_POOL
     _IN_POOL = True
+    writers.appender.set_gate(created)
+
+
+def _create(paths: list[str], done) -> None:
+    try:
+        for path in paths:
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    finally:
+        done.set()
 
 
 def _run_task(job: TableJob, task: readers.Task) -> dict:
@@ -248,8 +260,13 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
                    write=not options.dry_run, rejects=options.rejects, file_columns=file_columns,
                    index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20))
     tasks = readers.plan_tasks(t.name, files, dialect, options.piece_mb << 20)
+    expected = []
+    if t.role == DIRECTOR and job.write and job.overlap >= 0:
+        expected = presample.chunk_files(job, tasks, tdir)
+        if not (options.jobs > 1 and len(tasks) > 1):
+            writers.prepare(expected)             # created by the I/O thread while block 1 is read
     try:
-        results = progress.run(t.name, job, tasks, options.jobs)
+        results = progress.run(t.name, job, tasks, options.jobs, create=expected)
     finally:
         writers.close_all()
 
@@ -392,7 +409,7 @@ class _Progress:
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)
 
-    def run(self, name: str, job: TableJob, tasks: list, jobs: int) -> list[dict]:
+    def run(self, name: str, job: TableJob, tasks: list, jobs: int, create=()) -> list[dict]:
         bar = self.bar.add_task(f"partition {name}", total=sum(t.nbytes for t in tasks) or 1, rows=0)
         rows = 0
         results = []
@@ -404,7 +421,11 @@ class _Progress:
                 results.append(r)
             return results
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init) as pool:
+        created = ctx.Event()
+        creator = threading.Thread(target=_create, args=(list(create), created), daemon=True)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
+                                 initargs=(created,)) as pool:
+            creator.start()
             pending = {pool.submit(_run_task, job, task): task for task in tasks}
             try:
                 while pending:
