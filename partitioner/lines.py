@@ -31,8 +31,8 @@ _UNSAFE = [b",", b'"', b"\r", b"\n"]
 
 
 def raw_blocks(task: readers.Task, dialect: CsvDialect, block_bytes: int):
-    """Blocks (bytes) of whole lines of a splittable CSV task, header line dropped, each ending
-    with a newline."""
+    """Blocks (bytearray) of whole lines of a splittable CSV task, header line dropped, each
+    ending with a newline."""
     path = Path(task.path)
     if readers.is_gzip(path):
         stream, left = readers.open_stream(task, dialect), None
@@ -47,30 +47,50 @@ def raw_blocks(task: readers.Task, dialect: CsvDialect, block_bytes: int):
     try:
         while True:
             want = block_bytes if left is None else min(block_bytes, left)
-            data = stream.read(want) if want else b""
-            if left is not None:
-                left -= len(data)
-            if not data:
+            if not want:
                 break
-            buf = carry + data if carry else data
+            buf = bytearray(len(carry) + want)     # read in place: no copies of the block
+            buf[:len(carry)] = carry
+            got = _read_into(stream, memoryview(buf)[len(carry):])
+            if left is not None:
+                left -= got
+            if not got:
+                break
+            if got < want:
+                del buf[len(carry) + got:]
             if skip_header:
                 nl = buf.find(b"\n")
                 if nl < 0:
-                    carry = buf
+                    carry = bytes(buf)
                     continue
-                buf = buf[nl + 1:]
+                del buf[:nl + 1]
                 skip_header = False
             end = buf.rfind(b"\n") + 1
             if end == 0:
-                carry = buf
+                carry = bytes(buf)
                 continue
-            carry = buf[end:]
-            if end:
-                yield buf if end == len(buf) else buf[:end]
+            carry = bytes(buf[end:])
+            del buf[end:]
+            yield buf
         if carry and not skip_header:
             yield carry + b"\n"
     finally:
         stream.close()
+
+
+def _read_into(stream, view: memoryview) -> int:
+    """Fill `view` from `stream` (fewer bytes only at the end of the stream)."""
+    done = 0
+    while done < len(view):
+        n = stream.readinto(view[done:]) if hasattr(stream, "readinto") else None
+        if n is None:
+            data = stream.read(len(view) - done)
+            n = len(data)
+            view[done:done + n] = data
+        if not n:
+            break
+        done += n
+    return done
 
 
 @dataclass

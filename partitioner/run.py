@@ -259,7 +259,11 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
                    out_dir=str(tdir), fmt=options.fmt, lock=options.jobs > 1,
                    write=not options.dry_run, rejects=options.rejects, file_columns=file_columns,
                    index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20))
-    tasks = readers.plan_tasks(t.name, files, dialect, options.piece_mb << 20)
+    piece = options.piece_mb << 20
+    if options.jobs > 1:     # a worker waits for its writes at the end of each task: fewer, larger
+        total = sum(f.stat().st_size for f in files)   # tasks (two per worker), blocks unchanged
+        piece = max(piece, min(4 * piece, total // (2 * options.jobs) + 1))
+    tasks = readers.plan_tasks(t.name, files, dialect, piece)
     expected = []
     if t.role == DIRECTOR and job.write and job.overlap >= 0:
         expected = presample.chunk_files(job, tasks, tdir)
