@@ -1,9 +1,12 @@
 """The partitioner (DESIGN §2, §3): CSV/TSV (gzip too) and Parquet catalogs -> per-chunk files.
 
     config (a DatabaseSpec JSON/YAML) -> tasks (byte ranges of files, Parquet row groups)
-      -> process pool: read a block (pyarrow) -> chunk it (numpy, qserv.geometry.Chunker)
-         -> append each chunk's rows to `<out>/<Table>/chunk_<id>.csv` (and the overlap rows to
-            `chunk_<id>_overlap.csv`, the director index to `index.part`), under a file lock
+      -> chunk files predicted from a sample of the input created up front (presample.py)
+      -> process pool: read a block of lines -> parse only key/ra/dec (lines.py; any doubt:
+         pyarrow parses the block) -> chunk it (numpy, qserv.geometry.Chunker)
+         -> each row's own line + ",chunkId,subChunkId" grouped by chunk (emit.py) -> appended
+            to `<out>/<Table>/chunk_<id>.csv` (overlap rows to `chunk_<id>_overlap.csv`, the
+            director index to `index.part`) by a background thread (appender.py)
       -> finish: director index file, checksums, manifest.json
 
 `qserv partition` is the command (qserv/cli.py); `partition()` the API the loader uses.
