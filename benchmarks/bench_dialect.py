@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -76,10 +77,12 @@ def main(argv=None) -> None:
         single = baseline.connect(database="demo")
         t_single, _ = p50(single, lookups)
         t_czar, n = p50(czar, lookups)
+        load_1m = os.getloadavg()[0]  # the figures depend on what else the machine runs
         assert n == len(lookups), "every look-up finds its object"
         rows.append({"query": "point look-up (p50)", "single_ms": round(t_single * 1e3, 3),
                      "czar_ms": round(t_czar * 1e3, 2), "ratio": round(t_czar / t_single, 1)})
-        summary.update(lookup_p50_ms=round(t_czar * 1e3, 2), lookup_single_p50_ms=round(t_single * 1e3, 3))
+        summary.update(lookup_p50_ms=round(t_czar * 1e3, 2), lookup_single_p50_ms=round(t_single * 1e3, 3),
+                       lookup_ratio=round(t_czar / t_single, 1), load_avg_1m_at_lookups=round(load_1m, 2))
 
         t_single, n_single = p50(single, cones_single)
         t_czar, n_czar = p50(czar, cones)
