@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import queue
+import random
 import threading
 
 BUFFER_BYTES = 64 << 20
@@ -146,6 +147,9 @@ def flush(wait: bool = False) -> None:
     if _s.pending:
         items, lock = list(_s.pending.items()), _s.lock
         _s.pending, _s.pending_bytes, _s.lock = {}, 0, False
+        if lock and len(items) > 1:   # other processes write the same files: start elsewhere
+            k = random.randrange(len(items))      # than they do (no convoy on locks/inodes)
+            items = items[k:] + items[:k]
         _s.in_flight.acquire()           # bounded memory: one flush written at a time
 
         def job():
