@@ -40,9 +40,19 @@ def pieces_array(data, offsets: np.ndarray) -> pa.Array:
                                      offsets, np.int32 if small else np.int64)), buf])
 
 
+_last_suffixes: list = [None, None]     # (key, table): consecutive blocks touch the same chunks
+
+
 def _suffixes(ids: np.ndarray, subs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bytes and offsets of the pieces ",<c>,<s>\n" for every c of `ids` (outer) and s of
-    `subs` (inner), built with numpy from one small table per column."""
+    `subs` (inner), built with numpy from one small table per column (the last one reused)."""
+    key = (ids.tobytes(), len(subs))
+    if _last_suffixes[0] != key:
+        _last_suffixes[:] = [key, _build_suffixes(ids, subs)]
+    return _last_suffixes[1]
+
+
+def _build_suffixes(ids: np.ndarray, subs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     def table(strings):
         raw = np.array([x.encode() for x in strings])
         width = raw.dtype.itemsize
