@@ -78,9 +78,9 @@ class Dispatcher:
 
     async def stream(self, query_id: str, database: str, template: str, job: Job,
                      few_rows: bool = False):
-        """One job's rows as they arrive (fast path). The worker fails or succeeds before its
-        first batch (it writes the whole result first), so fail-over happens before any row
-        has been handed on. `few_rows`: see ChunkQueryRequest.few_rows."""
+        """One job's rows as they arrive (fast path). Fail-over to another replica happens
+        only before the first batch (an unreachable worker); a worker's error after it reaches
+        the client in place of the next row (the worker sends rows while MariaDB writes them). `few_rows`: see ChunkQueryRequest.few_rows."""
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
                                        chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
                                        few_rows=few_rows)

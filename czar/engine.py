@@ -22,6 +22,7 @@ from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
 from czar.wire_rows import RowEncoder
 from czar.plan import QueryPlan, build_plan
+from czar.streaming import OpenedStreams, ReadyStreams
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError
 from qserv.mariadb import MariaDBServer
@@ -174,33 +175,15 @@ class QueryEngine:
 
     async def _execute_streamed(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """No merge needed (a filter/projection): every job runs the user's query over its
-        chunks; once all of them have succeeded, their rows stream to the client one job after
-        the other. Errors therefore come before the first row, and the czar's MariaDB is not
-        involved at all."""
-        query_id = self.new_query_id()
+        chunks, and each job's rows go to the client as soon as it is ready (jobs in the
+        order they finish: czar/streaming.py). The czar's MariaDB is not involved at all."""
         placement = self.catalog.view.placement.get(plan.database.lower(), {})
         jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
-        streams = []
-
-        async def start(job):
-            async with self.dispatcher.slots[job.replicas[0]]:
-                streams.append((job, await self.dispatcher.stream(query_id, plan.database,
-                                                                  plan.direct_template, job)))
-        try:
-            async with asyncio.TaskGroup() as tg:
-                for job in jobs:
-                    tg.create_task(start(job))
-        except BaseException as e:
-            for _, pieces in streams:
-                await pieces.aclose()
-            await asyncio.shield(self.dispatcher.cancel(query_id))
-            if isinstance(e, BaseExceptionGroup):
-                raise first_error(e) from None
-            raise
-
+        streams = ReadyStreams(self.dispatcher, self.new_query_id(), plan.database,
+                               plan.direct_template, jobs)
+        await streams.first_ready()
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of([pieces for _, pieces in streams],
-                                                   len(shadow.description)))
+                           batches=self._rows_of(streams, len(shadow.description)))
 
     async def _rows_of(self, streams, ncols: int):
         """Row batches from the workers' OUTFILE text, one stream after the other, within the
@@ -208,22 +191,23 @@ class QueryEngine:
         packets where the text allows it (czar/wire_rows.py), lists of values otherwise."""
         rows = 0
         try:
-            for pieces in streams:
-                encoder = RowEncoder(ncols)
-                async for piece in pieces:
-                    batch = encoder.feed(piece)
-                    if batch is None:
-                        continue
-                    rows += len(batch)
-                    if rows > self.config.max_result_rows:
-                        raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
-                                         f"{self.config.max_result_rows} rows; add a restriction")
-                    if batch:
+            async for pieces in streams:
+                try:
+                    encoder = RowEncoder(ncols)
+                    async for piece in pieces:
+                        batch = encoder.feed(piece)
+                        if not batch:
+                            continue
+                        rows += len(batch)
+                        if rows > self.config.max_result_rows:
+                            raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
+                                             f"{self.config.max_result_rows} rows; add a restriction")
                         yield batch
-                encoder.finish()
+                    encoder.finish()
+                finally:
+                    await pieces.aclose()
         finally:
-            for pieces in streams:
-                await pieces.aclose()
+            await streams.aclose()
 
     async def _execute_direct(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """Fast path: one job answers the whole query, so its rows stream straight from the
@@ -237,7 +221,7 @@ class QueryEngine:
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job,
                                               few_rows=plan.few_rows)
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of([pieces], len(shadow.description)))
+                           batches=self._rows_of(OpenedStreams([pieces]), len(shadow.description)))
 
     async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()
@@ -288,6 +272,7 @@ class QueryEngine:
         for pool in (self.pool, self.raw_pool):
             pool.close()
             await pool.wait_closed()
+
 
 def few_rows(lookups) -> bool:
     """A look-up of listed keys names at most their rows (and their children's): few."""

@@ -25,6 +25,7 @@ from worker.rows_text import outfile_text
 log = logging.getLogger("worker.executor")
 
 READ_SIZE = 4 << 20  # bytes per ResultBatch: large, as DESIGN §6 asks
+FOLLOW_POLL_S = 0.005  # how often a growing OUTFILE is looked at while MariaDB writes it
 
 
 class QuietCursor(asyncmy.cursors.Cursor):
@@ -112,13 +113,16 @@ class Executor:
             yield outfile_text(rows)
             return
         path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
+        # MariaDB appends to the file as it finds rows: pieces go out while it still scans,
+        # so the czar and its client work in parallel with the scan.
+        writing = asyncio.create_task(self._write_outfile(query_id, database, sql, path, where))
         try:
-            # The MariaDB slot is held only while MariaDB works: reading the finished file
-            # back needs no connection, and a slow reader must not block other queries.
-            await self._write_outfile(query_id, database, sql, path, where)
-            async for piece in read_pieces(path):
+            async for piece in follow_pieces(path, writing):
                 yield piece
         finally:
+            if not writing.done():
+                writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
             path.unlink(missing_ok=True)
 
     async def _write_outfile(self, query_id: str, database: str, sql: str, path: Path,
@@ -184,15 +188,28 @@ def _chunk_error(e: asyncmy.errors.MySQLError, where: str | None) -> ChunkQueryE
     return ChunkQueryError(code, msg, where)
 
 
-async def read_pieces(path: Path) -> AsyncIterator[bytes]:
-    """Read a file in READ_SIZE pieces without blocking the event loop for long."""
+async def follow_pieces(path: Path, writing: asyncio.Task) -> AsyncIterator[bytes]:
+    """Pieces of a file that `writing` (a MariaDB OUTFILE statement) is still appending to,
+    then the rest once it is done; the statement's error is raised when it fails (after the
+    pieces already read: the czar passes the error on in place of the next row)."""
     loop = asyncio.get_running_loop()
-    fd = os.open(path, os.O_RDONLY)
+    fd = None
     try:
         while True:
-            data = await loop.run_in_executor(None, os.read, fd, READ_SIZE)
-            if not data:
-                return
-            yield data
+            done = writing.done()
+            if fd is None and (done or path.exists()):
+                if done:
+                    writing.result()  # raises the statement's error
+                fd = os.open(path, os.O_RDONLY)
+            if fd is not None:
+                data = await loop.run_in_executor(None, os.read, fd, READ_SIZE)
+                if data:
+                    yield data
+                    continue
+                if done:
+                    writing.result()  # all read: a failure still must not pass as the end
+                    return
+            await asyncio.wait([writing], timeout=FOLLOW_POLL_S)
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
