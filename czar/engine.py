@@ -3,10 +3,8 @@ dispatch, merge, stream. The frontend (MySQL protocol) and later the HTTP API ca
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from sqlglot import exp
 
 from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
-from czar.dispatch import Dispatcher, Job, first_error, make_jobs
+from czar.dispatch import Dispatcher, Job, make_jobs
 from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
 from czar.wire_rows import RowEncoder
