@@ -22,12 +22,13 @@ from czar.wire_rows import RowEncoder
 from czar.plan import QueryPlan, build_plan
 from czar.streaming import OpenedStreams, ReadyStreams
 from qserv.config import ClusterConfig
-from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError
+from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError, not_supported
 from qserv.mariadb import MariaDBServer
 from qserv.metadata import META_DB, director_index_table
 
 log = logging.getLogger("czar.engine")
 FETCH_ROWS = 10_000
+MYSQL_TYPE_BIT = 16
 FEW_KEYS = 1000  # director-index keys up to which a single-job result counts as few rows
 BINARY_CHARSET = 63
 
@@ -165,6 +166,12 @@ class QueryEngine:
             return {row[0] for row in await cur.fetchall()}
 
     async def execute(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
+        if not (plan.single_job and plan.few_rows) and any(d[1] == MYSQL_TYPE_BIT
+                                                            for d in shadow.description):
+            # OUTFILE writes BIT values as raw bytes, unescaped: a 0x09 or 0x0A would cut the
+            # row. Only the few-rows path (rows fetched over the connection) carries them.
+            raise not_supported("BIT values in a result over OUTFILE",
+                                "select `col + 0` (the value as a number) instead")
         if plan.single_job:
             return await self._execute_direct(plan, shadow)
         if plan.streamable:
