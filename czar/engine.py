@@ -18,7 +18,7 @@ from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, make_jobs
 from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
-from czar.wire_rows import RowEncoder
+from czar.wire_rows import EncodedRows, RowEncoder
 from czar.plan import QueryPlan, build_plan
 from czar.streaming import OpenedStreams, ReadyStreams
 from qserv.config import ClusterConfig
@@ -188,27 +188,44 @@ class QueryEngine:
                                plan.direct_template, jobs)
         await streams.first_ready()
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of(streams, len(shadow.description)))
+                           batches=self._rows_of(streams, len(shadow.description), plan.row_window))
 
-    async def _rows_of(self, streams, ncols: int):
+    async def _rows_of(self, streams, ncols: int, window: tuple[int, int | None] | None = None):
         """Row batches from the workers' OUTFILE text, one stream after the other, within the
         result-size limit; every stream is closed at the end. Batches are ready-made row
-        packets where the text allows it (czar/wire_rows.py), lists of values otherwise."""
+        packets where the text allows it (czar/wire_rows.py), lists of values otherwise.
+        A LIMIT's window (skip, count) is kept here: once it is full, the streams are closed
+        and the jobs still running are cancelled."""
         rows = 0
+        skip, left = window if window else (0, None)
         try:
             async for pieces in streams:
+                if left == 0:
+                    break
                 try:
                     encoder = RowEncoder(ncols)
                     async for piece in pieces:
                         batch = encoder.feed(piece)
                         if not batch:
                             continue
+                        if skip or (left is not None and len(batch) > left):
+                            start = min(skip, len(batch))
+                            stop = len(batch) if left is None else min(len(batch), start + left)
+                            skip -= start
+                            batch = batch.slice(start, stop) if isinstance(batch, EncodedRows) \
+                                else batch[start:stop]
+                        if left is not None:
+                            left -= len(batch)
                         rows += len(batch)
                         if rows > self.config.max_result_rows:
                             raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
                                              f"{self.config.max_result_rows} rows; add a restriction")
-                        yield batch
-                    encoder.finish()
+                        if batch:
+                            yield batch
+                        if left == 0:
+                            break
+                    else:
+                        encoder.finish()
                 finally:
                     await pieces.aclose()
         finally:
@@ -226,7 +243,8 @@ class QueryEngine:
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job,
                                               few_rows=plan.few_rows)
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of(OpenedStreams([pieces]), len(shadow.description)))
+                           batches=self._rows_of(OpenedStreams([pieces]), len(shadow.description),
+                                                 plan.row_window))
 
     async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()

@@ -36,9 +36,14 @@ def explain_rows(plan: QueryPlan) -> list[tuple[str, str]]:
         execution = "single job: the query runs as is on one worker, no merge"
     elif plan.streamable:
         execution = "streamed: every chunk's rows go to the client, no merge"
+        if plan.row_window:
+            skip, count = plan.row_window
+            execution += (f"; the czar skips {skip} rows, sends "
+                          f"{'the rest' if count is None else count} and stops the jobs")
     else:
         execution = "merge: chunk results are merged by the czar"
-    chunk_query = plan.direct_template if plan.single_job and plan.direct_template else plan.chunk_template
+    direct = (plan.single_job or plan.streamable) and plan.direct_template
+    chunk_query = plan.direct_template if direct else plan.chunk_template
     merge_query = plan.merge_sql if not plan.single_job and not plan.streamable else ""
     return [
         ("database", plan.database or ""),

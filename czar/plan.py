@@ -55,8 +55,11 @@ class QueryPlan:
     # The user's whole query over one chunk's tables: when a single job answers the query
     # (one chunk, or replicated tables only) it runs as is and needs no merge.
     direct_template: str = ""
-    # No aggregation, ORDER BY, LIMIT or DISTINCT: every job's rows go straight to the client.
+    # No aggregation, ORDER BY or DISTINCT: every job's rows go straight to the client.
     streamable: bool = False
+    # A LIMIT/OFFSET on such a query: (rows to skip, rows to send, None: all). The direct
+    # template then asks every chunk for skip + send rows and the czar keeps the window.
+    row_window: tuple[int, int | None] | None = None
     # A director-index look-up names the rows: few enough for the worker to fetch them over
     # its connection and send them in one message (no OUTFILE).
     few_rows: bool = False
@@ -160,19 +163,54 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
     partitioned = bool(ctx.partitioned_tables)
     if ctx.neighbour_join is not None:
         return _build_neighbour_plan(select, ctx, chunks)
-    direct = render(_chunk_tables(select, ctx, CHUNK_MARKER))
+    # Nothing to combine across chunks: the union of the per-chunk answers is the answer (and
+    # a LIMIT only cuts it: the czar keeps the window, czar/engine.py).
+    streamable = not ctx.is_aggregate and not any(select.args.get(k) for k in ("order", "distinct"))
+    window = _row_window(select) if streamable else None
+    if window is False:
+        streamable, window = False, None
+    direct = render(_chunk_tables(_per_chunk_limit(select, window) if window else select, ctx,
+                                  CHUNK_MARKER))
     if chunks is not None and (not partitioned or len(chunks) == 1):
         return QueryPlan(database=ctx.database, direct_template=direct, chunk_template="",
                          shadow_sql="", merge_sql="", chunks=list(chunks) if partitioned else [],
-                         partitioned=partitioned)
+                         partitioned=partitioned, row_window=window)
     plan, _ = _build_map_reduce(select, ctx)
     plan.direct_template = direct
-    # Nothing to combine across chunks: the union of the per-chunk answers is the answer.
-    plan.streamable = not ctx.is_aggregate and not any(
-        select.args.get(k) for k in ("order", "limit", "offset", "distinct"))
+    plan.streamable = streamable
+    plan.row_window = window
     if chunks is not None:
         plan.chunks = list(chunks)
     return plan
+
+
+def _row_window(select: exp.Select):
+    """(offset, count) of a LIMIT/OFFSET of literal integers, None without one, False when
+    they are not plain integers (the merge path then applies them)."""
+    limit, offset = select.args.get("limit"), select.args.get("offset")
+    if limit is None and offset is None:
+        return None
+
+    def integer(clause) -> int:
+        value = clause.expression
+        if isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit():
+            return int(value.this)
+        raise ValueError(value)
+    try:
+        return (integer(offset) if offset is not None else 0,
+                integer(limit) if limit is not None else None)
+    except ValueError:
+        return False
+
+
+def _per_chunk_limit(select: exp.Select, window: tuple[int, int | None]) -> exp.Select:
+    """The user's query as each chunk must run it under a row window: no OFFSET (it applies to
+    the union), at most offset + count rows."""
+    skip, count = window
+    select = select.copy()
+    select.set("offset", None)
+    select.set("limit", None if count is None else exp.Limit(expression=exp.Literal.number(skip + count)))
+    return select
 
 
 def _build_neighbour_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None) -> QueryPlan:

@@ -159,6 +159,7 @@ class CachedPlan:
     database: str
     partitioned: bool
     streamable: bool
+    row_window: tuple | None            # a LIMIT's window (its numbers are part of the key)
     merge_sql: str
     templates: dict[str, _Template]     # QueryPlan field -> template
     lookups: list[_LookupSlots]
@@ -176,7 +177,8 @@ class CachedPlan:
                          shadow_sql=text.get("shadow_sql", ""),
                          direct_template=text.get("direct_template", ""),
                          chunks=chunks if self.partitioned else [], partitioned=self.partitioned,
-                         streamable=self.streamable, pruned_by=list(self.pruned_by))
+                         streamable=self.streamable, row_window=self.row_window,
+                         pruned_by=list(self.pruned_by))
 
 
 @dataclass
@@ -329,7 +331,7 @@ def _make_entry(shape: str, numbers: list[str], params: tuple[int, ...], databas
     pruned = [p for p in ctx.pruned_by if not SENTINEL.search(p)]
     return CachedPlan(version=view.version, shadow=shadow, database=ctx.database,
                       partitioned=plan.partitioned, streamable=plan.streamable,
-                      merge_sql=plan.merge_sql, templates=templates, lookups=lookups,
+                      row_window=plan.row_window, merge_sql=plan.merge_sql, templates=templates, lookups=lookups,
                       restriction=frozenset(ctx.chunk_restriction)
                       if ctx.chunk_restriction is not None else None,
                       pruned_by=pruned)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from czar.outfile import OutfileParser
+from czar.outfile import OutfileParser  # the row-by-row path, for what numpy leaves
 
 TAB, NEWLINE, BACKSLASH, LETTER_N = 9, 10, 92, 78
 NULL_MARKER = 0xFB
@@ -31,10 +31,9 @@ class EncodedRows:
     """Complete row packets for a batch, with sequence ids still to be numbered: the stream's
     sequence counter is known only when the batch is written."""
 
-    def __init__(self, packets: np.ndarray, seq_positions: np.ndarray, text: bytes):
+    def __init__(self, packets: np.ndarray, seq_positions: np.ndarray):
         self.packets = packets
         self.seq_positions = seq_positions
-        self.text = text          # kept for a writer that cannot take packets (see rows())
 
     def __len__(self) -> int:
         return len(self.seq_positions)
@@ -44,11 +43,29 @@ class EncodedRows:
         self.packets[self.seq_positions] = (np.arange(len(self), dtype=np.int64) + first_seq) & 0xFF
         return memoryview(self.packets)
 
+    def slice(self, start: int, stop: int) -> "EncodedRows":
+        """Rows start..stop-1 (a LIMIT's window), still packets."""
+        heads = self.seq_positions - 3
+        begin = int(heads[start]) if start < len(self) else len(self.packets)
+        end = int(heads[stop]) if stop < len(self) else len(self.packets)
+        return EncodedRows(self.packets[begin:end], self.seq_positions[start:stop] - begin)
+
     def rows(self) -> list[list[bytes | None]]:
         """The same rows as values (for result columns that need a per-value encoder)."""
-        parser = OutfileParser()
-        rows = parser.feed(self.text)
-        parser.finish()
+        data = self.packets.tobytes()
+        rows = []
+        for seq_pos in self.seq_positions.tolist():
+            i, end = seq_pos + 1, seq_pos + 1 + int.from_bytes(data[seq_pos - 3:seq_pos], "little")
+            row = []
+            while i < end:
+                n = data[i]
+                if n == NULL_MARKER:
+                    row.append(None)
+                    i += 1
+                else:
+                    row.append(data[i + 1:i + 1 + n])
+                    i += 1 + n
+            rows.append(row)
         return rows
 
 
@@ -106,7 +123,7 @@ def encode(text: bytes, ncols: int) -> EncodedRows | None:
     packets = np.insert(payload, np.repeat(row_starts, 4), headers.ravel())
     # Row r's header now starts at row_starts[r] + 4r; its sequence byte is the fourth.
     seq_positions = row_starts + 4 * np.arange(nrows, dtype=np.int64) + 3
-    return EncodedRows(packets, seq_positions, text)
+    return EncodedRows(packets, seq_positions)
 
 
 class RowEncoder:

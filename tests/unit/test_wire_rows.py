@@ -75,3 +75,16 @@ def test_sequence_ids_wrap_at_256():
     text = b"".join(b"%d\n" % i for i in range(600))
     batch = encode(text, 1)
     assert bytes(batch.numbered(250)) == reference_packets([(b"%d" % i,) for i in range(600)], 1, 250)
+
+
+@given(st.lists(st.lists(values, min_size=2, max_size=2).map(tuple), min_size=1, max_size=30),
+       st.integers(min_value=0, max_value=35), st.integers(min_value=0, max_value=35))
+def test_a_slice_is_the_packets_of_those_rows(table, start, stop):
+    text = b"".join(b"\t".join(outfile_field(v) for v in r) + b"\n" for r in table)
+    batch = encode(text, 2)
+    if batch is None:
+        return  # escaped text: the row-by-row path, sliced as a list
+    part = batch.slice(min(start, len(table)), min(max(start, stop), len(table)))
+    wanted = table[start:max(start, stop)]
+    assert part.rows() == [list(r) for r in wanted]
+    assert bytes(part.numbered(7)) == reference_packets(wanted, 2, 7)
