@@ -186,12 +186,17 @@ def read_csv_blocks(task: Task, dialect: CsvDialect, names: list[str], columns: 
         read_options=pacsv.ReadOptions(block_size=block_bytes, column_names=names, skip_rows=skip,
                                        use_threads=False),
         parse_options=_parse_options(dialect, handler),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.binary() for c in names}, include_columns=columns,
-            null_values=dialect.null_values(), strings_can_be_null=True,
-            quoted_strings_can_be_null=False))
+        convert_options=_convert_options(dialect, names, columns))
     for batch in reader:
         yield pa.Table.from_batches([batch])
+
+
+def _convert_options(dialect: CsvDialect, names: list[str], columns: list[str]):
+    """Values stay raw bytes (the chunking parses what it needs); the dialect's NULL tokens
+    become nulls, quoted values never do; the same for block reads and buffer reads."""
+    return pacsv.ConvertOptions(column_types={c: pa.binary() for c in names}, include_columns=columns,
+                                null_values=dialect.null_values(), strings_can_be_null=True,
+                                quoted_strings_can_be_null=False)
 
 
 def read_csv_buffer(buf: bytes, dialect: CsvDialect, names: list[str], columns: list[str],
@@ -203,10 +208,7 @@ def read_csv_buffer(buf: bytes, dialect: CsvDialect, names: list[str], columns: 
         read_options=pacsv.ReadOptions(block_size=max(1 << 20, len(buf) + 1), column_names=names,
                                        use_threads=False),
         parse_options=_parse_options(dialect, handler),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.binary() for c in names}, include_columns=columns,
-            null_values=dialect.null_values(), strings_can_be_null=True,
-            quoted_strings_can_be_null=False))
+        convert_options=_convert_options(dialect, names, columns))
 
 
 def read_parquet_blocks(task: Task, columns: list[str], block_rows: int):
