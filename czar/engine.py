@@ -7,6 +7,7 @@ import itertools
 import logging
 import time
 import uuid
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import AsyncIterator, Sequence
 
@@ -18,9 +19,9 @@ from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, make_jobs
 from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
-from czar.wire_rows import EncodedRows, RowEncoder
+from czar.wire_rows import RowEncoder
 from czar.plan import QueryPlan, build_plan
-from czar.streaming import OpenedStreams, ReadyStreams
+from czar.streaming import OpenedStreams, ReadyStreams, RowWindow
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError, not_supported
 from qserv.mariadb import MariaDBServer
@@ -196,38 +197,22 @@ class QueryEngine:
         packets where the text allows it (czar/wire_rows.py), lists of values otherwise.
         A LIMIT's window (skip, count) is kept here: once it is full, the streams are closed
         and the jobs still running are cancelled."""
-        rows = 0
-        skip, left = window if window else (0, None)
+        rows, window = 0, RowWindow(*(window or ()))
         try:
+            if window.full:
+                return
             async for pieces in streams:
-                if left == 0:
-                    break
-                try:
-                    encoder = RowEncoder(ncols)
-                    async for piece in pieces:
-                        batch = encoder.feed(piece)
-                        if not batch:
-                            continue
-                        if skip or (left is not None and len(batch) > left):
-                            start = min(skip, len(batch))
-                            stop = len(batch) if left is None else min(len(batch), start + left)
-                            skip -= start
-                            batch = batch.slice(start, stop) if isinstance(batch, EncodedRows) \
-                                else batch[start:stop]
-                        if left is not None:
-                            left -= len(batch)
+                async with aclosing(_batches_of(pieces, ncols)) as batches:
+                    async for batch in batches:
+                        batch = window.cut(batch)
                         rows += len(batch)
                         if rows > self.config.max_result_rows:
                             raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
                                              f"{self.config.max_result_rows} rows; add a restriction")
                         if batch:
                             yield batch
-                        if left == 0:
-                            break
-                    else:
-                        encoder.finish()
-                finally:
-                    await pieces.aclose()
+                        if window.full:
+                            return
         finally:
             await streams.aclose()
 
@@ -307,3 +292,17 @@ def _index_condition(lookup) -> tuple[str, list[int]]:
     if lookup.values is not None:
         return f"objectId IN ({', '.join(['%s'] * len(lookup.values))})", list(lookup.values)
     return "objectId BETWEEN %s AND %s", list(lookup.between)
+
+
+async def _batches_of(pieces, ncols: int):
+    """One job's OUTFILE text as row batches (czar/wire_rows.py); the stream is closed at the
+    end, also when the reader stops early."""
+    try:
+        encoder = RowEncoder(ncols)
+        async for piece in pieces:
+            batch = encoder.feed(piece)
+            if batch:
+                yield batch
+        encoder.finish()
+    finally:
+        await pieces.aclose()

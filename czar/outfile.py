@@ -69,6 +69,11 @@ class OutfileParser:
             self._rest = pending + b"\n" + self._rest
         return rows
 
+    def take_rest(self) -> bytes:
+        """The text of an unfinished row, handed back to the caller (and forgotten here)."""
+        rest, self._rest = self._rest, b""
+        return rest
+
     def finish(self) -> None:
         if self._rest:
             raise ValueError("OUTFILE text ended in the middle of a row")

@@ -101,3 +101,23 @@ class OpenedStreams:
         for pieces in self._streams:
             await pieces.aclose()
         self._streams = []
+
+
+class RowWindow:
+    """A LIMIT's window over batches of rows (lists, or czar/wire_rows.EncodedRows): skip
+    `skip` rows, then pass `count` (None: all the rest)."""
+
+    def __init__(self, skip: int = 0, count: int | None = None):
+        self.skip, self.left = skip, count
+
+    @property
+    def full(self) -> bool:
+        return self.left == 0
+
+    def cut(self, batch):
+        start = min(self.skip, len(batch))
+        stop = len(batch) if self.left is None else min(len(batch), start + self.left)
+        self.skip -= start
+        if self.left is not None:
+            self.left -= stop - start
+        return batch if (start, stop) == (0, len(batch)) else batch[start:stop]

@@ -50,6 +50,11 @@ class EncodedRows:
         end = int(heads[stop]) if stop < len(self) else len(self.packets)
         return EncodedRows(self.packets[begin:end], self.seq_positions[start:stop] - begin)
 
+    def __getitem__(self, rows: slice) -> "EncodedRows":
+        """batch[start:stop], as for a list of rows."""
+        start, stop, _ = rows.indices(len(self))
+        return self.slice(start, max(start, stop))
+
     def rows(self) -> list[list[bytes | None]]:
         """The same rows as values (for result columns that need a per-value encoder)."""
         data = self.packets.tobytes()
@@ -146,8 +151,8 @@ class RowEncoder:
         if encoded is not None:
             return encoded
         rows = self._parser.feed(text)
-        # A row cut inside an escaped newline stays with the parser: give it back to our rest.
-        self._rest, self._parser._rest = self._parser._rest + self._rest, b""
+        # A row cut inside an escaped newline stays unfinished: it goes on with our rest.
+        self._rest = self._parser.take_rest() + self._rest
         return rows
 
     def finish(self) -> None:

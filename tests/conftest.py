@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pymysql
@@ -32,16 +33,22 @@ def demo_spec_path(tmp_path_factory):
     return generate(tmp_path_factory.mktemp("demo-data"), n_objects=DEMO_OBJECTS)
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory):
-    """A running 3-worker cluster (empty)."""
-    config = ClusterConfig.create(tmp_path_factory.mktemp("cluster"), 3, frontend_port=FRONTEND_PORT,
-                                  base_port=BASE_PORT)
+@contextmanager
+def running_cluster(root, workers: int, frontend_port: int, base_port: int):
+    """A cluster started for a test scope and always stopped (no process left behind)."""
+    config = ClusterConfig.create(root, workers, frontend_port=frontend_port, base_port=base_port)
     try:
         up(config, echo=lambda *_: None)
         yield config
     finally:
         down(config, echo=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """A running 3-worker cluster (empty)."""
+    with running_cluster(tmp_path_factory.mktemp("cluster"), 3, FRONTEND_PORT, BASE_PORT) as config:
+        yield config
 
 
 @pytest.fixture(scope="session")

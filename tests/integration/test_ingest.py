@@ -22,11 +22,10 @@ import pymysql
 import pytest
 
 from qserv.catalog import DatabaseSpec
-from qserv.cluster import _spawn, _wait_port, down, up, worker_mariadb
-from qserv.config import ClusterConfig
+from qserv.cluster import _spawn, _wait_port, worker_mariadb
 from qserv.demo import generate
 from qserv.mariadb import pid_alive, read_pid
-from tests.conftest import BASE_PORT, czar_connect, query
+from tests.conftest import BASE_PORT, czar_connect, query, running_cluster
 
 INGEST_BASE = BASE_PORT + 400
 INGEST_FRONTEND = BASE_PORT + 1400
@@ -34,13 +33,9 @@ INGEST_FRONTEND = BASE_PORT + 1400
 
 @pytest.fixture(scope="module")
 def icluster(tmp_path_factory):
-    config = ClusterConfig.create(tmp_path_factory.mktemp("ingest-cluster"), 2,
-                                  frontend_port=INGEST_FRONTEND, base_port=INGEST_BASE)
-    try:
-        up(config, echo=lambda *_: None)
+    with running_cluster(tmp_path_factory.mktemp("ingest-cluster"), 2, INGEST_FRONTEND,
+                         INGEST_BASE) as config:
         yield config
-    finally:
-        down(config, echo=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
