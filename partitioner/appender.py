@@ -12,7 +12,11 @@ Order: a file's pieces are written in the order they were appended (one queue, o
 Several processes may append to the same file: each writev holds an exclusive `flock` when
 `lock` was asked for, so pieces never interleave. Memory: about BUFFER_BYTES plus one block's
 output pending, and one flush being written; `flush` waits while the previous one is written.
-An error in the thread (disk full) is raised by the next flush / drain / close_all."""
+An error in the thread (disk full) is raised by the next flush / drain / close_all.
+
+Checksums: a file written only by this process (no `lock`) gets its CRC32 computed piece by
+piece as it is written (`crc32_of`), so the manifest's checksums need not read the output
+back; a file appended to under `lock` (several processes) has none here."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import os
 import queue
 import random
 import threading
+import zlib
 
 BUFFER_BYTES = 64 << 20
 
@@ -51,6 +56,8 @@ class _State:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.in_flight = threading.Semaphore(1)   # flushes queued but not yet written
+        self.crc: dict[str, int] = {}              # path -> CRC32 of all it was sent (no lock)
+        self.shared: set[str] = set()              # paths written under lock: no CRC here
 
 
 _s = _State()
@@ -157,6 +164,7 @@ def flush(wait: bool = False) -> None:
                 for key, pieces in items:
                     if _s.error is None:
                         _write(_fd(key), pieces, lock)
+                        _follow_crc(key, pieces, lock)
             finally:
                 _s.in_flight.release()
         _submit(job)
@@ -169,6 +177,29 @@ def drain() -> None:
     if _s.queue is not None:
         _s.queue.join()
     _check()
+
+
+def _follow_crc(key: str, pieces: list, lock: bool) -> None:
+    if lock or key in _s.shared:
+        _s.shared.add(key)
+        _s.crc.pop(key, None)
+        return
+    crc = _s.crc.get(key, 0)
+    for p in pieces:
+        crc = zlib.crc32(p, crc)
+    _s.crc[key] = crc
+
+
+def crc32_of(path) -> int | None:
+    """CRC32 of everything this process wrote to `path` (call after close_all), or None when
+    unknown (written under lock, or not by this process)."""
+    return _s.crc.get(str(path))
+
+
+def forget_checksums() -> None:
+    """A new run: files of the same names start empty again."""
+    _s.crc.clear()
+    _s.shared.clear()
 
 
 def _write(fd: int, pieces: list, lock: bool) -> None:

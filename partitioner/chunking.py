@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from partitioner import emit, lines, readers, writers
+from partitioner import emit, kernels, lines, readers, writers
 from partitioner.dialect import CsvDialect
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, TableSpec
 from qserv.geometry import Chunker
@@ -298,6 +298,9 @@ def _place_directors(job: TableJob, out: Path, ra, dec, key):
         rec = np.empty(len(chunk), writers.INDEX_DTYPE)
         rec["key"], rec["chunk"], rec["sub"] = key, chunk, sub
         writers.append(out / "index.part", rec.tobytes(), job.lock)
+        if job.write and job.fmt == "csv":    # the LOAD-ready index, in index.part's order
+            writers.append(out / "index.csv", kernels.format_index(
+                rec["key"].copy(), chunk.astype(np.int64), sub.astype(np.int64)), job.lock)
     return chunk, sub, o_rows, o_chunks
 
 
@@ -339,7 +342,7 @@ def process_lines(job: TableJob, fb) -> BlockResult | None:
         chunk = np.asarray(ichunk[pos]).astype(np.int64)
         sub = np.asarray(isub[pos]).astype(np.int64)
     if job.write:
-        emit.write_csv(job, out, fb.lines, idx, chunk, sub, o_rows, o_chunks, res)
+        emit.write_block_lines(job, out, fb, chunk, sub, o_rows, o_chunks, res)
     else:
         _count(res, chunk, o_chunks)
     return res

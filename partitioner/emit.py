@@ -2,10 +2,12 @@
 ",chunkId,subChunkId", grouped by chunk, appended to the chunk files (and overlap files).
 
 Why this shape: formatting the two id columns per row in Python, or re-writing every value with
-pyarrow's CSV writer, cost more than reading the input. Here the output is one `take` over an
-array of pieces: the rows' lines and a small table of ",<chunkId>,<subChunkId>\\n" pieces.
-The result's data buffer is exactly the bytes to append, already in chunk order, so each chunk
-file gets one slice of it (no per-row work in Python)."""
+pyarrow's CSV writer, cost more than reading the input. The line path (`write_block_lines`)
+copies every output row into one buffer in chunk order with a compiled loop
+(kernels.emit_rows); the general path (`write_csv`) does the same with one pyarrow `take` over
+the rows' lines and a small table of ",<chunkId>,<subChunkId>\\n" pieces. Either way the
+result is exactly the bytes to append, so each chunk file gets one slice of it (no per-row
+work in Python)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from partitioner import writers
+from partitioner import kernels, writers
 
 _STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: every (chunk, sub) suffix of a block's chunks
 
@@ -68,26 +70,56 @@ def _build_suffixes(ids: np.ndarray, subs: np.ndarray) -> tuple[np.ndarray, np.n
     return full[mask], np.concatenate([[0], np.cumsum(lens_c + lens_s)])
 
 
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(order, ids, starts, counts): `order` sorts rows by key (stably); rows of ids[i] are
+    order[starts[i]:starts[i] + counts[i]]."""
+    order = stable_order(keys) if len(keys) else np.zeros(0, np.int64)
+    sorted_keys = keys[order]
+    cut = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    starts = np.concatenate([[0], cut]).astype(np.int64) if len(keys) else np.zeros(0, np.int64)
+    return order, sorted_keys[starts], starts, np.diff(np.append(starts, len(keys)))
+
+
+def _append_groups(job, out: Path, view, bounds: list, ids: np.ndarray, overlap: bool) -> None:
+    name = f"{out}/chunk_{{}}_overlap.csv" if overlap else f"{out}/chunk_{{}}.csv"
+    for i, c in enumerate(ids.tolist()):
+        writers.append(name.format(c), view[bounds[i]:bounds[i + 1]], job.lock)
+
+
+def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_rows: np.ndarray,
+                      o_chunks: np.ndarray, res) -> None:
+    """The line path's writes (a lines.FastBlock): each row's line + ",chunkId,subChunkId",
+    copied in chunk order by one compiled loop (kernels.emit_rows), appended to the chunk
+    files, then the overlap rows (with their own ids) to the overlap files."""
+    n = len(chunk)
+    order, ids, starts, counts = _groups(chunk)
+    o_order, oids, ostarts, ocounts = _groups(o_chunks)
+    res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
+    if len(o_rows):
+        res.overlap_rows = dict(zip(oids.tolist(), ocounts.tolist()))
+    writers.prepare([f"{out}/chunk_{c}.csv" for c in ids.tolist()] +
+                    [f"{out}/chunk_{c}_overlap.csv" for c in oids.tolist()])   # created meanwhile
+    rows = np.concatenate([order, o_rows[o_order]])
+    data, pos = kernels.emit_rows(fb.buf, fb.starts[rows], (fb.ends - fb.starts)[rows],
+                                  chunk[rows].astype(np.int64), sub[rows].astype(np.int64))
+    view = memoryview(data)
+    _append_groups(job, out, view, pos[np.append(starts, n)].tolist(), ids, False)
+    if len(o_rows):
+        _append_groups(job, out, view, pos[n + np.append(ostarts, len(o_rows))].tolist(), oids, True)
+
+
 def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.ndarray,
               sub: np.ndarray, o_rows: np.ndarray, o_chunks: np.ndarray, res) -> None:
-    """Append rows to `chunk_<id>.csv` (and overlap rows to `chunk_<id>_overlap.csv`).
+    """Append rows to `chunk_<id>.csv` (and overlap rows to `chunk_<id>_overlap.csv`): the
+    general path's writes (rows as a binary array of lines, from lines.base_lines).
 
     lines: a binary array holding every row's line without its newline, row r at
     `lines[line_idx[r]]` (other values in between are ignored); chunk/sub: per row;
     o_rows/o_chunks: overlap pairs (row, target chunk). Fills res.chunk_rows/overlap_rows."""
     n = len(chunk)
-    order = stable_order(chunk)
-    sorted_chunks = chunk[order]
-    cut = np.flatnonzero(sorted_chunks[1:] != sorted_chunks[:-1]) + 1
-    starts = np.concatenate([[0], cut]).astype(np.int64)
-    ids = sorted_chunks[starts]
-    counts = np.diff(np.append(starts, n))
+    order, ids, starts, counts = _groups(chunk)
+    o_order, oids, ostarts, ocounts = _groups(o_chunks)
     res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
-    o_order = stable_order(o_chunks) if len(o_rows) else np.zeros(0, np.int64)
-    targets = o_chunks[o_order]
-    ocut = np.flatnonzero(targets[1:] != targets[:-1]) + 1
-    ostarts = np.concatenate([[0], ocut]).astype(np.int64)
-    oids = targets[ostarts] if len(targets) else targets
     writers.prepare([f"{out}/chunk_{c}.csv" for c in ids.tolist()] +
                     [f"{out}/chunk_{c}_overlap.csv" for c in oids.tolist()])   # created meanwhile
     cpos = np.empty(n, np.int64)                  # row -> index of its chunk in ids
@@ -114,16 +146,10 @@ def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.n
     off = np.frombuffer(taken.buffers()[1], np.int64 if width == 8 else np.int32, len(taken) + 1,
                         taken.offset * width)[::2]
     view = memoryview(taken.buffers()[2])
-    name = f"{out}/chunk_{{}}.csv"
-    bounds = off[np.append(starts, n)].tolist()
-    for i, c in enumerate(ids.tolist()):
-        writers.append(name.format(c), view[bounds[i]:bounds[i + 1]], job.lock)
+    _append_groups(job, out, view, off[np.append(starts, n)].tolist(), ids, False)
     if len(o_rows):
-        res.overlap_rows = dict(zip(oids.tolist(), np.diff(np.append(ostarts, len(targets))).tolist()))
-        name = f"{out}/chunk_{{}}_overlap.csv"
-        bounds = off[n + np.append(ostarts, len(targets))].tolist()
-        for i, c in enumerate(oids.tolist()):
-            writers.append(name.format(c), view[bounds[i]:bounds[i + 1]], job.lock)
+        res.overlap_rows = dict(zip(oids.tolist(), ocounts.tolist()))
+        _append_groups(job, out, view, off[n + np.append(ostarts, len(o_rows))].tolist(), oids, True)
 
 
 def _one(taken) -> pa.Array:

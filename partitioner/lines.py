@@ -9,7 +9,7 @@ qserv.catalog.LOAD_FORMAT (FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' E
 Fast path (`fast_block`): for a block of whole lines of a splittable CSV (no multi-line values)
 whose bytes hold no quote, CR, NULL token, the word NULL (nor ',' when the delimiter is another
 character), every row is plain, so a row's output is its line (delimiter turned into ','). Only
-the director key and ra/dec are parsed (from byte offsets found with numpy). Any doubt (field
+the director key and ra/dec are parsed (one compiled pass: partitioner/kernels.py). Any doubt (field
 count, empty field, a value that does not parse, a position out of range, a child whose director
 is missing) sends the block to the general path (pyarrow parse, `base_lines`), which applies
 the same rule row by row and reports bad rows with file and line."""
@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from partitioner import readers
+from partitioner import kernels, readers
 from partitioner.dialect import CsvDialect
 from partitioner.emit import pieces_array
 
@@ -95,10 +95,22 @@ def _read_into(stream, view: memoryview) -> int:
 
 @dataclass
 class FastBlock:
-    lines: pa.Array        # large_binary: line i (no newline) is value 2*i
+    buf: np.ndarray        # uint8: the block, its delimiter turned into ','
+    starts: np.ndarray     # line i is buf[starts[i]:ends[i]] (ends[i]: its newline)
+    ends: np.ndarray
     n: int
     values: dict           # column name -> numpy array (parsed ra/dec/key)
     source: bytes          # the block as read (for the general path, if it must take over)
+
+    @property
+    def lines(self) -> pa.Array:
+        """The lines as a binary array: line i (no newline) is value 2*i."""
+        n = self.n
+        off = np.empty(2 * n + 1, np.int64)
+        off[0:2 * n:2] = self.starts
+        off[1:2 * n:2] = self.ends
+        off[2 * n] = len(self.buf)
+        return pieces_array(pa.py_buffer(self.buf), off)
 
 
 def fast_block(buf: bytes, dialect: CsvDialect, names: list[str], want: dict) -> FastBlock | None:
@@ -117,51 +129,22 @@ def fast_block(buf: bytes, dialect: CsvDialect, names: list[str], want: dict) ->
         if b"," in buf:
             return None
         buf = buf.replace(delim, b",")
-    k = len(names)
     arr = np.frombuffer(buf, np.uint8)
-    sep = _separators(arr)
-    if sep is None or len(sep) % k or not len(sep):
+    cols = np.array([names.index(name) for name in want], np.int64)
+    status, starts, ends, fstart, fend = kernels.scan_lines(arr, len(names), cols)
+    if status or not len(starts):
         return None
-    is_nl = (arr[sep] == 10).reshape(-1, k)
-    if not is_nl[:, -1].all() or is_nl[:, :-1].any():     # k fields on every line
-        return None
-    sep = sep.reshape(-1, k)
-    n = len(sep)
-    line_start = np.empty(n, np.int64)
-    line_start[0] = 0
-    line_start[1:] = sep[:-1, -1] + 1
-    data = pa.py_buffer(buf)
     values = {}
-    for name, kind in want.items():
-        j = names.index(name)
-        start = line_start if j == 0 else sep[:, j - 1] + 1
-        end = sep[:, j]
-        try:
-            values[name] = _parse(data, start, end, kind)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
-    off = np.empty(2 * n + 1, np.int64)
-    off[0:2 * n:2] = line_start
-    off[1:2 * n:2] = sep[:, -1]
-    off[2 * n] = len(buf)
-    return FastBlock(pieces_array(data, off), n, values, source)
-
-
-def _separators(arr: np.ndarray, piece: int = 1 << 20) -> np.ndarray | None:
-    """Positions of ',' and LF, or None when two are adjacent (an empty field or line).
-    Piece by piece: the temporaries stay in the CPU cache (twice as fast as whole-block)."""
-    parts, prev = [], True
-    for start in range(0, len(arr), piece):
-        a = arr[start:start + piece]
-        m = a == 44
-        m |= a == 10
-        if (m[0] and prev) or (m[1:] & m[:-1]).any():
-            return None
-        prev = bool(m[-1])
-        idx = np.flatnonzero(m)
-        idx += start
-        parts.append(idx.astype(np.int32) if len(arr) < (1 << 31) else idx)
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    for j, (name, kind) in enumerate(want.items()):
+        vals, ok = kernels.numbers(arr, fstart[j], fend[j], kind)
+        if not ok.all():     # forms the compiled parser leaves to pyarrow (its cast decides)
+            bad = np.flatnonzero(~ok)
+            try:
+                vals[bad] = _parse(pa.py_buffer(buf), fstart[j][bad], fend[j][bad], kind)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return None
+        values[name] = vals
+    return FastBlock(arr, starts, ends, len(starts), values, source)
 
 
 def _parse(data: pa.Buffer, start: np.ndarray, end: np.ndarray, kind) -> np.ndarray:

@@ -26,9 +26,9 @@ CSV_OPTIONS = pacsv.WriteOptions(include_header=False, null_string="NULL", quoti
 
 
 # Appends go through partitioner.appender (buffered, written by a background thread).
-append, flush, close_all, discard, prepare, end_block = (
+append, flush, close_all, discard, prepare, end_block, forget_checksums = (
     appender.append, appender.flush, appender.close_all, appender.discard, appender.prepare,
-    appender.end_block)
+    appender.end_block, appender.forget_checksums)
 
 
 def for_csv(table: pa.Table) -> pa.Table:
@@ -115,6 +115,11 @@ def finish_parquet(part: Path) -> Path:
 
 
 def checksum(path: Path) -> str:
+    """"crc32:<hex>" of the file: as computed while it was written (appender.crc32_of), or
+    by reading it back. (A file the run created and wrote alone; see run.partition.)"""
+    known = appender.crc32_of(path)
+    if known is not None:
+        return f"crc32:{known:08x}"
     crc = 0
     with open(path, "rb") as f:
         while True:

@@ -1,0 +1,288 @@
+"""Compiled loops (numba) for the partitioner's line path: the per-byte and per-row work that
+numpy and pyarrow can only do in several passes over temporaries.
+
+Why numba: finding a block's fields, parsing three numbers per row and copying each row with
+",chunkId,subChunkId" appended cost three vectorized passes each (masks, `flatnonzero`, a
+pyarrow `take` of interleaved pieces, a cast over gathered text); one compiled loop per job
+reads each byte once. The functions are compiled on first use and cached on disk next to
+this file (`cache=True`), and release the GIL (`nogil=True`) so the appender thread writes
+meanwhile.
+
+Numbers: `parse_ints` accepts [+-]?digits (at most 18 digits); `parse_floats` the decimal
+forms [+-]?(digits[.digits]|.digits)([eE][+-]?digits)? whose value is exact by Clinger's fast
+path (significand <= 2**53 and a power of ten <= 1e22, both exact doubles, so one correctly
+rounded multiplication or division gives the correctly rounded value). Anything else is
+marked not-ok and left to the caller (pyarrow's cast): never a guessed value."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+@intrinsic
+def _copy(typingctx, dst, dst_pos, src, src_pos, count):
+    """memcpy(&dst[dst_pos], &src[src_pos], count) for uint8 arrays (LLVM's memcpy: a byte
+    loop with numba's signed indices is 5-10x slower; an intrinsic, unlike a ctypes call,
+    keeps the function cacheable)."""
+    def codegen(context, builder, signature, args):
+        d, dp, s, sp, n = args
+        dptr = context.make_array(signature.args[0])(context, builder, d).data
+        sptr = context.make_array(signature.args[2])(context, builder, s).data
+        cgutils.raw_memcpy(builder, builder.gep(dptr, [dp]), builder.gep(sptr, [sp]), n, 1)
+        return context.get_dummy_value()
+    return types.void(dst, dst_pos, src, src_pos, count), codegen
+
+
+_POW10 = np.array([10.0 ** i for i in range(23)])   # exact doubles 1e0 .. 1e22
+_MAX_EXACT = 1 << 53
+
+
+@njit(cache=True, nogil=True)
+def scan_lines(buf, k, cols):
+    """Split `buf` (uint8, whole lines each ending with LF) into lines of exactly `k` fields
+    separated by ',' with no empty field. Returns (status, starts, ends, fstart, fend):
+    line i is buf[starts[i]:ends[i]] (ends[i] is its LF); fstart/fend[j, i] bound field
+    cols[j] of line i. status: 0 ok, 1 a line has another number of fields, 2 an empty field
+    or line (the caller then takes the general path)."""
+    n = 0
+    for i in range(buf.size):
+        if buf[i] == 10:
+            n += 1
+    w = cols.size
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    fstart = np.empty((w, n), np.int64)
+    fend = np.empty((w, n), np.int64)
+    slot = np.full(k, -1, np.int64)
+    for j in range(w):
+        slot[cols[j]] = j
+    line = 0
+    field = 0
+    begin = 0
+    line_begin = 0
+    for i in range(buf.size):
+        c = buf[i]
+        if c != 44 and c != 10:
+            continue
+        if i == begin:
+            return 2, starts, ends, fstart, fend
+        if field >= k:
+            return 1, starts, ends, fstart, fend
+        s = slot[field]
+        if s >= 0:
+            fstart[s, line] = begin
+            fend[s, line] = i
+        field += 1
+        begin = i + 1
+        if c == 10:
+            if field != k:
+                return 1, starts, ends, fstart, fend
+            starts[line] = line_begin
+            ends[line] = i
+            line += 1
+            field = 0
+            line_begin = i + 1
+    return 0, starts, ends, fstart, fend
+
+
+@njit(cache=True, nogil=True)
+def parse_ints(buf, fstart, fend):
+    """int64 of each field buf[fstart[i]:fend[i]]; ok[i] False where it is not [+-]?digits
+    of at most 18 digits (the caller decides: pyarrow's cast or the general path)."""
+    n = fstart.size
+    out = np.zeros(n, np.int64)
+    ok = np.ones(n, np.bool_)
+    for r in range(n):
+        i = fstart[r]
+        e = fend[r]
+        neg = False
+        if i < e and (buf[i] == 45 or buf[i] == 43):
+            neg = buf[i] == 45
+            i += 1
+        if i == e or e - i > 18:
+            ok[r] = False
+            continue
+        v = 0
+        for j in range(i, e):
+            d = np.int64(buf[j]) - 48
+            if d < 0 or d > 9:
+                ok[r] = False
+                break
+            v = v * 10 + d
+        out[r] = -v if neg else v
+    return out, ok
+
+
+@njit(cache=True, nogil=True)
+def parse_floats(buf, fstart, fend, pow10):
+    """float64 of each decimal field buf[fstart[i]:fend[i]], exact (see module doc); ok[i]
+    False where the text is not a plain decimal or the value needs more than the fast path."""
+    n = fstart.size
+    out = np.zeros(n, np.float64)
+    ok = np.ones(n, np.bool_)
+    for r in range(n):
+        i = fstart[r]
+        e = fend[r]
+        neg = False
+        if i < e and (buf[i] == 45 or buf[i] == 43):
+            neg = buf[i] == 45
+            i += 1
+        m = 0              # significand (significant digits only)
+        sig = 0            # significant digits in m
+        exp10 = 0          # value = m * 10**exp10
+        digits = 0         # digits seen before the exponent
+        good = True
+        point = False
+        while i < e:
+            c = np.int64(buf[i])
+            if c == 46:
+                if point:
+                    good = False
+                    break
+                point = True
+            elif 48 <= c <= 57:
+                digits += 1
+                if m == 0 and c == 48:
+                    if point:
+                        exp10 -= 1          # leading zeros after the point
+                elif sig < 18:
+                    m = m * 10 + (c - 48)
+                    sig += 1
+                    if point:
+                        exp10 -= 1
+                else:
+                    good = False            # too many significant digits for the fast path
+                    break
+            else:
+                break
+            i += 1
+        if not good or digits == 0:
+            ok[r] = False
+            continue
+        if i < e:                           # exponent
+            if buf[i] != 101 and buf[i] != 69:
+                ok[r] = False
+                continue
+            i += 1
+            eneg = False
+            if i < e and (buf[i] == 45 or buf[i] == 43):
+                eneg = buf[i] == 45
+                i += 1
+            if i == e or e - i > 4:
+                ok[r] = False
+                continue
+            x = 0
+            for j in range(i, e):
+                d = np.int64(buf[j]) - 48
+                if d < 0 or d > 9:
+                    good = False
+                    break
+                x = x * 10 + d
+            if not good:
+                ok[r] = False
+                continue
+            exp10 += -x if eneg else x
+        if m == 0:
+            v = 0.0
+        elif m > 9007199254740992 or exp10 < -22 or exp10 > 22:
+            ok[r] = False
+            continue
+        elif exp10 < 0:
+            v = np.float64(m) / pow10[-exp10]
+        else:
+            v = np.float64(m) * pow10[exp10]
+        out[r] = -v if neg else v
+    return out, ok
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _magnitude(v):
+    """|v| as uint64 (also for the most negative int64)."""
+    if v < 0:
+        return np.uint64(-(v + 1)) + np.uint64(1)
+    return np.uint64(v)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _digits(v):
+    """Characters of v in decimal (with its minus sign)."""
+    d = 1 if v >= 0 else 2
+    u = _magnitude(v)
+    while u >= np.uint64(10):
+        u //= np.uint64(10)
+        d += 1
+    return d
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put_int(out, p, v):
+    """Write v in decimal at out[p:]; returns the position after it."""
+    e = p + _digits(v)
+    if v < 0:
+        out[p] = 45
+    u = _magnitude(v)
+    q = e
+    while True:
+        q -= 1
+        out[q] = np.uint8(np.uint64(48) + u % np.uint64(10))
+        u //= np.uint64(10)
+        if u == np.uint64(0):
+            break
+    return e
+
+
+@njit(cache=True, nogil=True)
+def emit_rows(buf, line_start, line_len, chunk, sub):
+    """Output rows: row i is buf[line_start[i]:line_start[i] + line_len[i]] followed by
+    ",<chunk[i]>,<sub[i]>\\n". Returns (bytes as uint8, pos): row i is
+    out[pos[i]:pos[i+1]]. The arrays are per output row (gathered by the caller with numpy:
+    random reads there overlap, here each would stall the copy); lines are copied with
+    memcpy (a byte loop with signed indices is 5-10x slower)."""
+    m = line_start.size
+    pos = np.empty(m + 1, np.int64)
+    total = 0
+    for i in range(m):
+        pos[i] = total
+        total += line_len[i] + 3 + _digits(chunk[i]) + _digits(sub[i])
+    pos[m] = total
+    out = np.empty(total, np.uint8)
+    for i in range(m):
+        p = pos[i]
+        n = line_len[i]
+        _copy(out, p, buf, line_start[i], n)
+        p += n
+        out[p] = 44
+        p = _put_int(out, p + 1, chunk[i])
+        out[p] = 44
+        p = _put_int(out, p + 1, sub[i])
+        out[p] = 10
+    return out, pos
+
+
+@njit(cache=True, nogil=True)
+def format_index(key, chunk, sub):
+    """Director index lines "key,chunkId,subChunkId\\n" (uint8), one per row."""
+    n = key.size
+    total = 0
+    for i in range(n):
+        total += 3 + _digits(key[i]) + _digits(chunk[i]) + _digits(sub[i])
+    out = np.empty(total, np.uint8)
+    p = 0
+    for i in range(n):
+        p = _put_int(out, p, key[i])
+        out[p] = 44
+        p = _put_int(out, p + 1, chunk[i])
+        out[p] = 44
+        p = _put_int(out, p + 1, sub[i])
+        out[p] = 10
+        p += 1
+    return out
+
+
+def numbers(buf: np.ndarray, fstart: np.ndarray, fend: np.ndarray, kind) -> tuple[np.ndarray, np.ndarray]:
+    """(values, ok) of the fields as int64 (kind int) or float64 (kind float)."""
+    if kind is float:
+        return parse_floats(buf, fstart, fend, _POW10)
+    return parse_ints(buf, fstart, fend)

@@ -1,0 +1,121 @@
+"""The partitioner's compiled loops (partitioner/kernels.py) against plain Python: a field
+split, numbers parsed to the same double as Python's correctly rounded float() (or declined,
+never a different value), and output lines byte for byte."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from partitioner import kernels
+
+
+def _u8(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, np.uint8)
+
+
+def _fields(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    data = ",".join(texts).encode()
+    starts, pos = [], 0
+    for t in texts:
+        starts.append(pos)
+        pos += len(t.encode()) + 1
+    start = np.array(starts, np.int64)
+    return _u8(data), start, start + np.array([len(t.encode()) for t in texts], np.int64)
+
+
+decimal_text = st.builds(
+    lambda sign, whole, frac, exp: sign + whole + frac + exp,
+    st.sampled_from(["", "-", "+"]),
+    st.text("0123456789", max_size=20),
+    st.one_of(st.just(""), st.text("0123456789", max_size=20).map(lambda f: "." + f)),
+    st.one_of(st.just(""), st.builds(lambda e, s, d: e + s + d, st.sampled_from("eE"),
+                                     st.sampled_from(["", "-", "+"]), st.text("0123456789", min_size=1, max_size=3))))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.one_of(decimal_text, st.floats(allow_nan=False).map(repr),
+                          st.floats(-400, 400).map(lambda x: f"{x:.7f}"),
+                          st.text("0123456789.eE+-x ", min_size=1, max_size=12)), min_size=1, max_size=20))
+def test_parse_floats_is_exact_or_declines(texts):
+    texts = [t for t in texts if "," not in t] or ["1"]
+    data, start, end = _fields(texts)
+    values, ok = kernels.numbers(data, start, end, float)
+    for text, v, good in zip(texts, values, ok):
+        if good:
+            expected = float(text)
+            assert v == expected and np.signbit(v) == np.signbit(expected), (text, v)
+
+
+def test_parse_floats_accepts_the_usual_forms():
+    texts = ["12.3456789", "-0.0000001", "359.9999999", "-90", "1e3", "2.5E-4", ".5", "7.", "0", "-0.0"]
+    data, start, end = _fields(texts)
+    values, ok = kernels.numbers(data, start, end, float)
+    assert ok.all()
+    assert values.tolist() == [float(t) for t in texts]
+    assert np.signbit(values[-1])
+    bad = ["", "-", ".", "1e", "1.2.3", "nan", "inf", "1,5", "0x10", "1e+", "12345678901234567890"]
+    data, start, end = _fields([b for b in bad if "," not in b])
+    _, ok = kernels.numbers(data, start, end, float)
+    assert not ok.any()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.integers(-10 ** 18 + 1, 10 ** 18 - 1).map(str),
+                          st.text("0123456789+-x", min_size=1, max_size=20)), min_size=1, max_size=20))
+def test_parse_ints_is_exact_or_declines(texts):
+    data, start, end = _fields(texts)
+    values, ok = kernels.numbers(data, start, end, int)
+    for text, v, good in zip(texts, values, ok):
+        if good:
+            assert v == int(text), text
+        elif text.lstrip("+-").isdigit() and text.count("-") + text.count("+") <= 1 and text[-1].isdigit():
+            assert len(text.lstrip("+-")) > 18, text      # only long numbers are left to pyarrow
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.text("ab1.-x", max_size=4), min_size=1, max_size=5), min_size=1, max_size=8),
+       st.integers(1, 5))
+def test_scan_lines_matches_split(rows, k):
+    data = "".join(",".join(r) + "\n" for r in rows).encode()
+    cols = np.arange(min(k, 3), dtype=np.int64)
+    status, starts, ends, fstart, fend = kernels.scan_lines(_u8(data), k, cols)
+    fine = all(len(r) == k and all(r) for r in rows)
+    if fine:
+        assert status == 0
+        lines = data.decode().split("\n")[:-1]
+        assert [data[s:e].decode() for s, e in zip(starts, ends)] == lines
+        for j, c in enumerate(cols):
+            assert [data[s:e].decode() for s, e in zip(fstart[j], fend[j])] == [r[c] for r in rows]
+    else:
+        assert status != 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text("abc,.9", min_size=1, max_size=30), st.integers(0, 10 ** 7),
+                          st.integers(0, 4 ** 8)), min_size=1, max_size=30), st.randoms())
+def test_emit_rows_appends_ids(rows, rnd):
+    data = "".join(t + "\n" for t, _, _ in rows).encode()
+    lens = np.array([len(t) for t, _, _ in rows], np.int64)
+    starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]).astype(np.int64)
+    order = list(range(len(rows))) * 2
+    rnd.shuffle(order)
+    order = np.array(order, np.int64)
+    chunk = np.array([c for _, c, _ in rows], np.int64)
+    sub = np.array([s for _, _, s in rows], np.int64)
+    out, pos = kernels.emit_rows(_u8(data), starts[order], lens[order], chunk[order], sub[order])
+    expected = [f"{rows[r][0]},{rows[r][1]},{rows[r][2]}\n".encode() for r in order]
+    assert bytes(out) == b"".join(expected)
+    assert [bytes(out[pos[i]:pos[i + 1]]) for i in range(len(order))] == expected
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.integers(-2 ** 63, 2 ** 63 - 1), st.integers(0, 2 ** 31 - 1),
+                          st.integers(0, 2 ** 31 - 1)), max_size=30))
+def test_format_index(rows):
+    key = np.array([r[0] for r in rows], np.int64)
+    chunk = np.array([r[1] for r in rows], np.int64)
+    sub = np.array([r[2] for r in rows], np.int64)
+    got = bytes(kernels.format_index(key, chunk, sub))
+    assert got == "".join(f"{a},{b},{c}\n" for a, b, c in rows).encode()
