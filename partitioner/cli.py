@@ -48,10 +48,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "(table, file, line, reason, row; tab-separated) instead of stopping")
     sp.add_argument("--dry-run", action="store_true",
                     help="write nothing; print the chunk histogram (rows and overlap rows per chunk)")
-    sp.add_argument("--piece-mb", type=int, default=64,
-                    help="input bytes per block read (default 64; with -j > 1 a task is up to 4 "
+    sp.add_argument("--piece-mb", type=int, default=32,
+                    help="input bytes per block read (default 32; with -j > 1 a task is up to 4 "
                          "blocks, about two tasks per worker); peak memory per process is about "
-                         "12x this (a block, its output, the output still being written)")
+                         "150 MB plus 14x this (a block, its output, the output still being "
+                         "written)")
     sp.add_argument("--force", action="store_true", help="replace the output directory's content")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sp.add_argument("--tables", help="comma-separated tables of the config to partition (default all)")

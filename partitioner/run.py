@@ -35,7 +35,7 @@ class Options:
     out_dir: str
     fmt: str = "csv"                  # csv | parquet
     jobs: int = 1
-    piece_mb: int = 64                # task size: bytes of input per task
+    piece_mb: int = 32                # block size: MB of input per block read
     rejects: str | None = None        # write bad rows here instead of failing
     dry_run: bool = False
     progress: bool = True

@@ -8,7 +8,6 @@ which is one vectorized healpy call per batch of rows, no Python per row.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -115,48 +114,6 @@ def probe_order(radius_deg: float) -> int:
     return max(0, min(MAX_ORDER, order))
 
 
-def _on_border(local: np.ndarray, bits: int) -> np.ndarray:
-    """For nested children (index `local` among the 4**bits children of their parent): True
-    where the child touches the parent's boundary."""
-    if bits <= 8:
-        return _border_table(bits)[local]
-    return _border_xy(local, bits)
-
-
-@functools.lru_cache(maxsize=None)
-def _border_table(bits: int) -> np.ndarray:
-    return _border_xy(np.arange(4 ** bits, dtype=np.int64), bits)
-
-
-def _border_xy(idx: np.ndarray, bits: int) -> np.ndarray:
-    """The child's x or y coordinate (de-interleaved from the nested index) is 0 or max."""
-    x = np.zeros_like(idx)
-    y = np.zeros_like(idx)
-    for b in range(bits):
-        x |= ((idx >> (2 * b)) & 1) << b
-        y |= ((idx >> (2 * b + 1)) & 1) << b
-    top = (1 << bits) - 1
-    return (x == 0) | (y == 0) | (x == top) | (y == top)
-
-
-def _compact(v: np.ndarray) -> np.ndarray:
-    """The even bits of v, packed (de-interleaving a nested index)."""
-    v = v & 0x5555555555555555
-    v = (v | (v >> 1)) & 0x3333333333333333
-    v = (v | (v >> 2)) & 0x0F0F0F0F0F0F0F0F
-    v = (v | (v >> 4)) & 0x00FF00FF00FF00FF
-    v = (v | (v >> 8)) & 0x0000FFFF0000FFFF
-    return (v | (v >> 16)) & 0x00000000FFFFFFFF
-
-
-def _gap_to_border(local: np.ndarray, bits: int) -> np.ndarray:
-    """For pixels at index `local` among the 4**bits nested descendants of a chunk: how many
-    whole pixels lie between the pixel and the chunk's border (0 on the border)."""
-    x, y = _compact(local), _compact(local >> 1)
-    top = (1 << bits) - 1
-    return np.minimum(np.minimum(x, y), np.minimum(top - x, top - y))
-
-
 def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     a, d = np.radians(ra), np.radians(dec)
     cd = np.cos(d)
@@ -199,34 +156,30 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
     if overlap_deg > 0 and P >= L:
         top = max(top, min(MAX_ORDER, P + _GAP_BITS))   # fine enough to measure the gap
     pix = healpy.ang2pix(2 ** top, ra, dec, nest=True, lonlat=True).astype(np.int64)
+    radius = math.radians(overlap_deg)
+    if overlap_deg > 0 and len(ra) and P >= L:
+        # Only rows in a probe pixel on the chunk's border can be near another chunk, and only
+        # those whose gap to the chunk's border (in pixels of order `top`) is small enough.
+        # The per-row steps are compiled loops (qserv/geometry_kernels.py), healpy's calls not.
+        from qserv import geometry_kernels as gk
+        reach = (radius + _MARGIN_RAD) / (_GAP_FACTOR * _WIDTH0 / 2 ** top)
+        chunk, sub, rows = gk.locate_and_select(pix, top, L, bits, P, reach)
+        shift = 2 * (P - L)
+        nb = healpy.get_all_neighbours(2 ** P, pix[rows] >> 2 * (top - P), nest=True)
+        pos, pixel = gk.candidates(nb.astype(np.int64), chunk[rows], shift)
+        limit = radius + healpy.max_pixrad(2 ** P) + _MARGIN_RAD
+        cos_limit = math.cos(limit) if limit < math.pi else -2.0
+        cx, cy, cz = healpy.pix2vec(2 ** P, pixel, nest=True)
+        vec = _unit_vectors(ra[rows], dec[rows])
+        o_rows, o_chunks = gk.near_pairs(rows, vec, pos, pixel, cx, cy, cz, shift, cos_limit)
+        return chunk, sub, o_rows, o_chunks
     fine = pix >> 2 * (top - L - bits)
     chunk = fine >> 2 * bits
     sub = fine - (chunk << 2 * bits)
     empty = np.zeros(0, np.int64)
     if overlap_deg <= 0 or len(ra) == 0:
         return chunk, sub, empty, empty
-    radius = math.radians(overlap_deg)
     probe = pix >> 2 * (top - P)
-    if P >= L:
-        # Only rows in a probe pixel on the chunk's border can be near another chunk, and only
-        # those whose gap to the chunk's border (in pixels of order `top`) is small enough.
-        shift = 2 * (P - L)
-        gap = _gap_to_border(pix & ((1 << 2 * (top - L)) - 1), top - L)
-        reach = (radius + _MARGIN_RAD) / (_GAP_FACTOR * _WIDTH0 / 2 ** top)
-        rows = np.flatnonzero((gap <= reach) & _on_border(probe & ((1 << shift) - 1), P - L))
-        nb = healpy.get_all_neighbours(2 ** P, probe[rows], nest=True).astype(np.int64)  # (8, M)
-        nchunk = nb >> shift                                  # -1 (no neighbour) stays -1
-        cand = (nb >= 0) & (nchunk != chunk[rows][None, :])
-        k, m = np.nonzero(cand)
-        vec = _unit_vectors(ra[rows], dec[rows])
-        keep = _near(vec, m, P, nb[k, m], radius)
-        cand[k[~keep], m[~keep]] = False
-        # distinct chunks per row: sort each row's 8 candidates, blank repeats
-        cc = np.where(cand, nchunk, -1).T.copy()              # (M, 8)
-        cc.sort(axis=1)
-        cc[:, 1:][cc[:, 1:] == cc[:, :-1]] = -1
-        i, j = np.nonzero(cc >= 0)
-        return chunk, sub, rows[i], cc[i, j]
     if L - P <= _MAX_DESCENDANT_BITS:
         nb = healpy.get_all_neighbours(2 ** P, probe, nest=True).astype(np.int64)   # (8, N)
         d = 2 * (L - P)
