@@ -1,27 +1,27 @@
 """Appends to many files, off the critical path.
 
 Why: at chunk order 7 one block of input touches ~12,000 files (chunks and their overlaps).
-One locked write per file per block costs more syscalls than the data is worth, and creating
-that many files can take seconds on a busy ext4 (journal), time the CPU would spend waiting.
-So appends are held in memory (references to the blocks' output buffers, per file, in order)
-and written by one background thread, one `writev` per file per flush (`end_block`: once
-BUFFER_BYTES are pending); files are created by the same thread as soon as their names are
-known (`prepare`), while the CPU works on the block.
+One write per file per block costs more syscalls than the data is worth, and creating that
+many files can take seconds on a busy ext4 (journal), time the CPU would spend waiting. So
+appends are held in memory (references to the blocks' output buffers, in order) and written
+by one background thread once BUFFER_BYTES are pending (`end_block`); files are created by the
+same thread as soon as their names are known (`prepare`), while the CPU works on the block.
+
+Two ways to write, by who else writes the files:
+- alone (`lock` False: one process): appends are batches (one buffer, the bounds of each
+  file's piece in it: `append_groups`) written by a compiled loop (kernels.write_groups) that
+  holds no GIL, so a flush costs no Python per file. Files are appended to in whole 4 KiB
+  blocks, the unaligned tail waiting for the file's next piece or close_all (ext4 zeroes the
+  rest of a block when a write ends inside a new one: as costly as the copy itself, with a
+  few KB per file per flush), and each file's CRC32 is computed as it is written
+  (`crc32_of`), so the manifest's checksums need not read the output back.
+- shared (`lock` True: several processes append to the same files): one `writev` per file per
+  flush under an exclusive `flock`, so pieces never interleave; no CRC here.
 
 Order: a file's pieces are written in the order they were appended (one queue, one thread).
-Several processes may append to the same file: each writev holds an exclusive `flock` when
-`lock` was asked for, so pieces never interleave. Memory: about BUFFER_BYTES plus one block's
-output pending, and one flush being written; `flush` waits while the previous one is written.
-An error in the thread (disk full) is raised by the next flush / drain / close_all.
-
-Block-aligned appends: a file written by this process alone (no `lock`) is appended to in
-whole 4 KiB blocks; the unaligned tail waits (copied) for the file's next write or close_all.
-ext4 zeroes the rest of a block when a write ends inside a new one: with ~12,000 files and a
-few KB per file per flush, that zeroing cost as much as the copy itself.
-
-Checksums: a file written only by this process (no `lock`) gets its CRC32 computed piece by
-piece as it is written (`crc32_of`), so the manifest's checksums need not read the output
-back; a file appended to under `lock` (several processes) has none here."""
+Memory: about BUFFER_BYTES plus one block's output pending, and one flush being written;
+`flush` waits while the previous one is written. An error in the thread (disk full) is raised
+by the next flush / drain / close_all."""
 
 from __future__ import annotations
 
@@ -30,9 +30,13 @@ import os
 import queue
 import random
 import threading
-import zlib
+
+import numpy as np
+
+from partitioner import kernels
 
 BUFFER_BYTES = 64 << 20
+ALIGNED_FILES = 1 << 15     # files with a 4 KiB tail buffer (more files: unaligned appends)
 
 
 def _max_open() -> int:
@@ -50,21 +54,55 @@ def _max_open() -> int:
 MAX_OPEN = _max_open()
 
 
+class _Files:
+    """Per-file state of the single-writer path, indexed by a file id (gid). Ids are handed
+    out by the caller's thread (`gid`); the arrays belong to the I/O thread."""
+
+    def __init__(self):
+        self.gids: dict[str, int] = {}
+        self.paths: list[str] = []
+        self.fd_of = np.full(0, -1, np.int32)
+        self.size = np.zeros(0, np.int64)
+        self.crc = np.zeros(0, np.uint64)
+        self.carry_len = np.zeros(0, np.int64)
+        self.carry = np.zeros((0, kernels.BLOCK), np.uint8)
+
+    def gid(self, path: str) -> int:
+        g = self.gids.get(path)
+        if g is None:
+            g = self.gids[path] = len(self.paths)
+            self.paths.append(path)
+        return g
+
+    def grow(self, n: int) -> None:
+        """Room for file ids below n (I/O thread)."""
+        have = len(self.fd_of)
+        if n <= have:
+            return
+        n = max(n, 2 * have, 1024)
+        pad = n - have
+        self.fd_of = np.concatenate([self.fd_of, np.full(pad, -1, np.int32)])
+        self.size = np.concatenate([self.size, np.zeros(pad, np.int64)])
+        self.crc = np.concatenate([self.crc, np.zeros(pad, np.uint64)])
+        self.carry_len = np.concatenate([self.carry_len, np.zeros(pad, np.int64)])
+        rows = min(n, ALIGNED_FILES)
+        if rows > len(self.carry):
+            self.carry = np.concatenate([self.carry, np.zeros((rows - len(self.carry), kernels.BLOCK), np.uint8)])
+
+
 class _State:
     def __init__(self):
         self.fds: dict[str, int] = {}          # used by the I/O thread only (and close, after drain)
         self.requested: set[str] = set()
-        self.pending: dict[str, list] = {}
+        self.pending: dict[str, list] = {}     # shared files: path -> pieces
+        self.batches: list = []                # files written alone: (gids, data, bounds)
         self.pending_bytes = 0
-        self.lock = False
+        self.files = _Files()
+        self.shared: set[str] = set()          # paths written under lock
         self.queue: queue.Queue | None = None
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.in_flight = threading.Semaphore(1)   # flushes queued but not yet written
-        self.crc: dict[str, int] = {}              # path -> CRC32 of all it was sent (no lock)
-        self.shared: set[str] = set()              # paths written under lock: no CRC here
-        self.sizes: dict[str, int] = {}            # path -> bytes written (I/O thread)
-        self.carry: dict[str, bytes] = {}          # path -> unaligned tail not yet written
 
 
 _s = _State()
@@ -140,9 +178,31 @@ def append(path, data, lock: bool) -> None:
     n = memoryview(data).nbytes
     if not n:
         return
-    _s.pending.setdefault(str(path), []).append(data)
+    if lock:
+        _s.pending.setdefault(str(path), []).append(data)
+    else:
+        _s.batches.append((np.array([_s.files.gid(str(path))], np.int64),
+                           np.frombuffer(data, np.uint8), np.array([0, n], np.int64)))
+    _added(n)
+
+
+def append_groups(paths: list[str], data: np.ndarray, bounds: np.ndarray, lock: bool) -> None:
+    """Append data[bounds[i]:bounds[i+1]] (uint8, kept by reference) to paths[i], for each i."""
+    if lock:
+        view = memoryview(data)
+        cuts = bounds.tolist()
+        for i, path in enumerate(paths):
+            if cuts[i + 1] > cuts[i]:
+                _s.pending.setdefault(path, []).append(view[cuts[i]:cuts[i + 1]])
+    else:
+        gid = _s.files.gid
+        _s.batches.append((np.fromiter((gid(p) for p in paths), np.int64, len(paths)), data,
+                           np.ascontiguousarray(bounds, np.int64)))
+    _added(int(bounds[-1] - bounds[0]))
+
+
+def _added(n: int) -> None:
     _s.pending_bytes += n
-    _s.lock = _s.lock or lock
     if _s.pending_bytes >= 4 * BUFFER_BYTES:     # a block with very many overlap copies
         flush()
 
@@ -157,21 +217,25 @@ def end_block() -> None:
 
 def flush(wait: bool = False, final: bool = False) -> None:
     """Hand the pending pieces to the I/O thread; with `wait`, return once all is written
-    (with `final`, the unaligned tails too)."""
+    (with `final`, the files' waiting tails too)."""
     _check()
-    if _s.pending:
-        items, lock = list(_s.pending.items()), _s.lock
-        _s.pending, _s.pending_bytes, _s.lock = {}, 0, False
-        if lock and len(items) > 1:   # other processes write the same files: start elsewhere
-            k = random.randrange(len(items))      # than they do (no convoy on locks/inodes)
+    if _s.pending or _s.batches:
+        items, batches = list(_s.pending.items()), _s.batches
+        _s.pending, _s.batches, _s.pending_bytes = {}, [], 0
+        if len(items) > 1:   # other processes write the same files: start elsewhere than
+            k = random.randrange(len(items))      # they do (no convoy on locks and inodes)
             items = items[k:] + items[:k]
         _s.in_flight.acquire()           # bounded memory: one flush written at a time
 
         def job():
             try:
+                for gids, data, bounds in batches:
+                    if _s.error is None:
+                        _write_batch(gids, data, bounds)
                 for key, pieces in items:
                     if _s.error is None:
-                        _write_aligned(key, pieces, lock)
+                        _write_shared(_fd(key), pieces)
+                        _s.shared.add(key)
             finally:
                 _s.in_flight.release()
         _submit(job)
@@ -188,73 +252,73 @@ def drain() -> None:
     _check()
 
 
-_BLOCK = 4096
+def _open(gids: np.ndarray) -> None:
+    """Make sure files `gids` are open (I/O thread)."""
+    f = _s.files
+    missing = gids[f.fd_of[gids] < 0]
+    if not len(missing):
+        return
+    if len(_s.fds) + len(missing) > MAX_OPEN:
+        _close_fds()
+        missing = gids
+    for g in np.unique(missing).tolist():
+        f.fd_of[g] = _fd(f.paths[g])
 
 
-def _write_aligned(key: str, pieces: list, lock: bool) -> None:
-    """Append pieces (after the file's waiting tail); alone on the file, only up to a block
-    boundary of the file, the rest waits (see module doc)."""
-    head = _s.carry.pop(key, None)
-    if head is not None:
-        pieces = [head] + pieces
-    if not lock and key not in _s.shared:
-        size = _s.sizes.get(key, 0)
-        total = sum(memoryview(p).nbytes for p in pieces)
-        keep = (size + total) % _BLOCK
-        if keep:
-            tail, cut = [], keep
-            while cut:
-                last = memoryview(pieces.pop())
-                if last.nbytes > cut:
-                    tail.append(last[last.nbytes - cut:])
-                    pieces.append(last[:last.nbytes - cut])
-                    cut = 0
-                else:
-                    tail.append(last)
-                    cut -= last.nbytes
-            _s.carry[key] = b"".join(reversed(tail))
-        _s.sizes[key] = size + total - keep
-        if not pieces:
-            return
-    _write(_fd(key), pieces, lock)
-    _follow_crc(key, pieces, lock)
+def _failed(gid: int, data) -> None:
+    """Surface the error of a failed write (kernels return no errno): write the same bytes
+    from Python, which raises it; if that works, still fail (the file is now unknown)."""
+    path = _s.files.paths[gid]
+    os.write(_fd(path), bytes(data))
+    raise OSError(f"writing {path} failed")
+
+
+def _write_batch(gids: np.ndarray, data: np.ndarray, bounds: np.ndarray) -> None:
+    f = _s.files
+    f.grow(int(gids.max()) + 1)
+    step = max(1, MAX_OPEN // 2)
+    for s in range(0, len(gids), step):           # at most MAX_OPEN / 2 files open at once
+        part = gids[s:s + step]
+        _open(part)
+        cut = bounds[s:s + len(part) + 1]
+        bad = kernels.write_groups(f.fd_of, f.size, f.carry, f.carry_len, f.crc, part, data, cut)
+        if bad:
+            _failed(int(part[bad - 1]), data[cut[bad - 1]:cut[bad]])
 
 
 def _write_carries() -> None:
-    while _s.carry and _s.error is None:
-        key, tail = _s.carry.popitem()
-        _write(_fd(key), [tail], False)
-        _follow_crc(key, [tail], False)
-        _s.sizes[key] = _s.sizes.get(key, 0) + len(tail)
-
-
-def _follow_crc(key: str, pieces: list, lock: bool) -> None:
-    if lock or key in _s.shared:
-        _s.shared.add(key)
-        _s.crc.pop(key, None)
+    f = _s.files
+    if _s.error is not None or not len(f.carry_len):
         return
-    crc = _s.crc.get(key, 0)
-    for p in pieces:
-        crc = zlib.crc32(p, crc)
-    _s.crc[key] = crc
+    gids = np.flatnonzero(f.carry_len).astype(np.int64)
+    step = max(1, MAX_OPEN // 2)
+    for s in range(0, len(gids), step):
+        part = gids[s:s + step]
+        _open(part)
+        bad = kernels.write_carries(f.fd_of, f.size, f.carry, f.carry_len, f.crc, part)
+        if bad:
+            g = int(part[bad - 1])
+            _failed(g, f.carry[g, :f.carry_len[g]])
 
 
 def crc32_of(path) -> int | None:
-    """CRC32 of everything this process wrote to `path` (call after close_all), or None when
-    unknown (written under lock, or not by this process)."""
-    return _s.crc.get(str(path))
+    """CRC32 of everything this process wrote to `path` alone (call after close_all), or
+    None when unknown (written under lock, or not by this process)."""
+    key = str(path)
+    g = _s.files.gids.get(key)
+    if g is None or key in _s.shared or g >= len(_s.files.crc):
+        return None
+    return int(_s.files.crc[g])
 
 
 def forget_checksums() -> None:
-    """A new run: files of the same names start empty again."""
-    _s.crc.clear()
+    """A new run (the I/O thread idle): files of the same names start empty again."""
+    _s.files = _Files()
     _s.shared.clear()
-    _s.sizes.clear()
 
 
-def _write(fd: int, pieces: list, lock: bool) -> None:
-    if lock:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+def _write_shared(fd: int, pieces: list) -> None:
+    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         for i in range(0, len(pieces), 512):          # IOV_MAX is 1024 on Linux
             group = pieces[i:i + 512]
@@ -265,8 +329,7 @@ def _write(fd: int, pieces: list, lock: bool) -> None:
                 while view:
                     view = view[os.write(fd, view):]
     finally:
-        if lock:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _close_fds() -> None:
@@ -274,6 +337,7 @@ def _close_fds() -> None:
         os.close(fd)
     _s.fds.clear()
     _s.requested.clear()
+    _s.files.fd_of[:] = -1
 
 
 def close_all() -> None:
@@ -288,9 +352,9 @@ def close_all() -> None:
 
 def discard() -> None:
     """Drop pending pieces (a failed run), wait for the thread, close the files."""
-    _s.pending, _s.pending_bytes, _s.lock = {}, 0, False
+    _s.pending, _s.batches, _s.pending_bytes = {}, [], 0
     if _s.queue is not None:
         _s.queue.join()
     _s.error = None
-    _s.carry.clear()
+    _s.files.carry_len[:] = 0
     _close_fds()

@@ -80,10 +80,10 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return order, sorted_keys[starts], starts, np.diff(np.append(starts, len(keys)))
 
 
-def _append_groups(job, out: Path, view, bounds: list, ids: np.ndarray, overlap: bool) -> None:
+def _append_groups(job, out: Path, data: np.ndarray, bounds: np.ndarray, ids: np.ndarray,
+                   overlap: bool) -> None:
     name = f"{out}/chunk_{{}}_overlap.csv" if overlap else f"{out}/chunk_{{}}.csv"
-    for i, c in enumerate(ids.tolist()):
-        writers.append(name.format(c), view[bounds[i]:bounds[i + 1]], job.lock)
+    writers.append_groups([name.format(c) for c in ids.tolist()], data, bounds, job.lock)
 
 
 def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_rows: np.ndarray,
@@ -102,10 +102,9 @@ def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_
     rows = np.concatenate([order, o_rows[o_order]])
     data, pos = kernels.emit_rows(fb.buf, fb.starts[rows], (fb.ends - fb.starts)[rows],
                                   chunk[rows].astype(np.int64), sub[rows].astype(np.int64))
-    view = memoryview(data)
-    _append_groups(job, out, view, pos[np.append(starts, n)].tolist(), ids, False)
+    _append_groups(job, out, data, pos[np.append(starts, n)], ids, False)
     if len(o_rows):
-        _append_groups(job, out, view, pos[n + np.append(ostarts, len(o_rows))].tolist(), oids, True)
+        _append_groups(job, out, data, pos[n + np.append(ostarts, len(o_rows))], oids, True)
 
 
 def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.ndarray,
@@ -145,11 +144,11 @@ def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.n
     width = 8 if pa.types.is_large_binary(taken.type) else 4
     off = np.frombuffer(taken.buffers()[1], np.int64 if width == 8 else np.int32, len(taken) + 1,
                         taken.offset * width)[::2]
-    view = memoryview(taken.buffers()[2])
-    _append_groups(job, out, view, off[np.append(starts, n)].tolist(), ids, False)
+    data = np.frombuffer(taken.buffers()[2], np.uint8)
+    _append_groups(job, out, data, off[np.append(starts, n)], ids, False)
     if len(o_rows):
         res.overlap_rows = dict(zip(oids.tolist(), ocounts.tolist()))
-        _append_groups(job, out, view, off[n + np.append(ostarts, len(o_rows))].tolist(), oids, True)
+        _append_groups(job, out, data, off[n + np.append(ostarts, len(o_rows))], oids, True)
 
 
 def _one(taken) -> pa.Array:

@@ -286,3 +286,103 @@ def numbers(buf: np.ndarray, fstart: np.ndarray, fend: np.ndarray, kind) -> tupl
     if kind is float:
         return parse_floats(buf, fstart, fend, _POW10)
     return parse_ints(buf, fstart, fend)
+
+
+# --- Appends to many files (partitioner/appender.py) ----------------------------------------
+#
+# libc's write and zlib's crc32 called from compiled code: a flush appends to ~12,000 files,
+# and a Python loop over them (a GIL round trip per file) cost more than the writes.
+
+def _load_zlib() -> bool:
+    import ctypes.util
+    import zlib  # noqa: F401  (its libz is the one to use)
+    import llvmlite.binding as llvm
+    name = ctypes.util.find_library("z")
+    if name is None:
+        return False
+    try:
+        llvm.load_library_permanently(name)
+    except RuntimeError:
+        return False
+    return True
+
+
+IO_KERNELS = _load_zlib()
+_c_write = types.ExternalFunction("write", types.intp(types.int32, types.intp, types.uintp))
+_c_crc32 = types.ExternalFunction("crc32", types.uint64(types.uint64, types.intp, types.uint32))
+BLOCK = 4096
+
+
+@njit(cache=True, nogil=True)
+def _write_all(fd, addr, n, crc, f):
+    """write() until n bytes are out, following the file's CRC; False on an error."""
+    done = 0
+    while done < n:
+        got = _c_write(fd, addr + done, n - done)
+        if got <= 0:
+            return False
+        done += got
+    done = 0
+    while done < n:
+        step = min(n - done, 1 << 30)
+        crc[f] = _c_crc32(crc[f], addr + done, step)
+        done += step
+    return True
+
+
+@njit(cache=True, nogil=True)
+def write_groups(fd_of, size, carry, carry_len, crc, gids, data, bounds):
+    """Append data[bounds[i]:bounds[i+1]] to file gids[i] (fd fd_of[gid]), for each i in
+    order. Files with a carry row (gid < carry.shape[0]) are written in whole BLOCKs: the
+    file's waiting tail carry[gid, :carry_len[gid]] comes first, what is left past the last
+    block boundary waits there. size/crc[gid] follow what was written. Returns 0, or i + 1
+    when the write of group i failed."""
+    base = data.ctypes.data
+    for i in range(gids.size):
+        f = gids[i]
+        fd = fd_of[f]
+        p = bounds[i]
+        end = bounds[i + 1]
+        if p == end:
+            continue
+        if f >= carry.shape[0]:
+            if not _write_all(fd, base + p, end - p, crc, f):
+                return i + 1
+            size[f] += end - p
+            continue
+        c = carry_len[f]
+        if c + end - p < BLOCK:                      # still short of a block: wait
+            carry[f, c:c + end - p] = data[p:end]
+            carry_len[f] = c + end - p
+            continue
+        if c:                                        # complete the waiting block first
+            k = BLOCK - c
+            carry[f, c:BLOCK] = data[p:p + k]
+            if not _write_all(fd, carry[f].ctypes.data, BLOCK, crc, f):
+                return i + 1
+            size[f] += BLOCK
+            p += k
+        whole = (end - p) - (end - p) % BLOCK
+        if whole:
+            if not _write_all(fd, base + p, whole, crc, f):
+                return i + 1
+            size[f] += whole
+            p += whole
+        carry[f, :end - p] = data[p:end]
+        carry_len[f] = end - p
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def write_carries(fd_of, size, carry, carry_len, crc, gids):
+    """Write the waiting tails of files gids (the end of a run). Returns 0 or i + 1 as
+    write_groups."""
+    for i in range(gids.size):
+        f = gids[i]
+        c = carry_len[f]
+        if c:
+            if not _write_all(fd_of[f], carry[f].ctypes.data, c, crc, f):
+                return i + 1
+            size[f] += c
+            carry_len[f] = 0
+    return 0

@@ -26,9 +26,9 @@ CSV_OPTIONS = pacsv.WriteOptions(include_header=False, null_string="NULL", quoti
 
 
 # Appends go through partitioner.appender (buffered, written by a background thread).
-append, flush, close_all, discard, prepare, end_block, forget_checksums = (
-    appender.append, appender.flush, appender.close_all, appender.discard, appender.prepare,
-    appender.end_block, appender.forget_checksums)
+append, append_groups, flush, close_all, discard, prepare, end_block, forget_checksums = (
+    appender.append, appender.append_groups, appender.flush, appender.close_all,
+    appender.discard, appender.prepare, appender.end_block, appender.forget_checksums)
 
 
 def for_csv(table: pa.Table) -> pa.Table:
