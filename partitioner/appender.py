@@ -85,9 +85,10 @@ class _Files:
         self.size = np.concatenate([self.size, np.zeros(pad, np.int64)])
         self.crc = np.concatenate([self.crc, np.zeros(pad, np.uint64)])
         self.carry_len = np.concatenate([self.carry_len, np.zeros(pad, np.int64)])
-        rows = min(n, ALIGNED_FILES)
-        if rows > len(self.carry):
-            self.carry = np.concatenate([self.carry, np.zeros((rows - len(self.carry), kernels.BLOCK), np.uint8)])
+        if not len(self.carry):     # mapped once, never copied: untouched rows cost no RAM
+            import mmap
+            self.carry = np.frombuffer(mmap.mmap(-1, ALIGNED_FILES * kernels.BLOCK),
+                                       np.uint8).reshape(ALIGNED_FILES, kernels.BLOCK)
 
 
 class _State:
