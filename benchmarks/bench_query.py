@@ -6,7 +6,8 @@ holding the same rows, side by side in one run.
   decodes every value in Python, so on this 2-core machine the client itself is the limit
   (one MariaDB reaches about the same rate); the same result is also fetched with the C
   client (`mariadb --quick -B`, output counted and dropped), which shows what port 4040
-  delivers when the client keeps up.
+  delivers when the client keeps up, and once more by pymysql with the client pinned to a
+  core of its own and every server process (cluster and baseline) to the other.
 
     python benchmarks/bench_query.py --objects 1000000
 """
@@ -14,6 +15,7 @@ holding the same rows, side by side in one run.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -44,6 +46,24 @@ def time_cli(port: int, user: str, password: str, db: str, sql: str, repeat: int
         times.append(time.perf_counter() - t)
         n = out.count(b"\n")
     return statistics.median(times), n
+
+
+def pin(work: Path, cpus: set[int]) -> int:
+    """Pin every thread of every process whose command line names `work` (the cluster's
+    daemons and MariaDB servers, the baseline MariaDB) to `cpus`; returns the processes."""
+    n = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if str(work).encode() not in (proc / "cmdline").read_bytes():
+                continue
+            for task in (proc / "task").iterdir():
+                os.sched_setaffinity(int(task.name), cpus)
+            n += 1
+        except OSError:          # gone meanwhile
+            continue
+    return n
 
 
 def main(argv=None) -> None:
@@ -88,6 +108,28 @@ def main(argv=None) -> None:
                          "ratio": round(t_czar / t_single, 2), "czar_rows_per_s": round(n_czar / t_czar)})
             summary["rows_per_s_100k_c_client"] = round(n_czar / t_czar)
             summary["single_rows_per_s_100k_c_client"] = round(n_single / t_single)
+        if len(os.sched_getaffinity(0)) >= 2:
+            # The client on a core of its own, everything else on the other: pymysql decodes
+            # every value in Python and otherwise competes with the cluster for 2 cores.
+            everything = os.sched_getaffinity(0)
+            client_cpu = max(everything)
+            rest = everything - {client_cpu}
+            pinned = pin(work, rest)
+            os.sched_setaffinity(0, {client_cpu})
+            try:
+                sql = QUERIES["rows_100k"]
+                t_single, n_single = time_query(single, sql, args.repeat)
+                t_czar, n_czar = time_query(czar, sql, args.repeat)
+            finally:
+                os.sched_setaffinity(0, everything)
+                pin(work, everything)
+            assert n_single == n_czar
+            rows.append({"query": "rows_100k (pymysql on its own core)", "rows": n_czar,
+                         "single_s": round(t_single, 4), "czar_s": round(t_czar, 4),
+                         "ratio": round(t_czar / t_single, 2), "czar_rows_per_s": round(n_czar / t_czar)})
+            summary["pinned_processes"] = pinned
+            summary["rows_per_s_100k_pinned"] = round(n_czar / t_czar)
+            summary["single_rows_per_s_100k_pinned"] = round(n_single / t_single)
     report("bench_query", summary, rows)
 
 
