@@ -87,6 +87,24 @@ def scan_lines(buf, k, cols):
     return 0, starts, ends, fstart, fend
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _signed_int(buf, i, e, max_digits):
+    """(value, ok) of buf[i:e] as [+-]?digits with at most max_digits digits."""
+    neg = False
+    if i < e and (buf[i] == 45 or buf[i] == 43):
+        neg = buf[i] == 45
+        i += 1
+    if i == e or e - i > max_digits:
+        return 0, False
+    v = 0
+    for j in range(i, e):
+        d = np.int64(buf[j]) - 48
+        if d < 0 or d > 9:
+            return 0, False
+        v = v * 10 + d
+    return (-v if neg else v), True
+
+
 @njit(cache=True, nogil=True)
 def parse_ints(buf, fstart, fend):
     """int64 of each field buf[fstart[i]:fend[i]]; ok[i] False where it is not [+-]?digits
@@ -95,23 +113,7 @@ def parse_ints(buf, fstart, fend):
     out = np.zeros(n, np.int64)
     ok = np.ones(n, np.bool_)
     for r in range(n):
-        i = fstart[r]
-        e = fend[r]
-        neg = False
-        if i < e and (buf[i] == 45 or buf[i] == 43):
-            neg = buf[i] == 45
-            i += 1
-        if i == e or e - i > 18:
-            ok[r] = False
-            continue
-        v = 0
-        for j in range(i, e):
-            d = np.int64(buf[j]) - 48
-            if d < 0 or d > 9:
-                ok[r] = False
-                break
-            v = v * 10 + d
-        out[r] = -v if neg else v
+        out[r], ok[r] = _signed_int(buf, fstart[r], fend[r], 18)
     return out, ok
 
 
@@ -165,25 +167,11 @@ def parse_floats(buf, fstart, fend, pow10):
             if buf[i] != 101 and buf[i] != 69:
                 ok[r] = False
                 continue
-            i += 1
-            eneg = False
-            if i < e and (buf[i] == 45 or buf[i] == 43):
-                eneg = buf[i] == 45
-                i += 1
-            if i == e or e - i > 4:
-                ok[r] = False
-                continue
-            x = 0
-            for j in range(i, e):
-                d = np.int64(buf[j]) - 48
-                if d < 0 or d > 9:
-                    good = False
-                    break
-                x = x * 10 + d
+            x, good = _signed_int(buf, i + 1, e, 4)
             if not good:
                 ok[r] = False
                 continue
-            exp10 += -x if eneg else x
+            exp10 += x
         if m == 0:
             v = 0.0
         elif m > 9007199254740992 or exp10 < -22 or exp10 > 22:
