@@ -179,7 +179,7 @@ def append(path, data, lock: bool) -> None:
     n = memoryview(data).nbytes
     if not n:
         return
-    if lock:
+    if lock or not kernels.IO_KERNELS:
         _s.pending.setdefault(str(path), []).append(data)
     else:
         _s.batches.append((np.array([_s.files.gid(str(path))], np.int64),
@@ -189,7 +189,7 @@ def append(path, data, lock: bool) -> None:
 
 def append_groups(paths: list[str], data: np.ndarray, bounds: np.ndarray, lock: bool) -> None:
     """Append data[bounds[i]:bounds[i+1]] (uint8, kept by reference) to paths[i], for each i."""
-    if lock:
+    if lock or not kernels.IO_KERNELS:     # (no zlib to call: the Python path, read back)
         view = memoryview(data)
         cuts = bounds.tolist()
         for i, path in enumerate(paths):

@@ -69,6 +69,15 @@ def test_open_file_limit_and_files_past_the_tail_buffers(tmp_path, monkeypatch):
         assert appender.crc32_of(path) == zlib.crc32(content)
 
 
+def test_without_zlib_every_file_takes_the_python_path(tmp_path, monkeypatch):
+    from partitioner import kernels
+    monkeypatch.setattr(kernels, "IO_KERNELS", False)
+    expected = _random_run(tmp_path, np.random.default_rng(9), 5, 10, False)
+    for path, content in expected.items():
+        assert open(path, "rb").read() == content
+        assert appender.crc32_of(path) is None
+
+
 def test_a_write_error_reaches_the_caller():
     appender.append_groups(["/dev/full"], np.frombuffer(b"x" * 10000, np.uint8),
                            np.array([0, 10000]), False)
