@@ -131,7 +131,6 @@ def main(argv=None) -> None:
                     continue
                 runs = sorted((run_partition(sp, work / f"out-{n}-j{jobs}-{k}", jobs)   # a fresh
                                for k in range(args.repeat)), key=lambda r: r[0])    # directory each
-
                 secs, rss, m, cpu, sys_cpu = runs[len(runs) // 2]
                 rss = max(r[1] for r in runs)
                 t = m["tables"]["Object"]

@@ -62,7 +62,6 @@ class _Files:
         self.gids: dict[str, int] = {}
         self.paths: list[str] = []
         self.fd_of = np.full(0, -1, np.int32)
-        self.size = np.zeros(0, np.int64)
         self.crc = np.zeros(0, np.uint64)
         self.carry_len = np.zeros(0, np.int64)
         self.carry = np.zeros((0, kernels.BLOCK), np.uint8)
@@ -82,7 +81,6 @@ class _Files:
         n = max(n, 2 * have, 1024)
         pad = n - have
         self.fd_of = np.concatenate([self.fd_of, np.full(pad, -1, np.int32)])
-        self.size = np.concatenate([self.size, np.zeros(pad, np.int64)])
         self.crc = np.concatenate([self.crc, np.zeros(pad, np.uint64)])
         self.carry_len = np.concatenate([self.carry_len, np.zeros(pad, np.int64)])
         if not len(self.carry):     # mapped once, never copied: untouched rows cost no RAM
@@ -274,15 +272,22 @@ def _failed(gid: int, data) -> None:
     raise OSError(f"writing {path} failed")
 
 
+def _open_slices(gids: np.ndarray):
+    """(start, part) over `gids` in slices of at most MAX_OPEN / 2 files, each part's files
+    open (I/O thread)."""
+    step = max(1, MAX_OPEN // 2)
+    for s in range(0, len(gids), step):
+        part = gids[s:s + step]
+        _open(part)
+        yield s, part
+
+
 def _write_batch(gids: np.ndarray, data: np.ndarray, bounds: np.ndarray) -> None:
     f = _s.files
     f.grow(int(gids.max()) + 1)
-    step = max(1, MAX_OPEN // 2)
-    for s in range(0, len(gids), step):           # at most MAX_OPEN / 2 files open at once
-        part = gids[s:s + step]
-        _open(part)
+    for s, part in _open_slices(gids):
         cut = bounds[s:s + len(part) + 1]
-        bad = kernels.write_groups(f.fd_of, f.size, f.carry, f.carry_len, f.crc, part, data, cut)
+        bad = kernels.write_groups(f.fd_of, f.carry, f.carry_len, f.crc, part, data, cut)
         if bad:
             _failed(int(part[bad - 1]), data[cut[bad - 1]:cut[bad]])
 
@@ -291,12 +296,8 @@ def _write_carries() -> None:
     f = _s.files
     if _s.error is not None or not len(f.carry_len):
         return
-    gids = np.flatnonzero(f.carry_len).astype(np.int64)
-    step = max(1, MAX_OPEN // 2)
-    for s in range(0, len(gids), step):
-        part = gids[s:s + step]
-        _open(part)
-        bad = kernels.write_carries(f.fd_of, f.size, f.carry, f.carry_len, f.crc, part)
+    for _, part in _open_slices(np.flatnonzero(f.carry_len).astype(np.int64)):
+        bad = kernels.write_carries(f.fd_of, f.carry, f.carry_len, f.crc, part)
         if bad:
             g = int(part[bad - 1])
             _failed(g, f.carry[g, :f.carry_len[g]])

@@ -300,7 +300,8 @@ def _place_directors(job: TableJob, out: Path, ra, dec, key):
         writers.append(out / "index.part", rec.tobytes(), job.lock)
         if job.write and job.fmt == "csv":    # the LOAD-ready index, in index.part's order
             writers.append(out / "index.csv", kernels.format_index(
-                rec["key"].copy(), chunk.astype(np.int64), sub.astype(np.int64)), job.lock)
+                np.asarray(key, np.int64), chunk.astype(np.int64, copy=False),
+                sub.astype(np.int64, copy=False)), job.lock)
     return chunk, sub, o_rows, o_chunks
 
 

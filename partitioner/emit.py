@@ -80,6 +80,19 @@ def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return order, sorted_keys[starts], starts, np.diff(np.append(starts, len(keys)))
 
 
+def _layout(out: Path, chunk: np.ndarray, o_chunks: np.ndarray, res):
+    """Group a block's rows by chunk and its overlap pairs by target chunk (see _groups),
+    count them into res, and have the files they go to created meanwhile."""
+    order, ids, starts, counts = _groups(chunk)
+    o_order, oids, ostarts, ocounts = _groups(o_chunks)
+    res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
+    if len(o_chunks):
+        res.overlap_rows = dict(zip(oids.tolist(), ocounts.tolist()))
+    writers.prepare([f"{out}/chunk_{c}.csv" for c in ids.tolist()] +
+                    [f"{out}/chunk_{c}_overlap.csv" for c in oids.tolist()])
+    return order, ids, starts, o_order, oids, ostarts
+
+
 def _append_groups(job, out: Path, data: np.ndarray, bounds: np.ndarray, ids: np.ndarray,
                    overlap: bool) -> None:
     name = f"{out}/chunk_{{}}_overlap.csv" if overlap else f"{out}/chunk_{{}}.csv"
@@ -92,16 +105,11 @@ def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_
     copied in chunk order by one compiled loop (kernels.emit_rows), appended to the chunk
     files, then the overlap rows (with their own ids) to the overlap files."""
     n = len(chunk)
-    order, ids, starts, counts = _groups(chunk)
-    o_order, oids, ostarts, ocounts = _groups(o_chunks)
-    res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
-    if len(o_rows):
-        res.overlap_rows = dict(zip(oids.tolist(), ocounts.tolist()))
-    writers.prepare([f"{out}/chunk_{c}.csv" for c in ids.tolist()] +
-                    [f"{out}/chunk_{c}_overlap.csv" for c in oids.tolist()])   # created meanwhile
+    order, ids, starts, o_order, oids, ostarts = _layout(out, chunk, o_chunks, res)
     rows = np.concatenate([order, o_rows[o_order]])
     data, pos = kernels.emit_rows(fb.buf, fb.starts[rows], (fb.ends - fb.starts)[rows],
-                                  chunk[rows].astype(np.int64), sub[rows].astype(np.int64))
+                                  chunk[rows].astype(np.int64, copy=False),
+                                  sub[rows].astype(np.int64, copy=False))
     _append_groups(job, out, data, pos[np.append(starts, n)], ids, False)
     if len(o_rows):
         _append_groups(job, out, data, pos[n + np.append(ostarts, len(o_rows))], oids, True)
@@ -116,13 +124,9 @@ def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.n
     `lines[line_idx[r]]` (other values in between are ignored); chunk/sub: per row;
     o_rows/o_chunks: overlap pairs (row, target chunk). Fills res.chunk_rows/overlap_rows."""
     n = len(chunk)
-    order, ids, starts, counts = _groups(chunk)
-    o_order, oids, ostarts, ocounts = _groups(o_chunks)
-    res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
-    writers.prepare([f"{out}/chunk_{c}.csv" for c in ids.tolist()] +
-                    [f"{out}/chunk_{c}_overlap.csv" for c in oids.tolist()])   # created meanwhile
+    order, ids, starts, o_order, oids, ostarts = _layout(out, chunk, o_chunks, res)
     cpos = np.empty(n, np.int64)                  # row -> index of its chunk in ids
-    cpos[order] = np.repeat(np.arange(len(ids)), counts)
+    cpos[order] = np.repeat(np.arange(len(ids)), np.diff(np.append(starts, n)))
     bits = job.chunker.subchunk_bits
     if bits <= _STATIC_SUB_BITS:
         subs, spos = np.arange(4 ** bits), sub
@@ -147,7 +151,6 @@ def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.n
     data = np.frombuffer(taken.buffers()[2], np.uint8)
     _append_groups(job, out, data, off[np.append(starts, n)], ids, False)
     if len(o_rows):
-        res.overlap_rows = dict(zip(oids.tolist(), ocounts.tolist()))
         _append_groups(job, out, data, off[n + np.append(ostarts, len(o_rows))], oids, True)
 
 

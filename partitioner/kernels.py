@@ -319,11 +319,12 @@ def _write_all(fd, addr, n, crc, f):
 
 
 @njit(cache=True, nogil=True)
-def write_groups(fd_of, size, carry, carry_len, crc, gids, data, bounds):
+def write_groups(fd_of, carry, carry_len, crc, gids, data, bounds):
     """Append data[bounds[i]:bounds[i+1]] to file gids[i] (fd fd_of[gid]), for each i in
     order. Files with a carry row (gid < carry.shape[0]) are written in whole BLOCKs: the
     file's waiting tail carry[gid, :carry_len[gid]] comes first, what is left past the last
-    block boundary waits there. size/crc[gid] follow what was written. Returns 0, or i + 1
+    block boundary waits there (every write of such a file ends on a block boundary, so its
+    size need not be tracked). crc[gid] follows what was written. Returns 0, or i + 1
     when the write of group i failed."""
     base = data.ctypes.data
     for i in range(gids.size):
@@ -336,7 +337,6 @@ def write_groups(fd_of, size, carry, carry_len, crc, gids, data, bounds):
         if f >= carry.shape[0]:
             if not _write_all(fd, base + p, end - p, crc, f):
                 return i + 1
-            size[f] += end - p
             continue
         c = carry_len[f]
         if c + end - p < BLOCK:                      # still short of a block: wait
@@ -348,13 +348,11 @@ def write_groups(fd_of, size, carry, carry_len, crc, gids, data, bounds):
             carry[f, c:BLOCK] = data[p:p + k]
             if not _write_all(fd, carry[f].ctypes.data, BLOCK, crc, f):
                 return i + 1
-            size[f] += BLOCK
             p += k
         whole = (end - p) - (end - p) % BLOCK
         if whole:
             if not _write_all(fd, base + p, whole, crc, f):
                 return i + 1
-            size[f] += whole
             p += whole
         carry[f, :end - p] = data[p:end]
         carry_len[f] = end - p
@@ -362,7 +360,7 @@ def write_groups(fd_of, size, carry, carry_len, crc, gids, data, bounds):
 
 
 @njit(cache=True, nogil=True)
-def write_carries(fd_of, size, carry, carry_len, crc, gids):
+def write_carries(fd_of, carry, carry_len, crc, gids):
     """Write the waiting tails of files gids (the end of a run). Returns 0 or i + 1 as
     write_groups."""
     for i in range(gids.size):
@@ -371,6 +369,5 @@ def write_carries(fd_of, size, carry, carry_len, crc, gids):
         if c:
             if not _write_all(fd_of[f], carry[f].ctypes.data, c, crc, f):
                 return i + 1
-            size[f] += c
             carry_len[f] = 0
     return 0
