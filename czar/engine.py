@@ -7,7 +7,6 @@ import itertools
 import logging
 import time
 import uuid
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import AsyncIterator, Sequence
 
@@ -19,9 +18,8 @@ from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, make_jobs
 from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
-from czar.wire_rows import RowEncoder
 from czar.plan import QueryPlan, build_plan
-from czar.streaming import OpenedStreams, ReadyStreams, RowWindow
+from czar.streaming import FannedIn, OneStream, RowWindow
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError, not_supported
 from qserv.mariadb import MariaDBServer
@@ -181,40 +179,38 @@ class QueryEngine:
 
     async def _execute_streamed(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """No merge needed (a filter/projection): every job runs the user's query over its
-        chunks, and each job's rows go to the client as soon as it is ready (jobs in the
-        order they finish: czar/streaming.py). The czar's MariaDB is not involved at all."""
+        chunks, and the rows of all jobs go to the client as they arrive (czar/streaming.py).
+        The czar's MariaDB is not involved at all."""
         placement = self.catalog.view.placement.get(plan.database.lower(), {})
         jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
-        streams = ReadyStreams(self.dispatcher, self.new_query_id(), plan.database,
-                               plan.direct_template, jobs)
+        ncols = len(shadow.description)
+        streams = FannedIn(self.dispatcher, self.new_query_id(), plan.database,
+                           plan.direct_template, jobs, ncols)
         await streams.first_ready()
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of(streams, len(shadow.description), plan.row_window))
+                           batches=self._rows_of(streams, plan.row_window))
 
-    async def _rows_of(self, streams, ncols: int, window: tuple[int, int | None] | None = None):
-        """Row batches from the workers' OUTFILE text, one stream after the other, within the
-        result-size limit; every stream is closed at the end. Batches are ready-made row
-        packets where the text allows it (czar/wire_rows.py), lists of values otherwise.
-        A LIMIT's window (skip, count) is kept here: once it is full, the streams are closed
-        and the jobs still running are cancelled."""
+    async def _rows_of(self, batches, window: tuple[int, int | None] | None = None):
+        """Row batches (czar/streaming.py) within the result-size limit; the source is closed
+        at the end. Batches are ready-made row packets where the text allows it
+        (czar/wire_rows.py), lists of values otherwise. A LIMIT's window (skip, count) is kept
+        here: once it is full, the source is closed and the jobs still running are cancelled."""
         rows, window = 0, RowWindow(*(window or ()))
         try:
             if window.full:
                 return
-            async for pieces in streams:
-                async with aclosing(_batches_of(pieces, ncols)) as batches:
-                    async for batch in batches:
-                        batch = window.cut(batch)
-                        rows += len(batch)
-                        if rows > self.config.max_result_rows:
-                            raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
-                                             f"{self.config.max_result_rows} rows; add a restriction")
-                        if batch:
-                            yield batch
-                        if window.full:
-                            return
+            async for batch in batches:
+                batch = window.cut(batch)
+                rows += len(batch)
+                if rows > self.config.max_result_rows:
+                    raise QservError(ER_TOO_BIG_RESULT, f"the result has more than "
+                                     f"{self.config.max_result_rows} rows; add a restriction")
+                if batch:
+                    yield batch
+                if window.full:
+                    return
         finally:
-            await streams.aclose()
+            await batches.aclose()
 
     async def _execute_direct(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """Fast path: one job answers the whole query, so its rows stream straight from the
@@ -228,7 +224,7 @@ class QueryEngine:
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job,
                                               few_rows=plan.few_rows)
         return QueryResult(columns=shadow.description, binary=shadow.binary,
-                           batches=self._rows_of(OpenedStreams([pieces]), len(shadow.description),
+                           batches=self._rows_of(OneStream(pieces, len(shadow.description)),
                                                  plan.row_window))
 
     async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
@@ -293,16 +289,3 @@ def _index_condition(lookup) -> tuple[str, list[int]]:
         return f"objectId IN ({', '.join(['%s'] * len(lookup.values))})", list(lookup.values)
     return "objectId BETWEEN %s AND %s", list(lookup.between)
 
-
-async def _batches_of(pieces, ncols: int):
-    """One job's OUTFILE text as row batches (czar/wire_rows.py); the stream is closed at the
-    end, also when the reader stops early."""
-    try:
-        encoder = RowEncoder(ncols)
-        async for piece in pieces:
-            batch = encoder.feed(piece)
-            if batch:
-                yield batch
-        encoder.finish()
-    finally:
-        await pieces.aclose()

@@ -24,7 +24,8 @@ def czar_mariadb(config: ClusterConfig) -> MariaDBServer:
 
 
 def worker_mariadb(config: ClusterConfig, name: str) -> MariaDBServer:
-    return MariaDBServer(config.instance_dir(name), config.worker(name).mariadb_port, config.mariadb)
+    return MariaDBServer(config.instance_dir(name), config.worker(name).mariadb_port, config.mariadb,
+                         nice=config.worker_nice)
 
 
 def all_mariadb(config: ClusterConfig) -> dict[str, MariaDBServer]:
