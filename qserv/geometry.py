@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import healpy
+from qserv import healpix
 import numpy as np
 
 MAX_ORDER = 29  # healpy's NESTED limit (nside = 2**29)
@@ -57,7 +57,7 @@ class Chunker:
         land in a silently wrong chunk. RA is taken modulo 360.
         """
         ra, dec = checked_positions(ra, dec)
-        fine = healpy.ang2pix(2 ** (self.chunk_order + self.subchunk_bits),
+        fine = healpix.ang2pix(2 ** (self.chunk_order + self.subchunk_bits),
                               np.mod(ra, 360.0), dec, nest=True, lonlat=True).astype(np.int64)
         shift = 2 * self.subchunk_bits
         chunk = fine >> shift
@@ -102,7 +102,7 @@ _MARGIN_RAD = 1e-7                   # ~0.02 arcsec: covers float rounding of th
 # 0.678, so 0.5 leaves a margin. Pixels of order probe + _GAP_BITS are ~1/64 of the radius.
 _GAP_FACTOR = 0.5
 _GAP_BITS = 5
-_MAX_DESCENDANT_BITS = 4             # beyond 4**4 descendants per pixel, use healpy.query_disc
+_MAX_DESCENDANT_BITS = 4             # beyond 4**4 descendants per pixel, use healpix.query_disc
 
 
 def probe_order(radius_deg: float) -> int:
@@ -123,10 +123,10 @@ def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
 def _near(vec: np.ndarray, rows: np.ndarray, order: int, pix: np.ndarray, radius: float) -> np.ndarray:
     """Mask of (row, pixel) pairs whose pixel centre is within radius + max_pixrad of the row."""
     nside = 2 ** order
-    limit = radius + healpy.max_pixrad(nside) + _MARGIN_RAD
+    limit = radius + healpix.max_pixrad(nside) + _MARGIN_RAD
     if limit >= math.pi:
         return np.ones(len(rows), dtype=bool)
-    cx, cy, cz = healpy.pix2vec(nside, pix, nest=True)
+    cx, cy, cz = healpix.pix2vec(nside, pix, nest=True)
     dot = vec[0, rows] * cx + vec[1, rows] * cy + vec[2, rows] * cz
     return dot > math.cos(limit)
 
@@ -155,7 +155,7 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
     top = max(L + bits, P)
     if overlap_deg > 0 and P >= L:
         top = max(top, min(MAX_ORDER, P + _GAP_BITS))   # fine enough to measure the gap
-    pix = healpy.ang2pix(2 ** top, ra, dec, nest=True, lonlat=True).astype(np.int64)
+    pix = healpix.ang2pix(2 ** top, ra, dec, nest=True, lonlat=True).astype(np.int64)
     radius = math.radians(overlap_deg)
     if overlap_deg > 0 and len(ra) and P >= L:
         # Only rows in a probe pixel on the chunk's border can be near another chunk, and only
@@ -165,11 +165,11 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
         reach = (radius + _MARGIN_RAD) / (_GAP_FACTOR * _WIDTH0 / 2 ** top)
         chunk, sub, rows = gk.locate_and_select(pix, top, L, bits, P, reach)
         shift = 2 * (P - L)
-        nb = healpy.get_all_neighbours(2 ** P, pix[rows] >> 2 * (top - P), nest=True)
+        nb = healpix.get_all_neighbours(2 ** P, pix[rows] >> 2 * (top - P), nest=True)
         pos, pixel = gk.candidates(nb.astype(np.int64), chunk[rows], shift)
-        limit = radius + healpy.max_pixrad(2 ** P) + _MARGIN_RAD
+        limit = radius + healpix.max_pixrad(2 ** P) + _MARGIN_RAD
         cos_limit = math.cos(limit) if limit < math.pi else -2.0
-        cx, cy, cz = healpy.pix2vec(2 ** P, pixel, nest=True)
+        cx, cy, cz = healpix.pix2vec(2 ** P, pixel, nest=True)
         vec = _unit_vectors(ra[rows], dec[rows])
         o_rows, o_chunks = gk.near_pairs(rows, vec, pos, pixel, cx, cy, cz, shift, cos_limit)
         return chunk, sub, o_rows, o_chunks
@@ -181,7 +181,7 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
         return chunk, sub, empty, empty
     probe = pix >> 2 * (top - P)
     if L - P <= _MAX_DESCENDANT_BITS:
-        nb = healpy.get_all_neighbours(2 ** P, probe, nest=True).astype(np.int64)   # (8, N)
+        nb = healpix.get_all_neighbours(2 ** P, probe, nest=True).astype(np.int64)   # (8, N)
         d = 2 * (L - P)
         base = np.concatenate([probe[None, :], nb])                       # (9, N)
         kids = np.arange(4 ** (L - P), dtype=np.int64)
@@ -202,7 +202,7 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
     vec = _unit_vectors(ra, dec)
     out_rows, out_chunks = [], []
     for i in range(len(ra)):
-        c = healpy.query_disc(2 ** L, vec[:, i], radius + _MARGIN_RAD, inclusive=True, nest=True)
+        c = healpix.query_disc(2 ** L, vec[:, i], radius + _MARGIN_RAD, inclusive=True, nest=True)
         c = c[c != chunk[i]]
         out_rows.append(np.full(len(c), i, np.int64))
         out_chunks.append(c.astype(np.int64))

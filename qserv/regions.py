@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import healpy
+from qserv import healpix
 import numpy as np
 from sqlglot import exp
 
@@ -76,8 +76,8 @@ def _nside(chunker: Chunker) -> int:
 def _disc_chunks(chunker: Chunker, ra: float, dec: float, radius_rad: float) -> set[int]:
     if radius_rad + MARGIN >= math.pi:
         return set(range(chunker.n_chunks))
-    vec = healpy.ang2vec(ra, dec, lonlat=True)
-    return set(int(p) for p in healpy.query_disc(_nside(chunker), vec, radius_rad + MARGIN,
+    vec = healpix.ang2vec(ra, dec, lonlat=True)
+    return set(int(p) for p in healpix.query_disc(_nside(chunker), vec, radius_rad + MARGIN,
                                                  inclusive=True, nest=True))
 
 
@@ -115,14 +115,14 @@ class Box:
 
     def chunks(self, chunker: Chunker) -> set[int]:
         nside = _nside(chunker)
-        r = healpy.max_pixrad(nside) * (1 + 1e-6) + MARGIN  # every point of a pixel is this close to its center
+        r = healpix.max_pixrad(nside) * (1 + 1e-6) + MARGIN  # every point of a pixel is this close to its center
         lo = math.radians(self.dec_min) - r
         hi = math.radians(self.dec_max) + r
         theta1, theta2 = max(0.0, math.pi / 2 - hi), min(math.pi, math.pi / 2 - lo)
-        pix = healpy.query_strip(nside, theta1, theta2, inclusive=True, nest=True)
+        pix = healpix.query_strip(nside, theta1, theta2, inclusive=True, nest=True)
         if self.full_ra or len(pix) == 0:
             return set(int(p) for p in pix)
-        ra_c, dec_c = healpy.pix2ang(nside, pix, nest=True, lonlat=True)
+        ra_c, dec_c = healpix.pix2ang(nside, pix, nest=True, lonlat=True)
         # A point within r of the center (ra_c, dec_c) differs from it in RA by at most
         # 2 asin(sin(r/2) / cos(|dec_c| + r)) (haversine bound); near a pole, any RA.
         top = np.abs(np.radians(dec_c)) + r
@@ -255,14 +255,14 @@ class Polygon:
         if np.cross(verts[0], verts[1]) @ e[0] < 0:  # healpy wants counter-clockwise
             verts = verts[::-1]
         try:
-            pix = healpy.query_polygon(_nside(chunker), verts, inclusive=True, nest=True)
+            pix = healpix.query_polygon(_nside(chunker), verts, inclusive=True, nest=True)
         except (ValueError, RuntimeError) as err:
             raise RegionError(f"{self.name}: {err}") from None
         # healpy tests pixels against the exact edges; widen by one ring of neighbours so that
         # points on the boundary (inside by scisql's >= 0) are never lost.
         out = set(int(p) for p in pix)
         if out:
-            nb = healpy.get_all_neighbours(_nside(chunker), np.fromiter(out, np.int64), nest=True)
+            nb = healpix.get_all_neighbours(_nside(chunker), np.fromiter(out, np.int64), nest=True)
             out |= set(int(p) for p in nb.ravel() if p >= 0)
         return out
 

@@ -178,3 +178,19 @@ def test_chunk_counts_and_area():
 def test_invalid_chunker_settings(order, bits):
     with pytest.raises(ValueError):
         Chunker(chunk_order=order, subchunk_bits=bits)
+
+
+def test_light_healpix_import_leaves_healpy_importable_as_usual():
+    """qserv.healpix loads healpy's pixel functions without healpy's package code; a later
+    `import healpy` must still run that code in full and agree with ours."""
+    import subprocess
+    import sys
+    code = ("import sys; from qserv import healpix; assert 'astropy' not in sys.modules; "
+            "assert 'healpy' not in sys.modules; import healpy; "
+            "assert hasattr(healpy, 'read_map') and hasattr(healpy, 'pixelfunc'); "
+            "import numpy as np; ra = np.linspace(0, 359, 50); dec = np.linspace(-89, 89, 50); "
+            "assert (healpy.ang2pix(64, ra, dec, nest=True, lonlat=True) == "
+            "healpix.ang2pix(64, ra, dec, nest=True, lonlat=True)).all(); "
+            "assert (healpy.query_disc(64, healpy.ang2vec(10, 20, lonlat=True), 0.1, nest=True) == "
+            "healpix.query_disc(64, healpix.ang2vec(10, 20, lonlat=True), 0.1, nest=True)).all()")
+    subprocess.run([sys.executable, "-c", code], check=True)
