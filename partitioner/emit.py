@@ -3,7 +3,7 @@
 
 Why this shape: formatting the two id columns per row in Python, or re-writing every value with
 pyarrow's CSV writer, cost more than reading the input. The line path (`write_block_lines`)
-copies every output row into one buffer in chunk order with a compiled loop
+puts every output row into one buffer in chunk order with a compiled loop
 (kernels.emit_rows); the general path (`write_csv`) does the same with one pyarrow `take` over
 the rows' lines and a small table of ",<chunkId>,<subChunkId>\\n" pieces. Either way the
 result is exactly the bytes to append, so each chunk file gets one slice of it (no per-row
@@ -102,17 +102,23 @@ def _append_groups(job, out: Path, data: np.ndarray, bounds: np.ndarray, ids: np
 def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_rows: np.ndarray,
                       o_chunks: np.ndarray, res) -> None:
     """The line path's writes (a lines.FastBlock): each row's line + ",chunkId,subChunkId",
-    copied in chunk order by one compiled loop (kernels.emit_rows), appended to the chunk
+    put in chunk order by one compiled loop (kernels.emit_rows), appended to the chunk
     files, then the overlap rows (with their own ids) to the overlap files."""
     n = len(chunk)
     order, ids, starts, o_order, oids, ostarts = _layout(out, chunk, o_chunks, res)
-    rows = np.concatenate([order, o_rows[o_order]])
-    data, pos = kernels.emit_rows(fb.buf, fb.starts[rows], (fb.ends - fb.starts)[rows],
-                                  chunk[rows].astype(np.int64, copy=False),
-                                  sub[rows].astype(np.int64, copy=False))
+    data, pos = kernels.emit_rows(fb.buf, fb.starts, fb.ends, chunk.astype(np.int64, copy=False),
+                                  sub.astype(np.int64, copy=False), _slots(order),
+                                  o_rows.astype(np.int64, copy=False), n + _slots(o_order))
     _append_groups(job, out, data, pos[np.append(starts, n)], ids, False)
     if len(o_rows):
         _append_groups(job, out, data, pos[n + np.append(ostarts, len(o_rows))], oids, True)
+
+
+def _slots(order: np.ndarray) -> np.ndarray:
+    """Where each item goes when `order` lists the items in output order (its inverse)."""
+    slots = np.empty(len(order), np.int64)
+    slots[order] = np.arange(len(order), dtype=np.int64)
+    return slots
 
 
 def write_csv(job, out: Path, lines: pa.Array, line_idx: np.ndarray, chunk: np.ndarray,

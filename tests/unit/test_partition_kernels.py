@@ -96,18 +96,25 @@ def test_scan_lines_matches_split(rows, k):
 @given(st.lists(st.tuples(st.text("abc,.9", min_size=1, max_size=30), st.integers(0, 10 ** 7),
                           st.integers(0, 4 ** 8)), min_size=1, max_size=30), st.randoms())
 def test_emit_rows_appends_ids(rows, rnd):
+    """Every row and every overlap copy lands in its slot, with its ids appended."""
     data = "".join(t + "\n" for t, _, _ in rows).encode()
     lens = np.array([len(t) for t, _, _ in rows], np.int64)
     starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]).astype(np.int64)
-    order = list(range(len(rows))) * 2
-    rnd.shuffle(order)
-    order = np.array(order, np.int64)
+    n = len(rows)
+    o_rows = np.array(sorted(rnd.choices(range(n), k=rnd.randint(0, 2 * n))), np.int64)
+    items = list(range(n)) + o_rows.tolist()           # the row of each item, input order
+    slots = list(range(len(items)))
+    rnd.shuffle(slots)                                  # item i goes to output row slots[i]
     chunk = np.array([c for _, c, _ in rows], np.int64)
     sub = np.array([s for _, _, s in rows], np.int64)
-    out, pos = kernels.emit_rows(_u8(data), starts[order], lens[order], chunk[order], sub[order])
-    expected = [f"{rows[r][0]},{rows[r][1]},{rows[r][2]}\n".encode() for r in order]
+    slots = np.array(slots, np.int64)
+    out, pos = kernels.emit_rows(_u8(data), starts, starts + lens, chunk, sub, slots[:n],
+                                 o_rows, slots[n:])
+    expected = [b""] * len(items)
+    for i, r in enumerate(items):
+        expected[slots[i]] = f"{rows[r][0]},{rows[r][1]},{rows[r][2]}\n".encode()
     assert bytes(out) == b"".join(expected)
-    assert [bytes(out[pos[i]:pos[i + 1]]) for i in range(len(order))] == expected
+    assert [bytes(out[pos[k]:pos[k + 1]]) for k in range(len(items))] == expected
 
 
 @settings(deadline=None)
