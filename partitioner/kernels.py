@@ -17,6 +17,7 @@ marked not-ok and left to the caller (pyarrow's cast): never a guessed value."""
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -39,17 +40,40 @@ _POW10 = np.array([10.0 ** i for i in range(23)])   # exact doubles 1e0 .. 1e22
 _MAX_EXACT = 1 << 53
 
 
+@intrinsic
+def _trailing_zeros(typingctx, word):
+    """Trailing zero bits of a uint64 (LLVM's cttz: one instruction)."""
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+    return types.uint64(types.uint64), codegen
+
+
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_COMMAS = np.uint64(0x2C2C2C2C2C2C2C2C)
+_NEWLINES = np.uint64(0x0A0A0A0A0A0A0A0A)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _zero_bytes(x):
+    """The high bit of every byte of x that is zero (exact: no carry crosses bytes)."""
+    return ~(((x & _LOW7) + _LOW7) | x | _LOW7)
+
+
 @njit(cache=True, nogil=True)
 def scan_lines(buf, k, cols):
     """Split `buf` (uint8, whole lines each ending with LF) into lines of exactly `k` fields
     separated by ',' with no empty field. Returns (status, starts, ends, fstart, fend):
     line i is buf[starts[i]:ends[i]] (ends[i] is its LF); fstart/fend[j, i] bound field
     cols[j] of line i. status: 0 ok, 1 a line has another number of fields, 2 an empty field
-    or line (the caller then takes the general path)."""
+    or line (the caller then takes the general path).
+
+    Separators are found 8 bytes at a time (a mask of the commas and newlines in a word,
+    then one step per set bit): testing every byte mispredicted a branch at nearly every
+    separator (80 ms for a 34 MB block, 48 ms this way). Making the steps per separator
+    branch-free as well was slower (94 ms): four stores per separator instead of one or two."""
     n = 0
     for i in range(buf.size):
-        if buf[i] == 10:
-            n += 1
+        n += buf[i] == 10
     w = cols.size
     starts = np.empty(n, np.int64)
     ends = np.empty(n, np.int64)
@@ -62,28 +86,37 @@ def scan_lines(buf, k, cols):
     field = 0
     begin = 0
     line_begin = 0
-    for i in range(buf.size):
-        c = buf[i]
-        if c != 44 and c != 10:
-            continue
-        if i == begin:
-            return 2, starts, ends, fstart, fend
-        if field >= k:
-            return 1, starts, ends, fstart, fend
-        s = slot[field]
-        if s >= 0:
-            fstart[s, line] = begin
-            fend[s, line] = i
-        field += 1
-        begin = i + 1
-        if c == 10:
-            if field != k:
+    full = buf.size // 8
+    words = buf[:full * 8].view(np.uint64)
+    for wi in range(full + 1):
+        if wi < full:
+            word = words[wi]
+        else:  # the last bytes, zero-padded (a zero byte is no separator)
+            word = np.uint64(0)
+            for b in range(buf.size - full * 8):
+                word |= np.uint64(buf[full * 8 + b]) << np.uint64(8 * b)
+        mask = _zero_bytes(word ^ _COMMAS) | _zero_bytes(word ^ _NEWLINES)
+        while mask:
+            i = wi * 8 + np.int64(_trailing_zeros(mask) >> np.uint64(3))
+            mask &= mask - np.uint64(1)
+            if i == begin:
+                return 2, starts, ends, fstart, fend
+            if field >= k:
                 return 1, starts, ends, fstart, fend
-            starts[line] = line_begin
-            ends[line] = i
-            line += 1
-            field = 0
-            line_begin = i + 1
+            s = slot[field]
+            if s >= 0:
+                fstart[s, line] = begin
+                fend[s, line] = i
+            field += 1
+            begin = i + 1
+            if buf[i] == 10:
+                if field != k:
+                    return 1, starts, ends, fstart, fend
+                starts[line] = line_begin
+                ends[line] = i
+                line += 1
+                field = 0
+                line_begin = i + 1
     return 0, starts, ends, fstart, fend
 
 
