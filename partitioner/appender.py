@@ -7,16 +7,17 @@ appends are held in memory (references to the blocks' output buffers, in order) 
 by one background thread once BUFFER_BYTES are pending (`end_block`); files are created by the
 same thread as soon as their names are known (`prepare`), while the CPU works on the block.
 
-Two ways to write, by who else writes the files:
-- alone (`lock` False: one process): appends are batches (one buffer, the bounds of each
-  file's piece in it: `append_groups`) written by a compiled loop (kernels.write_groups) that
-  holds no GIL, so a flush costs no Python per file. Files are appended to in whole 4 KiB
-  blocks, the unaligned tail waiting for the file's next piece or close_all (ext4 zeroes the
-  rest of a block when a write ends inside a new one: as costly as the copy itself, with a
-  few KB per file per flush), and each file's CRC32 is computed as it is written
-  (`crc32_of`), so the manifest's checksums need not read the output back.
-- shared (`lock` True: several processes append to the same files): one `writev` per file per
-  flush under an exclusive `flock`, so pieces never interleave; no CRC here.
+Two ways to write:
+- alone (`lock` False, the normal case: with -j > 1 the pool workers send their appends to
+  the parent, which writes them alone, see partitioner/relay.py): appends are batches (one
+  buffer, the bounds of each file's piece in it: `append_groups`) written by a compiled loop
+  (kernels.write_groups) that holds no GIL, so a flush costs no Python per file. Files are
+  appended to in whole 4 KiB blocks, the unaligned tail waiting for the file's next piece or
+  close_all (ext4 zeroes the rest of a block when a write ends inside a new one: as costly as
+  the copy itself, with a few KB per file per flush), and each file's CRC32 is computed as it
+  is written (`crc32_of`), so the manifest's checksums need not read the output back.
+- locked (`lock` True: the rejects file, or no zlib for the compiled loop): one `writev` per
+  file per flush under an exclusive `flock`; no CRC here.
 
 Order: a file's pieces are written in the order they were appended (one queue, one thread).
 Memory: about BUFFER_BYTES plus one block's output pending, and one flush being written;
@@ -142,22 +143,18 @@ def _check() -> None:
         raise e
 
 
-_gate = None    # an Event the I/O thread waits for before its first open (see set_gate)
+_remote = None  # a pool worker's partitioner.relay.Relay: appends go to the parent (set_remote)
 
 
-def set_gate(event) -> None:
-    """Open no file before `event` is set (a pool worker: the parent is creating them)."""
-    global _gate
-    _gate = event
+def set_remote(relay) -> None:
+    """In a pool worker: send every append to the parent, which writes them alone."""
+    global _remote
+    _remote = relay
 
 
 def _fd(key: str) -> int:
-    global _gate
     fd = _s.fds.get(key)
     if fd is None:
-        if _gate is not None:
-            _gate.wait()
-            _gate = None
         if len(_s.fds) >= MAX_OPEN:
             _close_fds()
         fd = _s.fds[key] = os.open(key, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -166,6 +163,8 @@ def _fd(key: str) -> int:
 
 def prepare(paths) -> None:
     """Create (open) these files in the background, ahead of their first write."""
+    if _remote is not None:
+        return                          # the parent creates and writes them
     new = [str(p) for p in paths if str(p) not in _s.requested]
     if new:
         _s.requested.update(new)
@@ -177,6 +176,9 @@ def append(path, data, lock: bool) -> None:
     n = memoryview(data).nbytes
     if not n:
         return
+    if _remote is not None:
+        _remote.send([str(path)], memoryview(data).cast("B"), np.array([0, n], np.int64))
+        return
     if lock or not kernels.IO_KERNELS:
         _s.pending.setdefault(str(path), []).append(data)
     else:
@@ -187,6 +189,9 @@ def append(path, data, lock: bool) -> None:
 
 def append_groups(paths: list[str], data: np.ndarray, bounds: np.ndarray, lock: bool) -> None:
     """Append data[bounds[i]:bounds[i+1]] (uint8, kept by reference) to paths[i], for each i."""
+    if _remote is not None:
+        _remote.send(paths, data, bounds)
+        return
     if lock or not kernels.IO_KERNELS:     # (no zlib to call: the Python path, read back)
         view = memoryview(data)
         cuts = bounds.tolist()
@@ -301,6 +306,27 @@ def _write_carries() -> None:
         if bad:
             g = int(part[bad - 1])
             _failed(g, f.carry[g, :f.carry_len[g]])
+
+
+def write_now(paths: list[str], data: np.ndarray, bounds: np.ndarray) -> None:
+    """Append data[bounds[i]:bounds[i+1]] to paths[i] in the calling thread: the single-writer
+    path, for the relay's writer in the parent (partitioner/relay.py), which is then the only
+    thread touching these files and this state (the I/O thread idles until close_all)."""
+    if not kernels.IO_KERNELS:   # no zlib in compiled code: plain writes, checksums read back
+        view, cuts = memoryview(data), np.asarray(bounds).tolist()
+        for i, path in enumerate(paths):
+            _write_shared(_fd(path), [view[cuts[i]:cuts[i + 1]]])
+            _s.shared.add(path)
+        return
+    gids = np.fromiter((_s.files.gid(p) for p in paths), np.int64, len(paths))
+    if len(gids):
+        _write_batch(gids, data, np.ascontiguousarray(bounds, np.int64))
+
+
+def create_now(paths) -> None:
+    """Create (open) these files in the calling thread (see write_now)."""
+    for path in paths:
+        _fd(str(path))
 
 
 def crc32_of(path) -> int | None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
-import threading
 import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from partitioner import lines, presample, readers, writers
+from partitioner.relay import Relay
 from partitioner.chunking import Block, TableJob, process_block, process_lines, reset
 from partitioner.dialect import OUTPUT_CSV, CsvDialect
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, REPLICATED, DatabaseSpec, TableSpec
@@ -63,20 +64,11 @@ def _table_files(spec: DatabaseSpec, t: TableSpec) -> list[Path]:
 _IN_POOL = False
 
 
-def _pool_init(created) -> None:
-    """In each worker: its writes wait (in the I/O thread only) until the parent has created
-    the files the sample predicted (one creator: no contention on the directory)."""
+def _pool_init(relay) -> None:
+    """In each worker: every append goes to the parent, which writes alone (partitioner/relay.py)."""
     global _IN_POOL
     _IN_POOL = True
-    writers.appender.set_gate(created)
-
-
-def _create(paths: list[str], done) -> None:
-    try:
-        for path in paths:
-            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
-    finally:
-        done.set()
+    writers.appender.set_remote(relay)
 
 
 def _run_task(job: TableJob, task: readers.Task) -> dict:
@@ -275,7 +267,7 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
         _prepare_index(Path(index_dir), t.director_table)
     job = TableJob(spec=t, dialect=dialect, chunker=chunker,
                    overlap=spec.overlap_of(t) if options.overlap else 0.0,
-                   out_dir=str(tdir), fmt=options.fmt, lock=options.jobs > 1,
+                   out_dir=str(tdir), fmt=options.fmt, lock=False,   # one writer per file: see relay.py
                    write=not options.dry_run, rejects=options.rejects, file_columns=file_columns,
                    index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20))
     piece = options.piece_mb << 20
@@ -442,11 +434,13 @@ class _Progress:
                 results.append(r)
             return results
         ctx = multiprocessing.get_context("fork")
-        created = ctx.Event()
-        creator = threading.Thread(target=_create, args=(list(create), created), daemon=True)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
-                                 initargs=(created,)) as pool:
-            creator.start()
+        relay = Relay(ctx, jobs)
+        relay.start_writer(writers.appender.write_now,
+                           before=lambda: writers.appender.create_now(create))
+        with contextlib.ExitStack() as stack:
+            stack.callback(relay.finish)     # after the pool is gone: every piece was sent
+            pool = stack.enter_context(ProcessPoolExecutor(
+                max_workers=jobs, mp_context=ctx, initializer=_pool_init, initargs=(relay,)))
             pending = {pool.submit(_run_task, job, task): task for task in tasks}
             try:
                 while pending:

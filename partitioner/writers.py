@@ -1,9 +1,9 @@
 """Writers: append a block's rows, grouped by chunk, to per-chunk files.
 
-Several processes append to the same chunk file: appends are buffered and written under an
-exclusive `flock` of that file (partitioner/appender.py), so pieces never interleave (rows of a
-chunk come in block order per process, blocks of different processes in any order). CSV pieces are the final
-bytes (qserv.catalog.LOAD_FORMAT); Parquet pieces are Arrow IPC streams framed by their length,
+Appends are buffered and written by one thread (partitioner/appender.py); with -j > 1 the pool
+workers send them to the parent, which writes every file alone (partitioner/relay.py): rows of
+a chunk come in block order per worker, blocks of different workers in any order. CSV pieces
+are the final bytes (qserv.catalog.LOAD_FORMAT); Parquet pieces are Arrow IPC streams framed by their length,
 turned into one Parquet file per chunk by `finish_parquet`."""
 
 from __future__ import annotations
