@@ -168,31 +168,6 @@ def _keep_freed_memory() -> None:
         pass
 
 
-_FS_IOC_GETFLAGS, _FS_IOC_SETFLAGS, _FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
-
-
-def _spread_tables(out: Path) -> None:
-    """Mark `out` as a top of a directory hierarchy (`chattr +T`): ext4 then puts each table
-    directory made in it into a block group of its own choosing, with free inodes, instead
-    of next to its parent. Why: where thousands of files were deleted minutes before (the
-    previous output), ext4 scans past every recently freed inode for each new one
-    (`recently_deleted`): creating a table's ~11,600 chunk files took 0.9-3.1 s there,
-    0.15-0.25 s in a fresh group. Other file systems (and refusals) are ignored."""
-    import fcntl
-    import struct
-    try:
-        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        flags = struct.unpack("l", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, struct.pack("l", 0)))[0]
-        fcntl.ioctl(fd, _FS_IOC_SETFLAGS, struct.pack("l", flags | _FS_TOPDIR_FL))
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def partition(spec: DatabaseSpec, options: Options) -> dict:
     """Partition the tables of `spec` into `options.out_dir`; returns the manifest (a dict),
     also written to `<out_dir>/manifest.json` (not for a dry run)."""
@@ -223,7 +198,6 @@ def _partition(spec: DatabaseSpec, options: Options) -> dict:
             old = out.with_name(f".{out.name}.replaced-{os.getpid()}")
             out.rename(old)
         out.mkdir(parents=True, exist_ok=True)
-        _spread_tables(out)
     scratch = Path(options.out_dir if not options.dry_run else
                    os.path.join(os.environ.get("TMPDIR", "/tmp"), f"qserv-dry-{os.getpid()}"))
     scratch.mkdir(parents=True, exist_ok=True)

@@ -250,28 +250,3 @@ def test_case01_partitions(tmp_path):
                       "SimRefObject": (3314, 3314, 0), "sdqa_Metric": (53, 53, 0)}
     assert m["tables"]["Source"]["placed_by_position"] == 36
     assert m["tables"]["Object"]["overlap_rows"] > 0
-
-
-def test_output_dir_spreads_table_dirs_on_ext4(demo, tmp_path):
-    """`chattr +T` on the output (see run._spread_tables): table directories go to fresh
-    block groups, away from inodes freed by deleting an earlier output."""
-    import fcntl
-    import os
-    import struct
-    from partitioner.run import _FS_IOC_GETFLAGS, _FS_TOPDIR_FL
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    fd = os.open(probe, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, struct.pack("l", 0))
-    except OSError:
-        pytest.skip("no inode flags on this file system")
-    finally:
-        os.close(fd)
-    assert run("-c", demo, "-o", tmp_path / "out") == 0
-    fd = os.open(tmp_path / "out", os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        flags = struct.unpack("l", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, struct.pack("l", 0)))[0]
-    finally:
-        os.close(fd)
-    assert flags & _FS_TOPDIR_FL
