@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import cluster_and_baseline, czar_connection, report, time_query
+from benchmarks.common import cluster_and_baseline, czar_connection, report, time_pair
 from qserv.demo import generate
 
 QUERIES = {
@@ -71,7 +71,7 @@ def main(argv=None) -> None:
     p.add_argument("--objects", type=int, default=1_000_000)
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--chunk-order", type=int, default=5)
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--base-port", type=int, default=31306)
     p.add_argument("--work", default=None, help="scratch dir (default: a temp dir)")
     args = p.parse_args(argv)
@@ -86,9 +86,8 @@ def main(argv=None) -> None:
         czar = czar_connection(config, "demo")
         single = baseline.connect(database="demo")
         for name, sql in QUERIES.items():
-            # interleave runs so that machine noise hits both sides alike
-            t_single, n_single = time_query(single, sql, args.repeat)
-            t_czar, n_czar = time_query(czar, sql, args.repeat)
+            # alternate runs so that machine noise hits both sides alike
+            (t_single, n_single), (t_czar, n_czar) = time_pair(single, czar, sql, args.repeat)
             assert n_single == n_czar, f"{name}: {n_czar} rows through the czar, {n_single} single"
             rows.append({"query": name, "rows": n_czar, "single_s": round(t_single, 4),
                          "czar_s": round(t_czar, 4), "ratio": round(t_czar / t_single, 2),
@@ -118,8 +117,7 @@ def main(argv=None) -> None:
             os.sched_setaffinity(0, {client_cpu})
             try:
                 sql = QUERIES["rows_100k"]
-                t_single, n_single = time_query(single, sql, args.repeat)
-                t_czar, n_czar = time_query(czar, sql, args.repeat)
+                (t_single, n_single), (t_czar, n_czar) = time_pair(single, czar, sql, args.repeat)
             finally:
                 os.sched_setaffinity(0, everything)
                 pin(work, everything)

@@ -49,6 +49,17 @@ def czar_connection(config: ClusterConfig, db: str):
                            password=config.password, database=db)
 
 
+def time_pair(first, second, sql: str, repeat: int) -> tuple[tuple[float, int], tuple[float, int]]:
+    """time_query on two connections, alternating run by run (a shared machine's load comes
+    and goes: back-to-back series put different moments on each side)."""
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(time_query(first, sql, 1))
+        b.append(time_query(second, sql, 1))
+    return ((statistics.median(t for t, _ in a), a[-1][1]),
+            (statistics.median(t for t, _ in b), b[-1][1]))
+
+
 def time_query(conn, sql: str, repeat: int) -> tuple[float, int]:
     """Median wall time of fetching every row, and the row count."""
     times, n = [], 0
