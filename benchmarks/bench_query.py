@@ -1,5 +1,5 @@
 """Issue 3 benchmark: the same queries through the czar (4 workers) and on one plain MariaDB
-holding the same rows, side by side in one run.
+holding the same rows, side by side in one run (runs alternate between the two; medians).
 
 - a full-scan aggregate (COUNT, AVG, GROUP BY) over all Objects: target czar/single <= 1.2
 - a ~100k-row result fetched by pymysql through port 4040: target >= 100k rows/s. pymysql
