@@ -29,7 +29,6 @@ from __future__ import annotations
 import fcntl
 import os
 import queue
-import random
 import threading
 
 import numpy as np
@@ -226,9 +225,6 @@ def flush(wait: bool = False, final: bool = False) -> None:
     if _s.pending or _s.batches:
         items, batches = list(_s.pending.items()), _s.batches
         _s.pending, _s.batches, _s.pending_bytes = {}, [], 0
-        if len(items) > 1:   # other processes write the same files: start elsewhere than
-            k = random.randrange(len(items))      # they do (no convoy on locks and inodes)
-            items = items[k:] + items[:k]
         _s.in_flight.acquire()           # bounded memory: one flush written at a time
 
         def job():

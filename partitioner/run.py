@@ -61,13 +61,8 @@ def _table_files(spec: DatabaseSpec, t: TableSpec) -> list[Path]:
     return out
 
 
-_IN_POOL = False
-
-
 def _pool_init(relay) -> None:
     """In each worker: every append goes to the parent, which writes alone (partitioner/relay.py)."""
-    global _IN_POOL
-    _IN_POOL = True
     writers.appender.set_remote(relay)
 
 
@@ -117,8 +112,8 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
         stats["rows"] += len(malformed)
     if job.close_files:
         writers.close_all()
-    else:   # a pool worker's writes must be done when its result is seen; in-process, at the end
-        writers.flush(wait=_IN_POOL)
+    else:   # written by the end of the run (a pool worker's appends went to the parent already)
+        writers.flush()
     stats["chunks"] = dict(stats["chunks"])
     return stats
 
@@ -271,8 +266,8 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
                    write=not options.dry_run, rejects=options.rejects, file_columns=file_columns,
                    index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20))
     piece = options.piece_mb << 20
-    if options.jobs > 1:     # a worker waits for its writes at the end of each task: fewer, larger
-        total = sum(f.stat().st_size for f in files)   # tasks (two per worker), blocks unchanged
+    if options.jobs > 1:     # fewer, larger tasks (two per worker): less per-task overhead;
+        total = sum(f.stat().st_size for f in files)   # blocks unchanged
         piece = max(piece, min(4 * piece, total // (2 * options.jobs) + 1))
     tasks = readers.plan_tasks(t.name, files, dialect, piece)
     expected = []
