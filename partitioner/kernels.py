@@ -330,26 +330,49 @@ def numbers(buf: np.ndarray, fstart: np.ndarray, fend: np.ndarray, kind) -> tupl
 
 # --- Appends to many files (partitioner/appender.py) ----------------------------------------
 #
-# libc's write and zlib's crc32 called from compiled code: a flush appends to ~12,000 files,
-# and a Python loop over them (a GIL round trip per file) cost more than the writes.
+# libc's write and a CRC-32 called from compiled code: a flush appends to ~12,000 files, and a
+# Python loop over them (a GIL round trip per file) cost more than the writes.
+#
+# The CRC-32 (zlib's, the manifest's "crc32:" checksums) is ISA-L's `crc32_gzip_refl` from the
+# `isal` package when it loads (folding with carry-less multiplies: 9.2 GB/s here against
+# zlib's 1.6 GB/s, about 0.7 CPU-s per 10M-row run), else zlib's `crc32`. Both give the same
+# value for the same (crc, bytes); compiled code calls whichever under one symbol name,
+# `qserv_crc32`, so the cached machine code does not depend on which one was found.
 
-def _load_zlib() -> bool:
+def _crc32_address() -> int | None:
+    """Address of a C function computing zlib's CRC-32: (crc, pointer, length) -> crc."""
+    import ctypes
     import ctypes.util
+    try:
+        import isal.isal_zlib as isal_zlib
+        fn = ctypes.CDLL(isal_zlib.__file__).crc32_gzip_refl
+        fn.restype, fn.argtypes = ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint64]
+        if fn(0, b"123456789", 9) == 0xCBF43926:     # the CRC-32 check value
+            return ctypes.cast(fn, ctypes.c_void_p).value
+    except (ImportError, OSError, AttributeError):
+        pass
     import zlib  # noqa: F401  (its libz is the one to use)
-    import llvmlite.binding as llvm
     name = ctypes.util.find_library("z")
     if name is None:
-        return False
+        return None
     try:
-        llvm.load_library_permanently(name)
-    except RuntimeError:
+        return ctypes.cast(ctypes.CDLL(name).crc32, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+
+
+def _load_crc32() -> bool:
+    import llvmlite.binding as llvm
+    address = _crc32_address()
+    if address is None:
         return False
+    llvm.add_symbol("qserv_crc32", address)
     return True
 
 
-IO_KERNELS = _load_zlib()
+IO_KERNELS = _load_crc32()
 _c_write = types.ExternalFunction("write", types.intp(types.int32, types.intp, types.uintp))
-_c_crc32 = types.ExternalFunction("crc32", types.uint64(types.uint64, types.intp, types.uint32))
+_c_crc32 = types.ExternalFunction("qserv_crc32", types.uint32(types.uint32, types.intp, types.uint64))
 BLOCK = 4096
 
 
@@ -365,7 +388,7 @@ def _write_all(fd, addr, n, crc, f):
     done = 0
     while done < n:
         step = min(n - done, 1 << 30)
-        crc[f] = _c_crc32(crc[f], addr + done, step)
+        crc[f] = _c_crc32(np.uint32(crc[f]), addr + done, np.uint64(step))
         done += step
     return True
 
