@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from partitioner import emit, kernels, lines, readers, writers
+from partitioner import buffers, emit, kernels, lines, readers, writers
 from partitioner.dialect import CsvDialect
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, TableSpec
 from qserv.geometry import Chunker
@@ -299,9 +299,11 @@ def _place_directors(job: TableJob, out: Path, ra, dec, key):
         rec["key"], rec["chunk"], rec["sub"] = key, chunk, sub
         writers.append(out / "index.part", rec.tobytes(), job.lock)
         if job.write and job.fmt == "csv":    # the LOAD-ready index, in index.part's order
-            writers.append(out / "index.csv", kernels.format_index(
-                np.asarray(key, np.int64), chunk.astype(np.int64, copy=False),
-                sub.astype(np.int64, copy=False)), job.lock)
+            ids = (np.asarray(key, np.int64), chunk.astype(np.int64, copy=False),
+                   sub.astype(np.int64, copy=False))
+            text = buffers.index.take(kernels.index_size(*ids))
+            kernels.format_index(text, *ids)
+            writers.append(out / "index.csv", text, job.lock)
     return chunk, sub, o_rows, o_chunks
 
 

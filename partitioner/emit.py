@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from partitioner import kernels, writers
+from partitioner import buffers, kernels, writers
 
 _STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: every (chunk, sub) suffix of a block's chunks
 
@@ -85,12 +85,33 @@ def _layout(out: Path, chunk: np.ndarray, o_chunks: np.ndarray, res):
     count them into res, and have the files they go to created meanwhile."""
     order, ids, starts, counts = _groups(chunk)
     o_order, oids, ostarts, ocounts = _groups(o_chunks)
+    _count_and_prepare(out, ids, counts, oids, ocounts, res)
+    return order, ids, starts, o_order, oids, ostarts
+
+
+def _count_and_prepare(out: Path, ids, counts, oids, ocounts, res) -> None:
     res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
-    if len(o_chunks):
+    if len(oids):
         res.overlap_rows = dict(zip(oids.tolist(), ocounts.tolist()))
     writers.prepare([f"{out}/chunk_{c}.csv" for c in ids.tolist()] +
                     [f"{out}/chunk_{c}_overlap.csv" for c in oids.tolist()])
-    return order, ids, starts, o_order, oids, ostarts
+
+
+_COUNTING_SORT_KEYS = 1 << 20   # chunk orders <= 8: a table of counts per chunk id (<= 8 MB)
+
+
+def _slot_groups(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slot, ids, bounds): row r goes to position slot[r] when rows are grouped by key
+    (ids ascending, input order within a key); rows of ids[i] take bounds[i]:bounds[i+1].
+    A compiled counting sort (kernels.group_slots) when the keys are chunk ids of a
+    moderate order, else a stable argsort (_groups)."""
+    keys = keys.astype(np.int64, copy=False)
+    if n_keys <= _COUNTING_SORT_KEYS:
+        ok, slot, ids, bounds = kernels.group_slots(keys, n_keys)
+        if ok:
+            return slot, ids, bounds
+    order, ids, starts, _ = _groups(keys)
+    return _slots(order), ids, np.append(starts, len(keys))
 
 
 def _append_groups(job, out: Path, data: np.ndarray, bounds: np.ndarray, ids: np.ndarray,
@@ -105,13 +126,17 @@ def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_
     put in chunk order by one compiled loop (kernels.emit_rows), appended to the chunk
     files, then the overlap rows (with their own ids) to the overlap files."""
     n = len(chunk)
-    order, ids, starts, o_order, oids, ostarts = _layout(out, chunk, o_chunks, res)
-    data, pos = kernels.emit_rows(fb.buf, fb.starts, fb.ends, chunk.astype(np.int64, copy=False),
-                                  sub.astype(np.int64, copy=False), _slots(order),
-                                  o_rows.astype(np.int64, copy=False), n + _slots(o_order))
-    _append_groups(job, out, data, pos[np.append(starts, n)], ids, False)
+    slot, ids, bounds = _slot_groups(chunk, job.chunker.n_chunks)
+    o_slot, oids, obounds = _slot_groups(o_chunks, job.chunker.n_chunks)
+    _count_and_prepare(out, ids, np.diff(bounds), oids, np.diff(obounds), res)
+    rows = (fb.starts, fb.ends, chunk.astype(np.int64, copy=False), sub.astype(np.int64, copy=False),
+            slot, o_rows.astype(np.int64, copy=False), n + o_slot)
+    pos = kernels.emit_layout(*rows)
+    data = buffers.output.take(int(pos[-1]))
+    kernels.emit_rows(data, pos, fb.buf, *rows)
+    _append_groups(job, out, data, pos[bounds], ids, False)
     if len(o_rows):
-        _append_groups(job, out, data, pos[n + np.append(ostarts, len(o_rows))], oids, True)
+        _append_groups(job, out, data, pos[n + obounds], oids, True)
 
 
 def _slots(order: np.ndarray) -> np.ndarray:

@@ -108,8 +108,12 @@ def test_emit_rows_appends_ids(rows, rnd):
     chunk = np.array([c for _, c, _ in rows], np.int64)
     sub = np.array([s for _, _, s in rows], np.int64)
     slots = np.array(slots, np.int64)
-    out, pos = kernels.emit_rows(_u8(data), starts, starts + lens, chunk, sub, slots[:n],
-                                 o_rows, slots[n:])
+    args = (starts, starts + lens, chunk, sub, slots[:n], o_rows, slots[n:])
+    pos = kernels.emit_layout(*args)
+    out = np.full(int(pos[-1]) + 3, 0xEE, np.uint8)     # a used buffer, a little larger
+    kernels.emit_rows(out, pos, _u8(data), *args)
+    assert bytes(out[pos[-1]:]) == b"\xee" * 3          # nothing written past the rows
+    out = out[:pos[-1]]
     expected = [b""] * len(items)
     for i, r in enumerate(items):
         expected[slots[i]] = f"{rows[r][0]},{rows[r][1]},{rows[r][2]}\n".encode()
@@ -124,5 +128,41 @@ def test_format_index(rows):
     key = np.array([r[0] for r in rows], np.int64)
     chunk = np.array([r[1] for r in rows], np.int64)
     sub = np.array([r[2] for r in rows], np.int64)
-    got = bytes(kernels.format_index(key, chunk, sub))
+    out = np.full(kernels.index_size(key, chunk, sub) + 2, 0xEE, np.uint8)
+    kernels.format_index(out, key, chunk, sub)
+    assert bytes(out[-2:]) == b"\xee\xee"
+    got = bytes(out[:-2])
     assert got == "".join(f"{a},{b},{c}\n" for a, b, c in rows).encode()
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=200), st.integers(0, 3))
+def test_group_slots_is_a_stable_sort(keys, extra):
+    """kernels.group_slots places rows exactly where a stable argsort puts them."""
+    keys = np.array(keys, np.int64)
+    ok, slot, ids, bounds = kernels.group_slots(keys, 41 + extra)
+    assert ok
+    order = np.argsort(keys, kind="stable")
+    expect = np.empty(len(keys), np.int64)
+    expect[order] = np.arange(len(keys))
+    assert slot.tolist() == expect.tolist()
+    assert ids.tolist() == sorted(set(keys.tolist()))
+    assert np.diff(bounds).tolist() == [int((keys == k).sum()) for k in ids.tolist()]
+    assert bounds[0] == 0 and bounds[-1] == len(keys)
+
+
+def test_group_slots_rejects_keys_out_of_range():
+    assert not kernels.group_slots(np.array([0, 5, -1], np.int64), 10)[0]
+    assert not kernels.group_slots(np.array([0, 10], np.int64), 10)[0]
+
+
+def test_format_index_at_every_digit_count():
+    """Each power of ten and its neighbours (where the digit count changes), both signs,
+    and the int64 extremes."""
+    values = sorted({s * x for p in range(19) for x in (10 ** p - 1, 10 ** p, 10 ** p + 1)
+                     for s in (1, -1)} | {2 ** 63 - 1, -2 ** 63})
+    key = np.array(values, np.int64)
+    small = np.abs(key) % (2 ** 31)
+    out = np.empty(kernels.index_size(key, small, small), np.uint8)
+    kernels.format_index(out, key, small, small)
+    assert bytes(out) == "".join(f"{a},{b},{b}\n" for a, b in zip(values, small.tolist())).encode()
