@@ -59,6 +59,36 @@ def _zero_bytes(x):
     return ~(((x & _LOW7) + _LOW7) | x | _LOW7)
 
 
+_c_memchr = types.ExternalFunction("memchr", types.intp(types.intp, types.int32, types.uintp))
+
+
+@njit(cache=True, nogil=True)
+def contains(buf, token):
+    """Does `token` (uint8, not empty) occur in buf (uint8)? libc's memchr finds each
+    candidate first byte (vector instructions); most first bytes never occur in a block."""
+    n = buf.size
+    k = token.size
+    if k == 0 or k > n:
+        return k == 0
+    base = buf.ctypes.data
+    first = np.int32(token[0])
+    i = 0
+    while i <= n - k:
+        hit = _c_memchr(base + i, first, n - k + 1 - i)
+        if hit == 0:
+            return False
+        i = hit - base
+        same = True
+        for j in range(1, k):
+            if buf[i + j] != token[j]:
+                same = False
+                break
+        if same:
+            return True
+        i += 1
+    return False
+
+
 @njit(cache=True, nogil=True)
 def scan_lines(buf, k, cols):
     """Split `buf` (uint8, whole lines each ending with LF) into lines of exactly `k` fields

@@ -97,3 +97,31 @@ def test_output_does_not_depend_on_blocks_or_jobs(tmp_path):
             assert (int(v[4]), int(v[5])) == (int(c), int(s))
             seen += 1
     assert seen == n
+
+
+def test_mapped_blocks_are_the_tasks_lines(tmp_path):
+    """lines.mapped_blocks over random files (lines longer than a block, no final newline,
+    header or not, tasks starting and ending mid-file): the blocks end on newlines, hold every line
+    of the task once, in order, and the header is dropped."""
+    from partitioner import readers
+    rng = np.random.default_rng(11)
+    for case in range(40):
+        header = bool(case % 2)
+        rows = [b"x" * int(rng.integers(0, 300)) + b"," + str(i).encode() for i in range(int(rng.integers(0, 60)))]
+        text = (b"h1,h2\n" if header else b"") + b"\n".join(rows) + (b"\n" if rng.random() < 0.5 else b"")
+        path = tmp_path / f"f{case}.csv"
+        path.write_bytes(text)
+        d = CsvDialect(header=header)
+        # a task from a line start to the end, as plan_tasks cuts them
+        starts = [0] + [i + 1 for i in range(len(text)) if text[i:i + 1] == b"\n" and i + 1 < len(text)]
+        start = int(rng.choice(starts))
+        ends = [e for e in starts if e > start]
+        end = int(rng.choice(ends)) if ends and rng.random() < 0.5 else -1
+        task = readers.Task("T", str(path), 0, start, end, nbytes=len(text) - start)
+        blocks = [bytes(b) for b in lines.mapped_blocks(task, d, int(rng.integers(1, 400)))]
+        assert all(b.endswith(b"\n") for b in blocks)
+        body = text[start:] if end < 0 else text[start:end]
+        if header and start == 0:
+            body = body[len(b"h1,h2\n"):]
+        expect = body.splitlines()
+        assert b"".join(blocks).splitlines() == expect, (case, start)
