@@ -22,6 +22,10 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from qserv import jit
+
+jit.ready()
+
 @intrinsic
 def _copy(typingctx, dst, dst_pos, src, src_pos, count):
     """memcpy(&dst[dst_pos], &src[src_pos], count) for uint8 arrays (LLVM's memcpy: a byte

@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from qserv import jit
+
+jit.ready()
+
 
 @njit(cache=True, nogil=True, inline="always")
 def _compact(v):

@@ -166,3 +166,16 @@ def test_format_index_at_every_digit_count():
     out = np.empty(kernels.index_size(key, small, small), np.uint8)
     kernels.format_index(out, key, small, small)
     assert bytes(out) == "".join(f"{a},{b},{b}\n" for a, b in zip(values, small.tolist())).encode()
+
+
+def test_jit_ready_leaves_scipy_importable():
+    """qserv.jit.ready (run when the kernels are imported) hides SciPy's BLAS from numba only
+    while numba loads: no None entry is left behind, so SciPy still imports."""
+    import importlib.util
+    import sys
+
+    from qserv import jit
+    jit.ready()
+    assert sys.modules.get("scipy.linalg.cython_blas", 0) is not None
+    if importlib.util.find_spec("scipy") is not None:
+        import scipy.linalg.cython_blas  # noqa: F401
