@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from partitioner import buffers, kernels, writers
+from partitioner.appender import Named
 
 _STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: every (chunk, sub) suffix of a block's chunks
 
@@ -93,8 +94,8 @@ def _count_and_prepare(out: Path, ids, counts, oids, ocounts, res) -> None:
     res.chunk_rows = dict(zip(ids.tolist(), counts.tolist()))
     if len(oids):
         res.overlap_rows = dict(zip(oids.tolist(), ocounts.tolist()))
-    writers.prepare([f"{out}/chunk_{c}.csv" for c in ids.tolist()] +
-                    [f"{out}/chunk_{c}_overlap.csv" for c in oids.tolist()])
+    writers.prepare(Named(f"{out}/chunk_{{}}.csv", ids))
+    writers.prepare(Named(f"{out}/chunk_{{}}_overlap.csv", oids))
 
 
 _COUNTING_SORT_KEYS = 1 << 20   # chunk orders <= 8: a table of counts per chunk id (<= 8 MB)
@@ -117,7 +118,7 @@ def _slot_groups(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray,
 def _append_groups(job, out: Path, data: np.ndarray, bounds: np.ndarray, ids: np.ndarray,
                    overlap: bool) -> None:
     name = f"{out}/chunk_{{}}_overlap.csv" if overlap else f"{out}/chunk_{{}}.csv"
-    writers.append_groups([name.format(c) for c in ids.tolist()], data, bounds, job.lock)
+    writers.append_groups(Named(name, ids), data, bounds, job.lock)
 
 
 def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_rows: np.ndarray,

@@ -24,6 +24,8 @@ import threading
 
 import numpy as np
 
+from partitioner.appender import take
+
 SLOT_BYTES = 16 << 20
 SLOTS_PER_JOB = 4
 
@@ -43,8 +45,9 @@ class Relay:
         self._thread: threading.Thread | None = None
 
     # ---- worker side ----------------------------------------------------------------
-    def send(self, paths: list[str], data, bounds: np.ndarray) -> None:
-        """Have data[bounds[i]:bounds[i+1]] appended to paths[i] by the parent."""
+    def send(self, paths, data, bounds: np.ndarray) -> None:
+        """Have data[bounds[i]:bounds[i+1]] appended to file i of `paths` (a list of paths or
+        an appender.Named: one array to pickle instead of thousands of strings) by the parent."""
         data = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data
         bounds = np.asarray(bounds, np.int64)
         start, end = int(bounds[0]), int(bounds[-1])
@@ -57,8 +60,7 @@ class Relay:
             slot = self.free.get()
             base = slot * SLOT_BYTES
             self.memory[base:base + stop - start] = data[start:stop]
-            self.work.put((slot, [paths[first + i] for i in keep.tolist()],
-                           np.append(cut[keep], cut[keep[-1] + 1])))
+            self.work.put((slot, take(paths, first + keep), np.append(cut[keep], cut[keep[-1] + 1])))
             start = stop
 
     # ---- parent side ----------------------------------------------------------------

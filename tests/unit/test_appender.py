@@ -101,3 +101,28 @@ def test_compiled_crc32_is_zlibs():
         data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
         for start in (0, 1, 0xFFFFFFFF, int(rng.integers(0, 1 << 32))):
             assert fn(start, data, n) == zlib.crc32(data, start), (n, start)
+
+
+def test_named_files_are_the_same_files_as_their_paths(tmp_path):
+    """Appends addressed as appender.Named (a template and ids) and as paths reach the same
+    files, in order; ids beyond the lookup table and ids first seen late work too."""
+    template = str(tmp_path / "chunk_{}.csv")
+    expected: dict[str, bytes] = {}
+    rng = np.random.default_rng(3)
+    for round_ in range(20):
+        ids = np.unique(rng.choice([0, 1, 5, 77, 1000 + round_, appender._TABLE_IDS + 3], 4))
+        data = rng.integers(97, 123, 50 * len(ids), dtype=np.uint8)
+        bounds = np.arange(0, 50 * len(ids) + 1, 50, dtype=np.int64)
+        if round_ % 3:
+            appender.prepare(appender.Named(template, ids))
+            appender.append_groups(appender.Named(template, ids), data, bounds, False)
+        else:
+            appender.append_groups([template.format(c) for c in ids.tolist()], data, bounds, False)
+        for i, c in enumerate(ids.tolist()):
+            p = template.format(c)
+            expected[p] = expected.get(p, b"") + data[bounds[i]:bounds[i + 1]].tobytes()
+        appender.end_block()
+    appender.close_all()
+    for p, content in expected.items():
+        assert open(p, "rb").read() == content
+        assert appender.crc32_of(p) == zlib.crc32(content)

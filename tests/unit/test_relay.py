@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from partitioner import relay as relay_mod
+from partitioner.appender import Named
 from partitioner.relay import Relay
 
 
@@ -24,6 +25,8 @@ def collecting_writer():
     written: dict[str, bytearray] = {}
 
     def write(paths, data, bounds):
+        if isinstance(paths, Named):
+            paths = paths.paths()
         for i, path in enumerate(paths):
             assert bounds[i + 1] > bounds[i]                    # empty pieces are dropped
             written.setdefault(path, bytearray()).extend(bytes(data[bounds[i]:bounds[i + 1]]))
@@ -39,9 +42,11 @@ def test_pieces_larger_than_a_slot_arrive_whole_and_in_order(small_slots):
     for block in range(30):
         sizes = [rnd.choice([0, 1, 5, 63, 64, 65, 200]) for _ in range(rnd.randint(1, 6))]
         paths = [f"f{rnd.randint(0, 4)}" for _ in sizes]
+        if block % 2:     # as the partitioner sends them: a template and ids
+            paths = Named("f{}", np.array([int(p[1:]) for p in paths], np.int64))
         data = np.frombuffer(bytes(rnd.getrandbits(8) for _ in range(sum(sizes))), np.uint8)
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        for i, p in enumerate(paths):
+        for i, p in enumerate(paths.paths() if isinstance(paths, Named) else paths):
             expected.setdefault(p, bytearray()).extend(bytes(data[bounds[i]:bounds[i + 1]]))
         r.send(paths, data, bounds)
     r.finish()
