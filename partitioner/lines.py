@@ -156,7 +156,7 @@ def fast_block(buf, dialect: CsvDialect, names: list[str], want: dict) -> FastBl
         tokens.append(dialect.quote.encode())
     if delim != b",":
         tokens.append(b",")
-    for token in tokens:
+    for token in dict.fromkeys(tokens):
         if kernels.contains(arr, np.frombuffer(token, np.uint8)):
             return None
     source = buf
