@@ -57,8 +57,7 @@ class Chunker:
         land in a silently wrong chunk. RA is taken modulo 360.
         """
         ra, dec = checked_positions(ra, dec)
-        fine = healpix.ang2pix(2 ** (self.chunk_order + self.subchunk_bits),
-                              np.mod(ra, 360.0), dec, nest=True, lonlat=True).astype(np.int64)
+        fine = healpix.nest_pixels(self.chunk_order + self.subchunk_bits, _wrapped(ra), dec)
         shift = 2 * self.subchunk_bits
         chunk = fine >> shift
         return chunk, fine - (chunk << shift)
@@ -114,6 +113,14 @@ def probe_order(radius_deg: float) -> int:
     return max(0, min(MAX_ORDER, order))
 
 
+def _wrapped(ra: np.ndarray) -> np.ndarray:
+    """RA modulo 360 (a copy only when some value is outside [0, 360): catalogs' RAs
+    normally are inside)."""
+    if ra.size and (ra.min() < 0.0 or ra.max() >= 360.0):
+        return np.mod(ra, 360.0)
+    return ra
+
+
 def _unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     a, d = np.radians(ra), np.radians(dec)
     cd = np.cos(d)
@@ -149,13 +156,13 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
     chunkId/subChunkId equal `locate`'s. Same validation as `locate`.
     """
     ra, dec = checked_positions(ra, dec)
-    ra = np.mod(ra, 360.0)
+    ra = _wrapped(ra)
     L, bits = self.chunk_order, self.subchunk_bits
     P = probe_order(overlap_deg) if overlap_deg > 0 else L + bits
     top = max(L + bits, P)
     if overlap_deg > 0 and P >= L:
         top = max(top, min(MAX_ORDER, P + _GAP_BITS))   # fine enough to measure the gap
-    pix = healpix.ang2pix(2 ** top, ra, dec, nest=True, lonlat=True).astype(np.int64)
+    pix = healpix.nest_pixels(top, ra, dec)
     radius = math.radians(overlap_deg)
     if overlap_deg > 0 and len(ra) and P >= L:
         # Only rows in a probe pixel on the chunk's border can be near another chunk, and only

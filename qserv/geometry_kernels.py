@@ -112,7 +112,13 @@ def near_pairs(rows, vec, pos, pixel, cx, cy, cz, shift, cos_limit):
                     found[f] = ch
                     f += 1
             i += 1
-        found[:f].sort()
+        for t in range(1, f):            # insertion sort: at most 8 chunks (np.sort on a
+            v = found[t]                  # slice per row cost more than the whole test)
+            u = t - 1
+            while u >= 0 and found[u] > v:
+                found[u + 1] = found[u]
+                u -= 1
+            found[u + 1] = v
         for t in range(f):
             out_rows[n_out] = rows[j]
             out_chunks[n_out] = found[t]

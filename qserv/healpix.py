@@ -19,6 +19,8 @@ import importlib.util
 import sys
 import types
 
+import numpy as np
+
 
 def _pixel_modules():
     if "healpy" in sys.modules:
@@ -49,3 +51,15 @@ get_all_neighbours = _pixelfunc.get_all_neighbours
 query_disc = _query_disc.query_disc
 query_strip = _query_disc.query_strip
 query_polygon = _query_disc.query_polygon
+
+
+_ang2pix_nest = _pixelfunc.pixlib._ang2pix_nest
+
+
+def nest_pixels(order: int, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """Nested pixels (int64) at `order` of positions in degrees, as
+    ang2pix(2**order, ra, dec, nest=True, lonlat=True) gives them, for float64 ra/dec that the
+    caller has checked already (finite, dec within [-90, 90]): healpy's own conversion to
+    co-latitude/longitude (the same operations, so the same pixels) and its compiled ang2pix,
+    without its input checks (three more passes over every row of a block)."""
+    return _ang2pix_nest(2 ** order, np.pi / 2.0 - np.radians(dec), np.radians(ra))

@@ -194,3 +194,18 @@ def test_light_healpix_import_leaves_healpy_importable_as_usual():
             "assert (healpy.query_disc(64, healpy.ang2vec(10, 20, lonlat=True), 0.1, nest=True) == "
             "healpix.query_disc(64, healpix.ang2vec(10, 20, lonlat=True), 0.1, nest=True)).all()")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.tuples(st.one_of(st.floats(-720, 720), st.sampled_from([0.0, -0.0, 360.0, 90.0, 180.0, 270.0])),
+                          st.one_of(st.floats(-90, 90), st.sampled_from([-90.0, 90.0, 0.0, 41.810314895778596]))),
+                min_size=1, max_size=50),
+       st.integers(0, 29))
+def test_nest_pixels_are_healpys(points, order):
+    """healpix.nest_pixels (healpy's conversion and compiled ang2pix, without its input checks)
+    and RA wrapped only when needed give exactly healpy's ang2pix(..., lonlat=True) of RA mod 360."""
+    from qserv import geometry, healpix
+    ra = np.array([p[0] for p in points])
+    dec = np.array([p[1] for p in points])
+    expect = healpix.ang2pix(2 ** order, np.mod(ra, 360.0), dec, nest=True, lonlat=True)
+    assert healpix.nest_pixels(order, geometry._wrapped(ra), dec).tolist() == expect.tolist()
