@@ -40,7 +40,7 @@ def _copy(typingctx, dst, dst_pos, src, src_pos, count):
     return types.void(dst, dst_pos, src, src_pos, count), codegen
 
 
-_POW10 = np.array([10.0 ** i for i in range(23)])   # exact doubles 1e0 .. 1e22
+POW10 = np.array([10.0 ** i for i in range(23)])   # exact doubles 1e0 .. 1e22
 _MAX_EXACT = 1 << 53
 
 
@@ -94,17 +94,23 @@ def contains(buf, token):
 
 
 @njit(cache=True, nogil=True)
-def scan_lines(buf, k, cols):
+def scan_lines(buf, k, cols, is_float, pow10):
     """Split `buf` (uint8, whole lines each ending with LF) into lines of exactly `k` fields
-    separated by ',' with no empty field. Returns (status, starts, ends, fstart, fend):
-    line i is buf[starts[i]:ends[i]] (ends[i] is its LF); fstart/fend[j, i] bound field
-    cols[j] of line i. status: 0 ok, 1 a line has another number of fields, 2 an empty field
-    or line (the caller then takes the general path).
+    separated by ',' with no empty field, and parse fields cols[j] as numbers (a float when
+    is_float[j], else an int) as they are found. Returns (status, starts, ends, fstart, fend,
+    values, ok): line i is buf[starts[i]:ends[i]] (ends[i] is its LF); fstart/fend[j, i]
+    bound field cols[j] of line i; values[j, i] is its value (float64, or int64 stored in
+    float64's place: view the row as int64) and ok[j, i] whether it parsed (as
+    parse_floats / parse_ints decide). status: 0 ok, 1 a line has another number of fields,
+    2 an empty field or line (the caller then takes the general path).
 
     Separators are found 8 bytes at a time (a mask of the commas and newlines in a word,
     then one step per set bit): testing every byte mispredicted a branch at nearly every
     separator (80 ms for a 34 MB block, 48 ms this way). Making the steps per separator
-    branch-free as well was slower (94 ms): four stores per separator instead of one or two."""
+    branch-free as well was slower (94 ms): four stores per separator instead of one or two.
+    Numbers are parsed every _PARSE_LINES lines, while those lines are cached: parsing them
+    in a second pass read every line from memory again (~20 ns per field on this VM), and
+    parsing each field as it is found slowed the separator loop down more than that saved."""
     n = 0
     for i in range(buf.size):
         n += buf[i] == 10
@@ -113,6 +119,8 @@ def scan_lines(buf, k, cols):
     ends = np.empty(n, np.int64)
     fstart = np.empty((w, n), np.int64)
     fend = np.empty((w, n), np.int64)
+    values = np.empty((w, n), np.float64)
+    ok = np.empty((w, n), np.bool_)
     slot = np.full(k, -1, np.int64)
     for j in range(w):
         slot[cols[j]] = j
@@ -134,9 +142,9 @@ def scan_lines(buf, k, cols):
             i = wi * 8 + np.int64(_trailing_zeros(mask) >> np.uint64(3))
             mask &= mask - np.uint64(1)
             if i == begin:
-                return 2, starts, ends, fstart, fend
+                return 2, starts, ends, fstart, fend, values, ok
             if field >= k:
-                return 1, starts, ends, fstart, fend
+                return 1, starts, ends, fstart, fend, values, ok
             s = slot[field]
             if s >= 0:
                 fstart[s, line] = begin
@@ -145,13 +153,37 @@ def scan_lines(buf, k, cols):
             begin = i + 1
             if buf[i] == 10:
                 if field != k:
-                    return 1, starts, ends, fstart, fend
+                    return 1, starts, ends, fstart, fend, values, ok
                 starts[line] = line_begin
                 ends[line] = i
                 line += 1
                 field = 0
                 line_begin = i + 1
-    return 0, starts, ends, fstart, fend
+                if line % _PARSE_LINES == 0:
+                    _parse_fields(buf, fstart, fend, is_float, pow10, values, ok, line - _PARSE_LINES, line)
+    _parse_fields(buf, fstart, fend, is_float, pow10, values, ok, line - line % _PARSE_LINES, line)
+    return 0, starts, ends, fstart, fend, values, ok
+
+
+_PARSE_LINES = 4096
+
+
+@njit(cache=True, nogil=True)
+def _parse_fields(buf, fstart, fend, is_float, pow10, values, ok, first, last):
+    """Parse the wanted fields of lines first..last-1 (scan_lines, while they are cached)."""
+    ints = values.view(np.int64)
+    for s in range(fstart.shape[0]):
+        if is_float[s]:
+            for r in range(first, last):
+                values[s, r], ok[s, r] = _plain_float(buf, fstart[s, r], fend[s, r], pow10)
+            for r in range(first, last):      # the rare other forms (a loop of its own: a
+                if not ok[s, r]:              # fallback call in the loop above slowed it 2x)
+                    values[s, r], ok[s, r] = _general_float(buf, fstart[s, r], fend[s, r], pow10)
+        else:
+            for r in range(first, last):
+                x, good = _signed_int(buf, fstart[s, r], fend[s, r], 18)
+                ints[s, r] = x
+                ok[s, r] = good
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -185,6 +217,92 @@ def parse_ints(buf, fstart, fend):
 
 
 @njit(cache=True, nogil=True)
+def _general_float(buf, i, e, pow10):
+    """(value, ok) of buf[i:e] as a decimal (see module doc): every form parse_floats takes."""
+    neg = False
+    if i < e and (buf[i] == 45 or buf[i] == 43):
+        neg = buf[i] == 45
+        i += 1
+    m = 0              # significand (significant digits only)
+    sig = 0            # significant digits in m
+    exp10 = 0          # value = m * 10**exp10
+    digits = 0         # digits seen before the exponent
+    good = True
+    point = False
+    while i < e:
+        c = np.int64(buf[i])
+        if c == 46:
+            if point:
+                good = False
+                break
+            point = True
+        elif 48 <= c <= 57:
+            digits += 1
+            if m == 0 and c == 48:
+                if point:
+                    exp10 -= 1          # leading zeros after the point
+            elif sig < 18:
+                m = m * 10 + (c - 48)
+                sig += 1
+                if point:
+                    exp10 -= 1
+            else:
+                good = False            # too many significant digits for the fast path
+                break
+        else:
+            break
+        i += 1
+    if not good or digits == 0:
+        return 0.0, False
+    if i < e:                           # exponent
+        if buf[i] != 101 and buf[i] != 69:
+            return 0.0, False
+        x, good = _signed_int(buf, i + 1, e, 4)
+        if not good:
+            return 0.0, False
+        exp10 += x
+    if m == 0:
+        v = 0.0
+    elif m > 9007199254740992 or exp10 < -22 or exp10 > 22:
+        return 0.0, False
+    elif exp10 < 0:
+        v = np.float64(m) / pow10[-exp10]
+    else:
+        v = np.float64(m) * pow10[exp10]
+    return (-v if neg else v), True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _plain_float(buf, i, e, pow10):
+    """(value, ok) of buf[i:e] when it is [+-]?digits[.digits] with at most 18 digits and a
+    significand <= 2**53 (catalog coordinates nearly always are): one tight loop, one branch
+    per byte. The same value as _general_float (the same significand and power of ten, one
+    correctly rounded operation); ok False sends the field to _general_float."""
+    neg = False
+    if i < e and (buf[i] == 45 or buf[i] == 43):
+        neg = buf[i] == 45
+        i += 1
+    m = 0
+    digits = 0
+    point = -1
+    while i < e:
+        d = np.int64(buf[i]) - 48
+        if np.uint64(d) <= np.uint64(9):
+            m = m * 10 + d
+            digits += 1
+        elif d == -2 and point < 0:          # '.'
+            point = digits
+        else:
+            return 0.0, False
+        i += 1
+    if digits == 0 or digits > 18 or m > 9007199254740992:
+        return 0.0, False
+    frac = digits - point if point >= 0 else 0
+    v = np.float64(m) / pow10[frac] if frac else np.float64(m) * pow10[0]
+    return (-v if neg else v), True
+
+
+@njit(cache=True, nogil=True)
 def parse_floats(buf, fstart, fend, pow10):
     """float64 of each decimal field buf[fstart[i]:fend[i]], exact (see module doc); ok[i]
     False where the text is not a plain decimal or the value needs more than the fast path."""
@@ -192,63 +310,10 @@ def parse_floats(buf, fstart, fend, pow10):
     out = np.zeros(n, np.float64)
     ok = np.ones(n, np.bool_)
     for r in range(n):
-        i = fstart[r]
-        e = fend[r]
-        neg = False
-        if i < e and (buf[i] == 45 or buf[i] == 43):
-            neg = buf[i] == 45
-            i += 1
-        m = 0              # significand (significant digits only)
-        sig = 0            # significant digits in m
-        exp10 = 0          # value = m * 10**exp10
-        digits = 0         # digits seen before the exponent
-        good = True
-        point = False
-        while i < e:
-            c = np.int64(buf[i])
-            if c == 46:
-                if point:
-                    good = False
-                    break
-                point = True
-            elif 48 <= c <= 57:
-                digits += 1
-                if m == 0 and c == 48:
-                    if point:
-                        exp10 -= 1          # leading zeros after the point
-                elif sig < 18:
-                    m = m * 10 + (c - 48)
-                    sig += 1
-                    if point:
-                        exp10 -= 1
-                else:
-                    good = False            # too many significant digits for the fast path
-                    break
-            else:
-                break
-            i += 1
-        if not good or digits == 0:
-            ok[r] = False
-            continue
-        if i < e:                           # exponent
-            if buf[i] != 101 and buf[i] != 69:
-                ok[r] = False
-                continue
-            x, good = _signed_int(buf, i + 1, e, 4)
-            if not good:
-                ok[r] = False
-                continue
-            exp10 += x
-        if m == 0:
-            v = 0.0
-        elif m > 9007199254740992 or exp10 < -22 or exp10 > 22:
-            ok[r] = False
-            continue
-        elif exp10 < 0:
-            v = np.float64(m) / pow10[-exp10]
-        else:
-            v = np.float64(m) * pow10[exp10]
-        out[r] = -v if neg else v
+        out[r], ok[r] = _plain_float(buf, fstart[r], fend[r], pow10)
+    for r in range(n):          # the other forms (a fallback call in the loop above slowed it 2x)
+        if not ok[r]:
+            out[r], ok[r] = _general_float(buf, fstart[r], fend[r], pow10)
     return out, ok
 
 
@@ -423,7 +488,7 @@ def format_index(out, key, chunk, sub):
 def numbers(buf: np.ndarray, fstart: np.ndarray, fend: np.ndarray, kind) -> tuple[np.ndarray, np.ndarray]:
     """(values, ok) of the fields as int64 (kind int) or float64 (kind float)."""
     if kind is float:
-        return parse_floats(buf, fstart, fend, _POW10)
+        return parse_floats(buf, fstart, fend, POW10)
     return parse_ints(buf, fstart, fend)
 
 

@@ -163,12 +163,14 @@ def fast_block(buf, dialect: CsvDialect, names: list[str], want: dict) -> FastBl
     if delim != b",":
         arr = np.frombuffer(bytes(buf).replace(delim, b","), np.uint8)
     cols = np.array([names.index(name) for name in want], np.int64)
-    status, starts, ends, fstart, fend = kernels.scan_lines(arr, len(names), cols)
+    floats = np.array([kind is float for kind in want.values()], np.bool_)
+    status, starts, ends, fstart, fend, parsed, parsed_ok = kernels.scan_lines(
+        arr, len(names), cols, floats, kernels.POW10)
     if status or not len(starts):
         return None
     values = {}
     for j, (name, kind) in enumerate(want.items()):
-        vals, ok = kernels.numbers(arr, fstart[j], fend[j], kind)
+        vals, ok = (parsed[j] if kind is float else parsed[j].view(np.int64)), parsed_ok[j]
         if not ok.all():     # forms the compiled parser leaves to pyarrow (its cast decides)
             bad = np.flatnonzero(~ok)
             try:

@@ -80,7 +80,9 @@ def test_parse_ints_is_exact_or_declines(texts):
 def test_scan_lines_matches_split(rows, k):
     data = "".join(",".join(r) + "\n" for r in rows).encode()
     cols = np.arange(min(k, 3), dtype=np.int64)
-    status, starts, ends, fstart, fend = kernels.scan_lines(_u8(data), k, cols)
+    floats = np.arange(len(cols)) % 2 == 0           # fields 0 and 2 as floats, 1 as an int
+    status, starts, ends, fstart, fend, values, ok = kernels.scan_lines(
+        _u8(data), k, cols, floats, kernels.POW10)
     fine = all(len(r) == k and all(r) for r in rows)
     if fine:
         assert status == 0
@@ -88,6 +90,12 @@ def test_scan_lines_matches_split(rows, k):
         assert [data[s:e].decode() for s, e in zip(starts, ends)] == lines
         for j, c in enumerate(cols):
             assert [data[s:e].decode() for s, e in zip(fstart[j], fend[j])] == [r[c] for r in rows]
+            # parsed while scanning: the same values and verdicts as parsing the fields after
+            kind = float if floats[j] else int
+            expect, expect_ok = kernels.numbers(_u8(data), fstart[j], fend[j], kind)
+            got = values[j] if kind is float else values[j].view(np.int64)
+            assert ok[j].tolist() == expect_ok.tolist()
+            assert got[ok[j]].tolist() == expect[expect_ok].tolist()
     else:
         assert status != 0
 
