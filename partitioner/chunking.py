@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from partitioner import buffers, emit, kernels, lines, readers, writers
 from partitioner.dialect import CsvDialect
@@ -159,6 +158,7 @@ def _find_lines(task: readers.Task, texts: list[str], has_header: bool) -> list[
 
 def _numbers(col: pa.ChunkedArray, kind) -> tuple[np.ndarray, np.ndarray]:
     """(values, ok) of a column parsed as float64 or int64; not-ok: NULL or not a number."""
+    import pyarrow.compute as pc     # the general path only (imported when needed)
     target = pa.float64() if kind is float else pa.int64()
     if pa.types.is_binary(col.type):
         col = pa.chunked_array([a.view(pa.string()) for a in col.chunks], pa.string())

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from partitioner import kernels, readers
 from partitioner.dialect import CsvDialect
@@ -193,6 +192,7 @@ def _parse(data: pa.Buffer, start: np.ndarray, end: np.ndarray, kind) -> np.ndar
     texts = pa.Array.from_buffers(pa.string() if small else pa.large_string(), 2 * n,
                                   [None, pa.py_buffer(off.astype(np.int32) if small else off), data])
     texts = texts.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int32 if small else np.int64)))
+    import pyarrow.compute as pc     # the general path only (imported when needed)
     out = pc.cast(texts, pa.float64() if kind is float else pa.int64())
     return out.to_numpy()
 
@@ -200,6 +200,7 @@ def _parse(data: pa.Buffer, start: np.ndarray, end: np.ndarray, kind) -> np.ndar
 def base_lines(table: pa.Table) -> pa.Array:
     """General path: each row's output line (no newline) by the rule of the module doc, for a
     table of raw-byte (binary) columns."""
+    import pyarrow.compute as pc
     cols = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in table.columns]
     cols = [c.cast(pa.large_binary()) for c in cols]
     n = table.num_rows
