@@ -177,8 +177,7 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
         limit = radius + healpix.max_pixrad(2 ** P) + _MARGIN_RAD
         cos_limit = math.cos(limit) if limit < math.pi else -2.0
         cx, cy, cz = healpix.pix2vec(2 ** P, pixel, nest=True)
-        vec = _unit_vectors(ra[rows], dec[rows])
-        o_rows, o_chunks = gk.near_pairs(rows, vec, pos, pixel, cx, cy, cz, shift, cos_limit)
+        o_rows, o_chunks = gk.near_pairs(rows, ra, dec, pos, pixel, cx, cy, cz, shift, cos_limit)
         return chunk, sub, o_rows, o_chunks
     fine = pix >> 2 * (top - L - bits)
     chunk = fine >> 2 * bits

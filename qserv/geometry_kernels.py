@@ -85,11 +85,12 @@ def candidates(nb, own_chunk, shift):
 
 
 @njit(cache=True, nogil=True)
-def near_pairs(rows, vec, pos, pixel, cx, cy, cz, shift, cos_limit):
+def near_pairs(rows, ra, dec, pos, pixel, cx, cy, cz, shift, cos_limit):
     """Overlap pairs (row, chunk), row-major and unique per row, chunks ascending within a
-    row: candidate i (row rows[pos[i]], unit vector vec[:, pos[i]]; pixel pixel[i] with centre
+    row: candidate i (row rows[pos[i]] at ra/dec in degrees; pixel pixel[i] with centre
     (cx, cy, cz)[i]) is kept when the centre is within the limit angle of the row
-    (dot > cos_limit)."""
+    (dot > cos_limit). A row's unit vector is computed here, once per row with candidates
+    (as numpy it was five passes and a stacked copy)."""
     c = pos.size
     out_rows = np.empty(c, np.int64)
     out_chunks = np.empty(c, np.int64)
@@ -98,7 +99,10 @@ def near_pairs(rows, vec, pos, pixel, cx, cy, cz, shift, cos_limit):
     i = 0
     while i < c:
         j = pos[i]
-        vx, vy, vz = vec[0, j], vec[1, j], vec[2, j]
+        a = ra[rows[j]] * (np.pi / 180.0)
+        d = dec[rows[j]] * (np.pi / 180.0)
+        cd = np.cos(d)
+        vx, vy, vz = cd * np.cos(a), cd * np.sin(a), np.sin(d)
         f = 0
         while i < c and pos[i] == j:
             if vx * cx[i] + vy * cy[i] + vz * cz[i] > cos_limit:
