@@ -3,7 +3,8 @@
 Why: `import healpy` also imports its FITS, rotation, spherical-transform and plotting
 modules, and with them astropy: about 0.6 s at the start of every process that touches the
 geometry (every `qserv partition` run, every czar and worker). The pixel functions live in
-`healpy.pixelfunc` and the compiled `healpy._query_disc`, which need nothing of that.
+`healpy.pixelfunc` and the compiled `healpy._query_disc`, which need nothing of that (but
+one decorator from astropy, ~0.1 s to import: a stand-in provides it, see _pixel_modules).
 
 How: when healpy is not imported yet, those two modules are loaded under a bare stand-in for
 the `healpy` package, and then the stand-in and the modules loaded with it are taken out of
@@ -30,6 +31,15 @@ def _pixel_modules():
     stand_in = types.ModuleType("healpy")
     stand_in.__path__ = list(spec.submodule_search_locations)
     sys.modules["healpy"] = stand_in
+    # pixelfunc's only use of healpy.utils.deprecation is astropy's decorator on two functions
+    # we never call (remove_monopole/remove_dipole's old `verbose` argument): an identity
+    # decorator here keeps astropy (~0.1 s) out of the process too.
+    utils = types.ModuleType("healpy.utils")
+    utils.__path__ = []
+    deprecation = types.ModuleType("healpy.utils.deprecation")
+    deprecation.deprecated_renamed_argument = lambda *args, **kwargs: (lambda f: f)
+    sys.modules["healpy.utils"] = utils
+    sys.modules["healpy.utils.deprecation"] = deprecation
     try:
         pixelfunc = importlib.import_module("healpy.pixelfunc")
         query = importlib.import_module("healpy._query_disc")
