@@ -542,19 +542,33 @@ BLOCK = 4096
 
 
 @njit(cache=True, nogil=True)
-def _write_all(fd, addr, n, crc, f):
-    """write() until n bytes are out, following the file's CRC; False on an error."""
+def _c_write_rest(fd, addr, n):
+    """write() until n bytes are out (no CRC); False on an error."""
     done = 0
     while done < n:
         got = _c_write(fd, addr + done, n - done)
         if got <= 0:
             return False
         done += got
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _follow_crc(crc, f, addr, n):
+    """crc[f] over n more bytes at addr (in steps the C function's length type holds)."""
     done = 0
     while done < n:
         step = min(n - done, 1 << 30)
         crc[f] = _c_crc32(np.uint32(crc[f]), addr + done, np.uint64(step))
         done += step
+
+
+@njit(cache=True, nogil=True)
+def _write_all(fd, addr, n, crc, f):
+    """write() until n bytes are out, following the file's CRC; False on an error."""
+    if not _c_write_rest(fd, addr, n):
+        return False
+    _follow_crc(crc, f, addr, n)
     return True
 
 
@@ -570,27 +584,13 @@ def _write_two(fd, iov, a0, n0, a1, n1, crc, f):
     if got < 0:
         return False
     if got < n0:
-        if _c_write_rest(fd, a0 + got, n0 - got) and _c_write_rest(fd, a1, n1):
-            got = n0 + n1
-        else:
+        if not (_c_write_rest(fd, a0 + got, n0 - got) and _c_write_rest(fd, a1, n1)):
             return False
     elif got < n0 + n1:
         if not _c_write_rest(fd, a1 + got - n0, n1 - (got - n0)):
             return False
-    crc[f] = _c_crc32(np.uint32(crc[f]), a0, np.uint64(n0))
-    crc[f] = _c_crc32(np.uint32(crc[f]), a1, np.uint64(n1))
-    return True
-
-
-@njit(cache=True, nogil=True)
-def _c_write_rest(fd, addr, n):
-    """write() until n bytes are out (no CRC); False on an error."""
-    done = 0
-    while done < n:
-        got = _c_write(fd, addr + done, n - done)
-        if got <= 0:
-            return False
-        done += got
+    _follow_crc(crc, f, a0, n0)
+    _follow_crc(crc, f, a1, n1)
     return True
 
 
