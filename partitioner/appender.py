@@ -79,6 +79,11 @@ class Named:
 _TABLE_IDS = 1 << 22      # ids below this are looked up in a table per template
 
 
+def paths_of(files) -> list[str]:
+    """The paths of a list of paths or a Named."""
+    return files.paths() if isinstance(files, Named) else files
+
+
 def take(files, index):
     """The files at positions `index` (a list of paths or a Named)."""
     if isinstance(files, Named):
@@ -110,7 +115,7 @@ class _Files:
         """File ids (int64) of a list of paths or a Named, new files registered."""
         if not isinstance(files, Named) or not len(files) or files.ids.min() < 0 \
                 or files.ids.max() >= _TABLE_IDS:
-            paths = files.paths() if isinstance(files, Named) else files
+            paths = paths_of(files)
             return np.fromiter((self.gid(p) for p in paths), np.int64, len(paths))
         table = self.tables.get(files.template)
         top = int(files.ids.max()) + 1
@@ -252,8 +257,7 @@ def append_groups(paths, data: np.ndarray, bounds: np.ndarray, lock: bool) -> No
         _remote.send(paths, data, bounds)
         return
     if lock or not kernels.IO_KERNELS:     # (no zlib to call: the Python path, read back)
-        if isinstance(paths, Named):
-            paths = paths.paths()
+        paths = paths_of(paths)
         view = memoryview(data)
         cuts = bounds.tolist()
         for i, path in enumerate(paths):
@@ -369,8 +373,7 @@ def write_now(paths, data: np.ndarray, bounds: np.ndarray) -> None:
     path, for the relay's writer in the parent (partitioner/relay.py), which is then the only
     thread touching these files and this state (the I/O thread idles until close_all)."""
     if not kernels.IO_KERNELS:   # no zlib in compiled code: plain writes, checksums read back
-        if isinstance(paths, Named):
-            paths = paths.paths()
+        paths = paths_of(paths)
         view, cuts = memoryview(data), np.asarray(bounds).tolist()
         for i, path in enumerate(paths):
             _write_shared(_fd(path), [view[cuts[i]:cuts[i + 1]]])

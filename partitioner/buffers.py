@@ -55,10 +55,6 @@ class Pool:
                 self._idle.append(base)
                 self._idle.sort(key=len)          # take the smallest that fits
 
-    def clear(self) -> None:
-        with self._lock:
-            self._idle.clear()
-
 
 output = Pool()       # a block's output rows (emit.write_block_lines)
 index = Pool()        # a block's director index lines (chunking._place_directors)

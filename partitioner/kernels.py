@@ -174,16 +174,11 @@ def _parse_fields(buf, fstart, fend, is_float, pow10, values, ok, first, last):
     ints = values.view(np.int64)
     for s in range(fstart.shape[0]):
         if is_float[s]:
-            for r in range(first, last):
-                values[s, r], ok[s, r] = _plain_float(buf, fstart[s, r], fend[s, r], pow10)
-            for r in range(first, last):      # the rare other forms (a loop of its own: a
-                if not ok[s, r]:              # fallback call in the loop above slowed it 2x)
-                    values[s, r], ok[s, r] = _general_float(buf, fstart[s, r], fend[s, r], pow10)
+            _floats_into(buf, fstart[s, first:last], fend[s, first:last], pow10,
+                         values[s, first:last], ok[s, first:last])
         else:
-            for r in range(first, last):
-                x, good = _signed_int(buf, fstart[s, r], fend[s, r], 18)
-                ints[s, r] = x
-                ok[s, r] = good
+            _ints_into(buf, fstart[s, first:last], fend[s, first:last], ints[s, first:last],
+                       ok[s, first:last])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -208,12 +203,17 @@ def _signed_int(buf, i, e, max_digits):
 def parse_ints(buf, fstart, fend):
     """int64 of each field buf[fstart[i]:fend[i]]; ok[i] False where it is not [+-]?digits
     of at most 18 digits (the caller decides: pyarrow's cast or the general path)."""
-    n = fstart.size
-    out = np.zeros(n, np.int64)
-    ok = np.ones(n, np.bool_)
-    for r in range(n):
-        out[r], ok[r] = _signed_int(buf, fstart[r], fend[r], 18)
+    out = np.zeros(fstart.size, np.int64)
+    ok = np.ones(fstart.size, np.bool_)
+    _ints_into(buf, fstart, fend, out, ok)
     return out, ok
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _ints_into(buf, fstart, fend, out, ok):
+    """parse_ints into the caller's arrays (also scan_lines' parse step)."""
+    for r in range(fstart.size):
+        out[r], ok[r] = _signed_int(buf, fstart[r], fend[r], 18)
 
 
 @njit(cache=True, nogil=True)
@@ -263,7 +263,7 @@ def _general_float(buf, i, e, pow10):
         exp10 += x
     if m == 0:
         v = 0.0
-    elif m > 9007199254740992 or exp10 < -22 or exp10 > 22:
+    elif m > _MAX_EXACT or exp10 < -22 or exp10 > 22:
         return 0.0, False
     elif exp10 < 0:
         v = np.float64(m) / pow10[-exp10]
@@ -295,7 +295,7 @@ def _plain_float(buf, i, e, pow10):
         else:
             return 0.0, False
         i += 1
-    if digits == 0 or digits > 18 or m > 9007199254740992:
+    if digits == 0 or digits > 18 or m > _MAX_EXACT:
         return 0.0, False
     frac = digits - point if point >= 0 else 0
     v = np.float64(m) / pow10[frac] if frac else np.float64(m) * pow10[0]
@@ -306,15 +306,20 @@ def _plain_float(buf, i, e, pow10):
 def parse_floats(buf, fstart, fend, pow10):
     """float64 of each decimal field buf[fstart[i]:fend[i]], exact (see module doc); ok[i]
     False where the text is not a plain decimal or the value needs more than the fast path."""
-    n = fstart.size
-    out = np.zeros(n, np.float64)
-    ok = np.ones(n, np.bool_)
-    for r in range(n):
+    out = np.zeros(fstart.size, np.float64)
+    ok = np.ones(fstart.size, np.bool_)
+    _floats_into(buf, fstart, fend, pow10, out, ok)
+    return out, ok
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _floats_into(buf, fstart, fend, pow10, out, ok):
+    """parse_floats into the caller's arrays (also scan_lines' parse step)."""
+    for r in range(fstart.size):
         out[r], ok[r] = _plain_float(buf, fstart[r], fend[r], pow10)
-    for r in range(n):          # the other forms (a fallback call in the loop above slowed it 2x)
+    for r in range(fstart.size):   # the other forms (a fallback call in the loop above slowed it 2x)
         if not ok[r]:
             out[r], ok[r] = _general_float(buf, fstart[r], fend[r], pow10)
-    return out, ok
 
 
 @njit(cache=True, nogil=True, inline="always")

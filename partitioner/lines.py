@@ -86,8 +86,7 @@ def mapped_blocks(task: readers.Task, dialect: CsvDialect, block_bytes: int):
         end = size if task.end < 0 else min(task.end, size)
         pos = task.start
         if dialect.header and task.start == 0:
-            with open(path, "rb") as g:       # the header's length
-                pos = len(g.readline())
+            pos = len(f.readline())           # the header's length (the mapping uses the fd)
         if end - pos <= block_bytes + (block_bytes >> 2):
             block_bytes = max(1, end - pos)   # one block for a task a little over the block size
         grain = mmap.ALLOCATIONGRANULARITY
