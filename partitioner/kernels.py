@@ -52,15 +52,36 @@ def _trailing_zeros(typingctx, word):
     return types.uint64(types.uint64), codegen
 
 
-_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
-_COMMAS = np.uint64(0x2C2C2C2C2C2C2C2C)
-_NEWLINES = np.uint64(0x0A0A0A0A0A0A0A0A)
+_SUSPECTS = 4      # bytes scan_lines also looks for (first bytes of tokens the line path declines)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _zero_bytes(x):
-    """The high bit of every byte of x that is zero (exact: no carry crosses bytes)."""
-    return ~(((x & _LOW7) + _LOW7) | x | _LOW7)
+@intrinsic
+def _masks64(typingctx, buf, pos, suspects):
+    """(separators, suspects) of the 64 bytes buf[pos:pos + 64]: bit b of the first is set
+    when byte pos + b is ',' or LF, of the second when it equals one of the _SUSPECTS bytes
+    of `suspects`. Vector compares and a bit cast: one instruction per 32 or 64 bytes each
+    where the CPU has them (an 8-byte SWAR word before: 30% more time per block, mostly in
+    the branch that leaves the loop over a word's separators, mispredicted once per word)."""
+    def codegen(context, builder, signature, args):
+        arr, p, sus = args
+        data = context.make_array(signature.args[0])(context, builder, arr).data
+        sus_data = context.make_array(signature.args[2])(context, builder, sus).data
+        vt = ir.VectorType(ir.IntType(8), 64)
+        v = builder.load(builder.bitcast(builder.gep(data, [p]), vt.as_pointer()), align=1)
+        seps = builder.or_(builder.icmp_unsigned("==", v, ir.Constant(vt, [44] * 64)),
+                           builder.icmp_unsigned("==", v, ir.Constant(vt, [10] * 64)))
+        hits = None
+        for j in range(_SUSPECTS):
+            byte = builder.load(builder.gep(sus_data, [ir.Constant(ir.IntType(64), j)]))
+            splat = builder.shuffle_vector(
+                builder.insert_element(ir.Constant(vt, ir.Undefined), byte, ir.Constant(ir.IntType(32), 0)),
+                ir.Constant(vt, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), 64), [0] * 64))
+            eq = builder.icmp_unsigned("==", v, splat)
+            hits = eq if hits is None else builder.or_(hits, eq)
+        i64 = ir.IntType(64)
+        return context.make_tuple(builder, signature.return_type,
+                                  [builder.bitcast(seps, i64), builder.bitcast(hits, i64)])
+    return types.UniTuple(types.uint64, 2)(buf, pos, suspects), codegen
 
 
 _c_memchr = types.ExternalFunction("memchr", types.intp(types.intp, types.int32, types.uintp))
@@ -94,20 +115,21 @@ def contains(buf, token):
 
 
 @njit(cache=True, nogil=True)
-def scan_lines(buf, k, cols, is_float, pow10):
+def scan_lines(buf, k, cols, is_float, pow10, suspects):
     """Split `buf` (uint8, whole lines each ending with LF) into lines of exactly `k` fields
     separated by ',' with no empty field, and parse fields cols[j] as numbers (a float when
     is_float[j], else an int) as they are found. Returns (status, starts, ends, fstart, fend,
-    values, ok): line i is buf[starts[i]:ends[i]] (ends[i] is its LF); fstart/fend[j, i]
-    bound field cols[j] of line i; values[j, i] is its value (float64, or int64 stored in
-    float64's place: view the row as int64) and ok[j, i] whether it parsed (as
-    parse_floats / parse_ints decide). status: 0 ok, 1 a line has another number of fields,
-    2 an empty field or line (the caller then takes the general path).
+    values, ok, suspect): line i is buf[starts[i]:ends[i]] (ends[i] is its LF);
+    fstart/fend[j, i] bound field cols[j] of line i; values[j, i] is its value (float64, or
+    int64 stored in float64's place: view the row as int64) and ok[j, i] whether it parsed
+    (as parse_floats / parse_ints decide). status: 0 ok, 1 a line has another number of
+    fields, 2 an empty field or line (the caller then takes the general path). `suspect`:
+    whether one of the _SUSPECTS bytes of `suspects` occurs in buf (the caller then looks
+    for its tokens: one pass over the block instead of one per token).
 
-    Separators are found 8 bytes at a time (a mask of the commas and newlines in a word,
-    then one step per set bit): testing every byte mispredicted a branch at nearly every
-    separator (80 ms for a 34 MB block, 48 ms this way). Making the steps per separator
-    branch-free as well was slower (94 ms): four stores per separator instead of one or two.
+    Separators are found 64 bytes at a time (_masks64), then one step per set bit: testing
+    every byte mispredicted a branch at nearly every separator. Making the steps per
+    separator branch-free was slower: four stores per separator instead of one or two.
     Numbers are parsed every _PARSE_LINES lines, while those lines are cached: parsing them
     in a second pass read every line from memory again (~20 ns per field on this VM), and
     parsing each field as it is found slowed the separator loop down more than that saved."""
@@ -128,23 +150,20 @@ def scan_lines(buf, k, cols, is_float, pow10):
     field = 0
     begin = 0
     line_begin = 0
-    full = buf.size // 8
-    words = buf[:full * 8].view(np.uint64)
+    seen = np.uint64(0)
+    full = buf.size // 64
+    tail = np.zeros(64, np.uint8)       # the last bytes, zero-padded (a zero byte is no separator)
+    tail[:buf.size - full * 64] = buf[full * 64:]
     for wi in range(full + 1):
-        if wi < full:
-            word = words[wi]
-        else:  # the last bytes, zero-padded (a zero byte is no separator)
-            word = np.uint64(0)
-            for b in range(buf.size - full * 8):
-                word |= np.uint64(buf[full * 8 + b]) << np.uint64(8 * b)
-        mask = _zero_bytes(word ^ _COMMAS) | _zero_bytes(word ^ _NEWLINES)
+        mask, hits = _masks64(buf, wi * 64, suspects) if wi < full else _masks64(tail, 0, suspects)
+        seen |= hits
         while mask:
-            i = wi * 8 + np.int64(_trailing_zeros(mask) >> np.uint64(3))
+            i = wi * 64 + np.int64(_trailing_zeros(mask))
             mask &= mask - np.uint64(1)
             if i == begin:
-                return 2, starts, ends, fstart, fend, values, ok
+                return 2, starts, ends, fstart, fend, values, ok, seen != 0
             if field >= k:
-                return 1, starts, ends, fstart, fend, values, ok
+                return 1, starts, ends, fstart, fend, values, ok, seen != 0
             s = slot[field]
             if s >= 0:
                 fstart[s, line] = begin
@@ -153,7 +172,7 @@ def scan_lines(buf, k, cols, is_float, pow10):
             begin = i + 1
             if buf[i] == 10:
                 if field != k:
-                    return 1, starts, ends, fstart, fend, values, ok
+                    return 1, starts, ends, fstart, fend, values, ok, seen != 0
                 starts[line] = line_begin
                 ends[line] = i
                 line += 1
@@ -162,7 +181,7 @@ def scan_lines(buf, k, cols, is_float, pow10):
                 if line % _PARSE_LINES == 0:
                     _parse_fields(buf, fstart, fend, is_float, pow10, values, ok, line - _PARSE_LINES, line)
     _parse_fields(buf, fstart, fend, is_float, pow10, values, ok, line - line % _PARSE_LINES, line)
-    return 0, starts, ends, fstart, fend, values, ok
+    return 0, starts, ends, fstart, fend, values, ok, seen != 0
 
 
 _PARSE_LINES = 4096

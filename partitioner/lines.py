@@ -152,20 +152,31 @@ def fast_block(buf, dialect: CsvDialect, names: list[str], want: dict) -> FastBl
     tokens = [b"\r", b'"', b"NULL"] + [t.encode() for t in dialect.null_values() if t]
     if dialect.quote:
         tokens.append(dialect.quote.encode())
-    if delim != b",":
-        tokens.append(b",")
-    for token in dict.fromkeys(tokens):
-        if kernels.contains(arr, np.frombuffer(token, np.uint8)):
-            return None
+    tokens = list(dict.fromkeys(tokens))
     source = buf
-    if delim != b",":
+    if delim != b",":     # before the delimiter becomes ','
+        if kernels.contains(arr, np.frombuffer(b",", np.uint8)):
+            return None
         arr = np.frombuffer(bytes(buf).replace(delim, b","), np.uint8)
+        tokens = [t.replace(delim, b",") for t in tokens]
+    # the first bytes of up to _SUSPECTS tokens are looked for by the scan itself, the others'
+    # tokens before it; a token is looked for in full only when its first byte occurs
+    firsts = list(dict.fromkeys(t[:1] for t in tokens))
+    scanned, before = firsts[:kernels._SUSPECTS], firsts[kernels._SUSPECTS:]
+    for token in tokens:
+        if token[:1] in before and kernels.contains(arr, np.frombuffer(token, np.uint8)):
+            return None
+    suspects = np.frombuffer(b"".join(scanned[i % len(scanned)] for i in range(kernels._SUSPECTS)), np.uint8)
     cols = np.array([names.index(name) for name in want], np.int64)
     floats = np.array([kind is float for kind in want.values()], np.bool_)
-    status, starts, ends, fstart, fend, parsed, parsed_ok = kernels.scan_lines(
-        arr, len(names), cols, floats, kernels.POW10)
+    status, starts, ends, fstart, fend, parsed, parsed_ok, suspect = kernels.scan_lines(
+        arr, len(names), cols, floats, kernels.POW10, suspects)
     if status or not len(starts):
         return None
+    if suspect:
+        for token in tokens:
+            if token[:1] in scanned and kernels.contains(arr, np.frombuffer(token, np.uint8)):
+                return None
     values = {}
     for j, (name, kind) in enumerate(want.items()):
         vals, ok = (parsed[j] if kind is float else parsed[j].view(np.int64)), parsed_ok[j]

@@ -75,15 +75,18 @@ def test_parse_ints_is_exact_or_declines(texts):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(st.text("ab1.-x", max_size=4), min_size=1, max_size=5), min_size=1, max_size=8),
+@given(st.lists(st.lists(st.text("ab1.-xN", max_size=4), min_size=1, max_size=5), min_size=1, max_size=40),
        st.integers(1, 5))
 def test_scan_lines_matches_split(rows, k):
+    """Blocks of up to ~800 bytes: separators in whole 64-byte words and in the padded tail."""
     data = "".join(",".join(r) + "\n" for r in rows).encode()
     cols = np.arange(min(k, 3), dtype=np.int64)
     floats = np.arange(len(cols)) % 2 == 0           # fields 0 and 2 as floats, 1 as an int
-    status, starts, ends, fstart, fend, values, ok = kernels.scan_lines(
-        _u8(data), k, cols, floats, kernels.POW10)
+    status, starts, ends, fstart, fend, values, ok, suspect = kernels.scan_lines(
+        _u8(data), k, cols, floats, kernels.POW10, _u8(b'N"N"'))
     fine = all(len(r) == k and all(r) for r in rows)
+    if status == 0:
+        assert suspect == (b"N" in data)
     if fine:
         assert status == 0
         lines = data.decode().split("\n")[:-1]
