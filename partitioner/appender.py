@@ -33,7 +33,9 @@ import threading
 
 import numpy as np
 
-from partitioner import kernels
+from partitioner import crc
+from partitioner.constants import BLOCK
+from qserv import compiled
 
 BUFFER_BYTES = 64 << 20
 ALIGNED_FILES = 1 << 15     # files with a 4 KiB tail buffer (more files: unaligned appends)
@@ -102,7 +104,7 @@ class _Files:
         self.fd_of = np.full(0, -1, np.int32)
         self.crc = np.zeros(0, np.uint64)
         self.carry_len = np.zeros(0, np.int64)
-        self.carry = np.zeros((0, kernels.BLOCK), np.uint8)
+        self.carry = np.zeros((0, BLOCK), np.uint8)
 
     def gid(self, path: str) -> int:
         g = self.gids.get(path)
@@ -144,8 +146,8 @@ class _Files:
         self.carry_len = np.concatenate([self.carry_len, np.zeros(pad, np.int64)])
         if not len(self.carry):     # mapped once, never copied: untouched rows cost no RAM
             import mmap
-            self.carry = np.frombuffer(mmap.mmap(-1, ALIGNED_FILES * kernels.BLOCK),
-                                       np.uint8).reshape(ALIGNED_FILES, kernels.BLOCK)
+            self.carry = np.frombuffer(mmap.mmap(-1, ALIGNED_FILES * BLOCK),
+                                       np.uint8).reshape(ALIGNED_FILES, BLOCK)
 
 
 class _State:
@@ -242,7 +244,7 @@ def append(path, data, lock: bool) -> None:
     if _remote is not None:
         _remote.send([str(path)], memoryview(data).cast("B"), np.array([0, n], np.int64))
         return
-    if lock or not kernels.IO_KERNELS:
+    if lock or crc.address() is None:
         _s.pending.setdefault(str(path), []).append(data)
     else:
         _s.batches.append((np.array([_s.files.gid(str(path))], np.int64),
@@ -256,7 +258,7 @@ def append_groups(paths, data: np.ndarray, bounds: np.ndarray, lock: bool) -> No
     if _remote is not None:
         _remote.send(paths, data, bounds)
         return
-    if lock or not kernels.IO_KERNELS:     # (no zlib to call: the Python path, read back)
+    if lock or crc.address() is None:     # (no zlib to call: the Python path, read back)
         paths = paths_of(paths)
         view = memoryview(data)
         cuts = bounds.tolist()
@@ -352,7 +354,7 @@ def _write_batch(gids: np.ndarray, data: np.ndarray, bounds: np.ndarray) -> None
     f.grow(int(gids.max()) + 1)
     for s, part in _open_slices(gids):
         cut = bounds[s:s + len(part) + 1]
-        bad = kernels.write_groups(f.fd_of, f.carry, f.carry_len, f.crc, part, data, cut)
+        bad = compiled.write_groups(f.fd_of, f.carry, f.carry_len, f.crc, part, data, cut, crc.address())
         if bad:
             _failed(int(part[bad - 1]), data[cut[bad - 1]:cut[bad]])
 
@@ -362,7 +364,7 @@ def _write_carries() -> None:
     if _s.error is not None or not len(f.carry_len):
         return
     for _, part in _open_slices(np.flatnonzero(f.carry_len).astype(np.int64)):
-        bad = kernels.write_carries(f.fd_of, f.carry, f.carry_len, f.crc, part)
+        bad = compiled.write_carries(f.fd_of, f.carry, f.carry_len, f.crc, part, crc.address())
         if bad:
             g = int(part[bad - 1])
             _failed(g, f.carry[g, :f.carry_len[g]])
@@ -372,7 +374,7 @@ def write_now(paths, data: np.ndarray, bounds: np.ndarray) -> None:
     """Append data[bounds[i]:bounds[i+1]] to paths[i] in the calling thread: the single-writer
     path, for the relay's writer in the parent (partitioner/relay.py), which is then the only
     thread touching these files and this state (the I/O thread idles until close_all)."""
-    if not kernels.IO_KERNELS:   # no zlib in compiled code: plain writes, checksums read back
+    if crc.address() is None:   # no zlib in compiled code: plain writes, checksums read back
         paths = paths_of(paths)
         view, cuts = memoryview(data), np.asarray(bounds).tolist()
         for i, path in enumerate(paths):

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from partitioner import buffers, emit, kernels, lines, readers, writers
+from partitioner import buffers, emit, lines, readers, writers
 from partitioner.dialect import CsvDialect
+from qserv import compiled
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, TableSpec
 from qserv.geometry import Chunker
 
@@ -302,8 +303,8 @@ def _place_directors(job: TableJob, out: Path, ra, dec, key):
         if job.write and job.fmt == "csv":    # the LOAD-ready index, in index.part's order
             ids = (np.asarray(key, np.int64), chunk.astype(np.int64, copy=False),
                    sub.astype(np.int64, copy=False))
-            text = buffers.index.take(kernels.index_size(*ids))
-            kernels.format_index(text, *ids)
+            text = buffers.index.take(compiled.index_size(*ids))
+            compiled.format_index(text, *ids)
             writers.append(out / "index.csv", text, job.lock)
     return chunk, sub, o_rows, o_chunks
 

@@ -4,7 +4,7 @@
 Why this shape: formatting the two id columns per row in Python, or re-writing every value with
 pyarrow's CSV writer, cost more than reading the input. The line path (`write_block_lines`)
 puts every output row into one buffer in chunk order with a compiled loop
-(kernels.emit_rows); the general path (`write_csv`) does the same with one pyarrow `take` over
+(kernels.emit_rows, through qserv/compiled.py); the general path (`write_csv`) does the same with one pyarrow `take` over
 the rows' lines and a small table of ",<chunkId>,<subChunkId>\\n" pieces. Either way the
 result is exactly the bytes to append, so each chunk file gets one slice of it (no per-row
 work in Python)."""
@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from partitioner import buffers, kernels, writers
+from partitioner import buffers, writers
 from partitioner.appender import Named
+from qserv import compiled
 
 _STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: every (chunk, sub) suffix of a block's chunks
 
@@ -108,7 +109,7 @@ def _slot_groups(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray,
     moderate order, else a stable argsort (_groups)."""
     keys = keys.astype(np.int64, copy=False)
     if n_keys <= _COUNTING_SORT_KEYS:
-        ok, slot, ids, bounds = kernels.group_slots(keys, n_keys)
+        ok, slot, ids, bounds = compiled.group_slots(keys, n_keys)
         if ok:
             return slot, ids, bounds
     order, ids, starts, _ = _groups(keys)
@@ -132,9 +133,9 @@ def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_
     _count_and_prepare(out, ids, np.diff(bounds), oids, np.diff(obounds), res)
     rows = (fb.starts, fb.ends, chunk.astype(np.int64, copy=False), sub.astype(np.int64, copy=False),
             slot, o_rows.astype(np.int64, copy=False), n + o_slot)
-    pos = kernels.emit_layout(*rows)
+    pos = compiled.emit_layout(*rows)
     data = buffers.output.take(int(pos[-1]))
-    kernels.emit_rows(data, pos, fb.buf, *rows)
+    compiled.emit_rows(data, pos, fb.buf, *rows)
     _append_groups(job, out, data, pos[bounds], ids, False)
     if len(o_rows):
         _append_groups(job, out, data, pos[n + obounds], oids, True)

@@ -22,6 +22,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from partitioner.constants import BLOCK, POW10, SUSPECTS
 from qserv import jit
 
 jit.ready()
@@ -40,7 +41,6 @@ def _copy(typingctx, dst, dst_pos, src, src_pos, count):
     return types.void(dst, dst_pos, src, src_pos, count), codegen
 
 
-POW10 = np.array([10.0 ** i for i in range(23)])   # exact doubles 1e0 .. 1e22
 _MAX_EXACT = 1 << 53
 
 
@@ -52,13 +52,12 @@ def _trailing_zeros(typingctx, word):
     return types.uint64(types.uint64), codegen
 
 
-_SUSPECTS = 4      # bytes scan_lines also looks for (first bytes of tokens the line path declines)
 
 
 @intrinsic
 def _masks64(typingctx, buf, pos, suspects):
     """(separators, suspects) of the 64 bytes buf[pos:pos + 64]: bit b of the first is set
-    when byte pos + b is ',' or LF, of the second when it equals one of the _SUSPECTS bytes
+    when byte pos + b is ',' or LF, of the second when it equals one of the SUSPECTS bytes
     of `suspects`. Vector compares and a bit cast: one instruction per 32 or 64 bytes each
     where the CPU has them (an 8-byte SWAR word before: 30% more time per block, mostly in
     the branch that leaves the loop over a word's separators, mispredicted once per word)."""
@@ -71,7 +70,7 @@ def _masks64(typingctx, buf, pos, suspects):
         seps = builder.or_(builder.icmp_unsigned("==", v, ir.Constant(vt, [44] * 64)),
                            builder.icmp_unsigned("==", v, ir.Constant(vt, [10] * 64)))
         hits = None
-        for j in range(_SUSPECTS):
+        for j in range(SUSPECTS):
             byte = builder.load(builder.gep(sus_data, [ir.Constant(ir.IntType(64), j)]))
             splat = builder.shuffle_vector(
                 builder.insert_element(ir.Constant(vt, ir.Undefined), byte, ir.Constant(ir.IntType(32), 0)),
@@ -124,7 +123,7 @@ def scan_lines(buf, k, cols, is_float, pow10, suspects):
     int64 stored in float64's place: view the row as int64) and ok[j, i] whether it parsed
     (as parse_floats / parse_ints decide). status: 0 ok, 1 a line has another number of
     fields, 2 an empty field or line (the caller then takes the general path). `suspect`:
-    whether one of the _SUSPECTS bytes of `suspects` occurs in buf (the caller then looks
+    whether one of the SUSPECTS bytes of `suspects` occurs in buf (the caller then looks
     for its tokens: one pass over the block instead of one per token).
 
     Separators are found 64 bytes at a time (_masks64), then one step per set bit: testing
@@ -521,48 +520,24 @@ def numbers(buf: np.ndarray, fstart: np.ndarray, fend: np.ndarray, kind) -> tupl
 # libc's write and a CRC-32 called from compiled code: a flush appends to ~12,000 files, and a
 # Python loop over them (a GIL round trip per file) cost more than the writes.
 #
-# The CRC-32 (zlib's, the manifest's "crc32:" checksums) is ISA-L's `crc32_gzip_refl` from the
-# `isal` package when it loads (folding with carry-less multiplies: 9.2 GB/s here against
-# zlib's 1.6 GB/s, about 0.7 CPU-s per 10M-row run), else zlib's `crc32`. Both give the same
-# value for the same (crc, bytes); compiled code calls whichever under one symbol name,
-# `qserv_crc32`, so the cached machine code does not depend on which one was found.
+# The CRC-32 (zlib's, the manifest's "crc32:" checksums) is a C function whose address the
+# caller passes (partitioner/crc.py: ISA-L's when it loads, else zlib's), called through that
+# pointer, so that the machine code, cached or built ahead of time (partitioner/compiled.py),
+# holds no symbol of a library that may be missing.
 
-def _crc32_address() -> int | None:
-    """Address of a C function computing zlib's CRC-32: (crc, pointer, length) -> crc."""
-    import ctypes
-    import ctypes.util
-    try:
-        import isal.isal_zlib as isal_zlib
-        fn = ctypes.CDLL(isal_zlib.__file__).crc32_gzip_refl
-        fn.restype, fn.argtypes = ctypes.c_uint32, [ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint64]
-        if fn(0, b"123456789", 9) == 0xCBF43926:     # the CRC-32 check value
-            return ctypes.cast(fn, ctypes.c_void_p).value
-    except (ImportError, OSError, AttributeError):
-        pass
-    import zlib  # noqa: F401  (its libz is the one to use)
-    name = ctypes.util.find_library("z")
-    if name is None:
-        return None
-    try:
-        return ctypes.cast(ctypes.CDLL(name).crc32, ctypes.c_void_p).value
-    except (OSError, AttributeError):
-        return None
+@intrinsic
+def _call_crc32(typingctx, fn, crc, addr, n):
+    """fn(crc, addr, n) for the address fn of a C function uint32 (uint32, char *, uint64)."""
+    def codegen(context, builder, signature, args):
+        f, c, a, k = args
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fty = ir.FunctionType(i32, [i32, i64, i64])
+        return builder.call(builder.inttoptr(f, fty.as_pointer()), [c, a, k])
+    return types.uint32(types.int64, types.uint32, types.int64, types.uint64), codegen
 
 
-def _load_crc32() -> bool:
-    import llvmlite.binding as llvm
-    address = _crc32_address()
-    if address is None:
-        return False
-    llvm.add_symbol("qserv_crc32", address)
-    return True
-
-
-IO_KERNELS = _load_crc32()
 _c_write = types.ExternalFunction("write", types.intp(types.int32, types.intp, types.uintp))
 _c_writev = types.ExternalFunction("writev", types.intp(types.int32, types.intp, types.int32))
-_c_crc32 = types.ExternalFunction("qserv_crc32", types.uint32(types.uint32, types.intp, types.uint64))
-BLOCK = 4096
 
 
 @njit(cache=True, nogil=True)
@@ -578,26 +553,26 @@ def _c_write_rest(fd, addr, n):
 
 
 @njit(cache=True, nogil=True)
-def _follow_crc(crc, f, addr, n):
+def _follow_crc(crc, f, addr, n, crc_fn):
     """crc[f] over n more bytes at addr (in steps the C function's length type holds)."""
     done = 0
     while done < n:
         step = min(n - done, 1 << 30)
-        crc[f] = _c_crc32(np.uint32(crc[f]), addr + done, np.uint64(step))
+        crc[f] = _call_crc32(crc_fn, np.uint32(crc[f]), addr + done, np.uint64(step))
         done += step
 
 
 @njit(cache=True, nogil=True)
-def _write_all(fd, addr, n, crc, f):
+def _write_all(fd, addr, n, crc, f, crc_fn):
     """write() until n bytes are out, following the file's CRC; False on an error."""
     if not _c_write_rest(fd, addr, n):
         return False
-    _follow_crc(crc, f, addr, n)
+    _follow_crc(crc, f, addr, n, crc_fn)
     return True
 
 
 @njit(cache=True, nogil=True)
-def _write_two(fd, iov, a0, n0, a1, n1, crc, f):
+def _write_two(fd, iov, a0, n0, a1, n1, crc, f, crc_fn):
     """Write n0 bytes at a0 then n1 bytes at a1 with one writev (iov: 4 int64 of scratch),
     finishing with write() after a short one; the file's CRC follows. False on an error."""
     iov[0] = a0
@@ -613,18 +588,18 @@ def _write_two(fd, iov, a0, n0, a1, n1, crc, f):
     elif got < n0 + n1:
         if not _c_write_rest(fd, a1 + got - n0, n1 - (got - n0)):
             return False
-    _follow_crc(crc, f, a0, n0)
-    _follow_crc(crc, f, a1, n1)
+    _follow_crc(crc, f, a0, n0, crc_fn)
+    _follow_crc(crc, f, a1, n1, crc_fn)
     return True
 
 
 @njit(cache=True, nogil=True)
-def write_groups(fd_of, carry, carry_len, crc, gids, data, bounds):
+def write_groups(fd_of, carry, carry_len, crc, gids, data, bounds, crc_fn):
     """Append data[bounds[i]:bounds[i+1]] to file gids[i] (fd fd_of[gid]), for each i in
     order. Files with a carry row (gid < carry.shape[0]) are written in whole BLOCKs: the
     file's waiting tail carry[gid, :carry_len[gid]] comes first, what is left past the last
     block boundary waits there (every write of such a file ends on a block boundary, so its
-    size need not be tracked). crc[gid] follows what was written. Returns 0, or i + 1
+    size need not be tracked). crc[gid] follows what was written (crc_fn: partitioner/crc.py). Returns 0, or i + 1
     when the write of group i failed.
 
     Completing a file's waiting block and the whole blocks after it go out in one writev:
@@ -641,7 +616,7 @@ def write_groups(fd_of, carry, carry_len, crc, gids, data, bounds):
         if p == end:
             continue
         if f >= carry.shape[0]:
-            if not _write_all(fd, base + p, end - p, crc, f):
+            if not _write_all(fd, base + p, end - p, crc, f, crc_fn):
                 return i + 1
             continue
         c = carry_len[f]
@@ -655,15 +630,15 @@ def write_groups(fd_of, carry, carry_len, crc, gids, data, bounds):
             p += k
             whole = (end - p) - (end - p) % BLOCK
             if whole:                                # ... with the whole blocks after it
-                if not _write_two(fd, iov, carry[f].ctypes.data, BLOCK, base + p, whole, crc, f):
+                if not _write_two(fd, iov, carry[f].ctypes.data, BLOCK, base + p, whole, crc, f, crc_fn):
                     return i + 1
                 p += whole
-            elif not _write_all(fd, carry[f].ctypes.data, BLOCK, crc, f):
+            elif not _write_all(fd, carry[f].ctypes.data, BLOCK, crc, f, crc_fn):
                 return i + 1
         else:
             whole = (end - p) - (end - p) % BLOCK
             if whole:
-                if not _write_all(fd, base + p, whole, crc, f):
+                if not _write_all(fd, base + p, whole, crc, f, crc_fn):
                     return i + 1
                 p += whole
         carry[f, :end - p] = data[p:end]
@@ -672,14 +647,14 @@ def write_groups(fd_of, carry, carry_len, crc, gids, data, bounds):
 
 
 @njit(cache=True, nogil=True)
-def write_carries(fd_of, carry, carry_len, crc, gids):
+def write_carries(fd_of, carry, carry_len, crc, gids, crc_fn):
     """Write the waiting tails of files gids (the end of a run). Returns 0 or i + 1 as
     write_groups."""
     for i in range(gids.size):
         f = gids[i]
         c = carry_len[f]
         if c:
-            if not _write_all(fd_of[f], carry[f].ctypes.data, c, crc, f):
+            if not _write_all(fd_of[f], carry[f].ctypes.data, c, crc, f, crc_fn):
                 return i + 1
             carry_len[f] = 0
     return 0

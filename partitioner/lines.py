@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from partitioner import kernels, readers
+from partitioner import readers
+from partitioner.constants import POW10, SUSPECTS
 from partitioner.dialect import CsvDialect
 from partitioner.emit import pieces_array
+from qserv import compiled
 
 _UNSAFE = [b",", b'"', b"\r", b"\n"]
 
@@ -155,27 +157,27 @@ def fast_block(buf, dialect: CsvDialect, names: list[str], want: dict) -> FastBl
     tokens = list(dict.fromkeys(tokens))
     source = buf
     if delim != b",":     # before the delimiter becomes ','
-        if kernels.contains(arr, np.frombuffer(b",", np.uint8)):
+        if compiled.contains(arr, np.frombuffer(b",", np.uint8)):
             return None
         arr = np.frombuffer(bytes(buf).replace(delim, b","), np.uint8)
         tokens = [t.replace(delim, b",") for t in tokens]
     # the first bytes of up to _SUSPECTS tokens are looked for by the scan itself, the others'
     # tokens before it; a token is looked for in full only when its first byte occurs
     firsts = list(dict.fromkeys(t[:1] for t in tokens))
-    scanned, before = firsts[:kernels._SUSPECTS], firsts[kernels._SUSPECTS:]
+    scanned, before = firsts[:SUSPECTS], firsts[SUSPECTS:]
     for token in tokens:
-        if token[:1] in before and kernels.contains(arr, np.frombuffer(token, np.uint8)):
+        if token[:1] in before and compiled.contains(arr, np.frombuffer(token, np.uint8)):
             return None
-    suspects = np.frombuffer(b"".join(scanned[i % len(scanned)] for i in range(kernels._SUSPECTS)), np.uint8)
+    suspects = np.frombuffer(b"".join(scanned[i % len(scanned)] for i in range(SUSPECTS)), np.uint8)
     cols = np.array([names.index(name) for name in want], np.int64)
     floats = np.array([kind is float for kind in want.values()], np.bool_)
-    status, starts, ends, fstart, fend, parsed, parsed_ok, suspect = kernels.scan_lines(
-        arr, len(names), cols, floats, kernels.POW10, suspects)
+    status, starts, ends, fstart, fend, parsed, parsed_ok, suspect = compiled.scan_lines(
+        arr, len(names), cols, floats, POW10, suspects)
     if status or not len(starts):
         return None
     if suspect:
         for token in tokens:
-            if token[:1] in scanned and kernels.contains(arr, np.frombuffer(token, np.uint8)):
+            if token[:1] in scanned and compiled.contains(arr, np.frombuffer(token, np.uint8)):
                 return None
     values = {}
     for j, (name, kind) in enumerate(want.items()):

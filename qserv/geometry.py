@@ -168,7 +168,7 @@ def _partition(self: "Chunker", ra, dec, overlap_deg: float = 0.0):
         # Only rows in a probe pixel on the chunk's border can be near another chunk, and only
         # those whose gap to the chunk's border (in pixels of order `top`) is small enough.
         # The per-row steps are compiled loops (qserv/geometry_kernels.py), healpy's calls not.
-        from qserv import geometry_kernels as gk
+        from qserv import compiled as gk
         reach = (radius + _MARGIN_RAD) / (_GAP_FACTOR * _WIDTH0 / 2 ** top)
         chunk, sub, rows = gk.locate_and_select(pix, top, L, bits, P, reach)
         shift = 2 * (P - L)

@@ -11,4 +11,7 @@ if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mariadb-server mariadb-client >/dev/null
 fi
 python3 -m pip install -q -e '.[test]'
+# the partitioner's compiled loops, built for this machine (~30 s): `qserv partition` then starts
+# without numba (without them numba compiles on first use, as before: a slower start)
+python3 -m qserv.compiled || echo "warning: building the compiled loops failed; numba's JIT will serve"
 echo "installed: $(command -v qserv)"

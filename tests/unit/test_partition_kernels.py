@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from partitioner import kernels
+from partitioner.constants import POW10
 
 
 def _u8(data: bytes) -> np.ndarray:
@@ -83,7 +84,7 @@ def test_scan_lines_matches_split(rows, k):
     cols = np.arange(min(k, 3), dtype=np.int64)
     floats = np.arange(len(cols)) % 2 == 0           # fields 0 and 2 as floats, 1 as an int
     status, starts, ends, fstart, fend, values, ok, suspect = kernels.scan_lines(
-        _u8(data), k, cols, floats, kernels.POW10, _u8(b'N"N"'))
+        _u8(data), k, cols, floats, POW10, _u8(b'N"N"'))
     fine = all(len(r) == k and all(r) for r in rows)
     if status == 0:
         assert suspect == (b"N" in data)
