@@ -45,11 +45,15 @@ def test_built_functions_give_the_jits_results(built):
         assert np.array_equal(a, b)
     key, chunk, sub = (rng.integers(-10**12, 10**12, 300), rng.integers(0, 200000, 300),
                        rng.integers(0, 64, 300))
-    size = _checked(built, "index_size")(key, chunk, sub)
-    assert size == kernels.index_size(key, chunk, sub)
+    tables = _checked(built, "id_texts")(100_000, 44, 44) + _checked(built, "id_texts")(64, -1, 10)
+    for a, b in zip(tables, kernels.id_texts(100_000, 44, 44) + kernels.id_texts(64, -1, 10)):
+        assert np.array_equal(a, b)
+    ctext, csize, stext, ssize = tables
+    size = _checked(built, "index_size")(key, chunk, sub, csize, ssize)
+    assert size == kernels.index_size(key, chunk, sub, csize, ssize)
     out_built, out_jit = np.zeros(size, np.uint8), np.zeros(size, np.uint8)
-    _checked(built, "format_index")(out_built, key, chunk, sub)
-    kernels.format_index(out_jit, key, chunk, sub)
+    _checked(built, "format_index")(out_built, key, chunk, sub, *tables)
+    kernels.format_index(out_jit, key, chunk, sub, *tables)
     assert out_built.tobytes() == out_jit.tobytes()
     assert out_built.tobytes().decode().splitlines()[0] == f"{key[0]},{chunk[0]},{sub[0]}"
     text = b"".join(b"%d,%.6f,x%d\n" % (i, rng.random(), i) for i in range(2000))
@@ -74,6 +78,7 @@ def compiled_pow10():
 def test_arguments_the_module_was_not_built_for_go_to_the_jit(built):
     """A wrong dtype, a strided array or a read-only output would be misread by machine
     code that checks nothing: the check sends such calls to the JIT, which is right."""
+    from partitioner import kernels
     compiled.jit_calls.clear()
     group_slots = _checked(built, "group_slots")
     keys32 = np.array([3, 1, 3, 0], np.int32)
@@ -86,7 +91,8 @@ def test_arguments_the_module_was_not_built_for_go_to_the_jit(built):
     out = np.zeros(6, np.uint8)
     out.flags.writeable = False
     with pytest.raises(Exception):        # the JIT refuses to write into it
-        _checked(built, "format_index")(out, np.array([1]), np.array([2]), np.array([3]))
+        _checked(built, "format_index")(out, np.array([1]), np.array([2]), np.array([3]),
+                                        *kernels.id_texts(10, 44, 44), *kernels.id_texts(10, -1, 10))
     assert compiled.jit_calls["format_index"] == 1
 
 

@@ -104,11 +104,30 @@ def test_scan_lines_matches_split(rows, k):
         assert status != 0
 
 
+def _tables(use: bool, n_chunks: int = 5000, n_subs: int = 700):
+    """Id text tables (kernels.id_texts) covering only part of the tests' ids, or none."""
+    if not use:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint8), np.zeros(0, np.uint64), np.zeros(0, np.uint8)
+    return kernels.id_texts(n_chunks, ord(","), ord(",")) + kernels.id_texts(n_subs, -1, ord("\n"))
+
+
+def test_id_texts_end_where_the_text_ends():
+    text, size = kernels.id_texts(1_000_001, ord(","), ord(","))
+    for i in (0, 7, 10, 99, 12345, 999_999):
+        s = f",{i},".encode()
+        assert size[i] == len(s) and int(text[i]).to_bytes(8, "little")[8 - len(s):] == s
+    assert size[1_000_000] == 0                        # ",1000000," is 9 bytes: no entry
+    text, size = kernels.id_texts(64, -1, ord("\n"))
+    assert int(text[42]).to_bytes(8, "little")[-3:] == b"42\n" and size[42] == 3
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.text("abc,.9", min_size=1, max_size=30), st.integers(0, 10 ** 7),
-                          st.integers(0, 4 ** 8)), min_size=1, max_size=30), st.randoms())
-def test_emit_rows_appends_ids(rows, rnd):
-    """Every row and every overlap copy lands in its slot, with its ids appended."""
+                          st.integers(0, 4 ** 8)), min_size=1, max_size=30), st.randoms(),
+       st.booleans())
+def test_emit_rows_appends_ids(rows, rnd, tables):
+    """Every row and every overlap copy lands in its slot, with its ids appended; with id
+    tables (ids inside and outside them, lines too short for their 8-byte stores) or not."""
     data = "".join(t + "\n" for t, _, _ in rows).encode()
     lens = np.array([len(t) for t, _, _ in rows], np.int64)
     starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]).astype(np.int64)
@@ -121,9 +140,10 @@ def test_emit_rows_appends_ids(rows, rnd):
     sub = np.array([s for _, _, s in rows], np.int64)
     slots = np.array(slots, np.int64)
     args = (starts, starts + lens, chunk, sub, slots[:n], o_rows, slots[n:])
-    pos = kernels.emit_layout(*args)
+    ctext, csize, stext, ssize = _tables(tables)
+    pos = kernels.emit_layout(*args, csize, ssize)
     out = np.full(int(pos[-1]) + 3, 0xEE, np.uint8)     # a used buffer, a little larger
-    kernels.emit_rows(out, pos, _u8(data), *args)
+    kernels.emit_rows(out, pos, _u8(data), *args, ctext, csize, stext, ssize)
     assert bytes(out[pos[-1]:]) == b"\xee" * 3          # nothing written past the rows
     out = out[:pos[-1]]
     expected = [b""] * len(items)
@@ -134,14 +154,17 @@ def test_emit_rows_appends_ids(rows, rnd):
 
 
 @settings(deadline=None)
-@given(st.lists(st.tuples(st.integers(-2 ** 63, 2 ** 63 - 1), st.integers(0, 2 ** 31 - 1),
-                          st.integers(0, 2 ** 31 - 1)), max_size=30))
-def test_format_index(rows):
+@given(st.lists(st.tuples(st.one_of(st.integers(-2 ** 63, 2 ** 63 - 1), st.integers(-20, 10 ** 6)),
+                          st.one_of(st.integers(0, 2 ** 31 - 1), st.integers(0, 6000)),
+                          st.one_of(st.integers(0, 2 ** 31 - 1), st.integers(0, 800))), max_size=30),
+       st.booleans())
+def test_format_index(rows, tables):
     key = np.array([r[0] for r in rows], np.int64)
     chunk = np.array([r[1] for r in rows], np.int64)
     sub = np.array([r[2] for r in rows], np.int64)
-    out = np.full(kernels.index_size(key, chunk, sub) + 2, 0xEE, np.uint8)
-    kernels.format_index(out, key, chunk, sub)
+    ctext, csize, stext, ssize = _tables(tables)
+    out = np.full(kernels.index_size(key, chunk, sub, csize, ssize) + 2, 0xEE, np.uint8)
+    kernels.format_index(out, key, chunk, sub, ctext, csize, stext, ssize)
     assert bytes(out[-2:]) == b"\xee\xee"
     got = bytes(out[:-2])
     assert got == "".join(f"{a},{b},{c}\n" for a, b, c in rows).encode()
@@ -175,8 +198,9 @@ def test_format_index_at_every_digit_count():
                      for s in (1, -1)} | {2 ** 63 - 1, -2 ** 63})
     key = np.array(values, np.int64)
     small = np.abs(key) % (2 ** 31)
-    out = np.empty(kernels.index_size(key, small, small), np.uint8)
-    kernels.format_index(out, key, small, small)
+    ctext, csize, stext, ssize = _tables(True, 10 ** 6, 10 ** 6)
+    out = np.empty(kernels.index_size(key, small, small, csize, ssize), np.uint8)
+    kernels.format_index(out, key, small, small, ctext, csize, stext, ssize)
     assert bytes(out) == "".join(f"{a},{b},{b}\n" for a, b in zip(values, small.tolist())).encode()
 
 
