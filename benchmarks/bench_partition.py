@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,9 @@ import pyarrow.csv as pacsv
 
 from benchmarks.common import report
 
-RSS_PROBE = ("import resource, subprocess, sys, time; t = time.monotonic(); "
+RSS_PROBE = ("import os, resource, subprocess, sys, time; "
+             "cpu = os.environ.pop('BENCH_PIN_CPU', ''); cpu and os.sched_setaffinity(0, {int(cpu)}); "
+             "t = time.monotonic(); "
              "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
              "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
              "print(time.monotonic() - t, u.ru_maxrss, rc, u.ru_utime + u.ru_stime, u.ru_stime)")
@@ -87,15 +90,18 @@ def floor(path: Path, out: Path) -> float:
     return time.monotonic() - t
 
 
-def run_partition(spec_path: Path, out: Path, jobs: int) -> tuple[float, int, dict, float, float]:
+def run_partition(spec_path: Path, out: Path, jobs: int, pin: bool = False) -> tuple[float, int, dict, float, float]:
     """(wall seconds, peak RSS KiB of the largest process, manifest, CPU seconds, of which
-    kernel) of one `qserv partition` run, process start-up included. `out` must be new: the
+    kernel) of one `qserv partition` run, process start-up included; with `pin`, the run is
+    confined to one CPU (the per-core figure: its writer thread shares that core). `out` must be new: the
     outputs of earlier runs are deleted only at the end of the benchmark, since ext4 creates
     files several times slower beside thousands of inodes freed seconds before (measured:
     ~3 CPU-s of a 10M-row run in `recently_deleted`), which is not the partitioner's cost."""
     cmd = [sys.executable, "-m", "qserv.cli", "partition", "-c", str(spec_path), "-o", str(out),
            "-j", str(jobs), "-q"]
-    res = subprocess.run([sys.executable, "-c", RSS_PROBE] + cmd, capture_output=True, text=True, check=True)
+    env = dict(os.environ, BENCH_PIN_CPU=str(sorted(os.sched_getaffinity(0))[-1])) if pin else None
+    res = subprocess.run([sys.executable, "-c", RSS_PROBE] + cmd, capture_output=True, text=True,
+                         check=True, env=env)
     seconds, rss_kb, rc, cpu, sys_cpu = res.stdout.split()
     if rc != "0":
         raise RuntimeError(f"partition failed: {' '.join(cmd)}")
@@ -129,10 +135,11 @@ def main(argv=None) -> None:
             entry = {"rows": n, "input_mb": round(mb, 1), "floor_s": round(fl, 2),
                      "floor_runs_s": [round(x, 2) for x in floors],
                      "floor_mb_s": round(mb / fl, 1)}
-            for jobs in (1, 2):
-                if n != args.rows and jobs == 2:
+            for jobs in (1, "1pinned", 2):
+                if n != args.rows and jobs != 1:
                     continue
-                runs = sorted((run_partition(sp, work / f"out-{n}-j{jobs}-{k}", jobs)   # a fresh
+                j, pin = (1, True) if jobs == "1pinned" else (jobs, False)
+                runs = sorted((run_partition(sp, work / f"out-{n}-j{jobs}-{k}", j, pin)   # a fresh
                                for k in range(args.repeat)), key=lambda r: r[0])    # directory each
                 secs, rss, m, cpu, sys_cpu = runs[len(runs) // 2]
                 rss = max(r[1] for r in runs)
@@ -145,7 +152,8 @@ def main(argv=None) -> None:
                                      "rows_per_cpu_s": round(n / cpu),
                                      "peak_rss_mb": round(rss / 1024, 1), "chunks": len(t["chunks"]),
                                      "overlap_rows": t["overlap_rows"]}
-                rows_md.append({"rows": f"{n:,}", "jobs": jobs, "seconds": round(secs, 2),
+                rows_md.append({"rows": f"{n:,}", "jobs": "1, on one CPU" if pin else jobs,
+                                "seconds": round(secs, 2),
                                 "rows/s": f"{n / secs:,.0f}", "MB/s": round(mb / secs, 1),
                                 "pyarrow floor s": round(fl, 2), "x floor": round(secs / fl, 2),
                                 "CPU s (kernel)": f"{cpu:.1f} ({sys_cpu:.1f})",
@@ -168,6 +176,7 @@ def main(argv=None) -> None:
                             "peak RSS MB": round(rss / 1024, 1), "overlap rows": ""})
         summary = {"rows": args.rows, "chunk_order": 7, "overlap_deg": round(1 / 60, 5),
                    "j1_rows_s": big["j1"]["rows_s"], "j2_rows_s": big["j2"]["rows_s"],
+                   "j1_one_cpu_rows_s": big["j1pinned"]["rows_s"],
                    "j1_mb_s": big["j1"]["mb_s"], "j2_mb_s": big["j2"]["mb_s"],
                    "floor_mb_s": big["floor_mb_s"], "j1_vs_floor": big["j1"]["vs_floor"],
                    "j2_vs_floor": big["j2"]["vs_floor"],
