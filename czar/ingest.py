@@ -142,6 +142,7 @@ class IngestController:
         self._alloc_lock = asyncio.Lock()
         self._stubs: dict[str, pb_grpc.WorkerStub] = {}
         self._channels: list[grpc.aio.Channel] = []
+        self._channel_of: dict[str, grpc.aio.Channel] = {}
         self._specs: dict[str, tuple[str, DatabaseSpec]] = {}   # db -> (its JSON, parsed)
         self.closing: set[int] = set()                  # transactions being committed/aborted
         self.inflight: dict[int, Inflight] = defaultdict(Inflight)
@@ -177,8 +178,19 @@ class IngestController:
                                            ("grpc.min_reconnect_backoff_ms", 200),
                                            ("grpc.max_reconnect_backoff_ms", 1000)])
             self._channels.append(channel)
+            self._channel_of[worker] = channel
             self._stubs[worker] = pb_grpc.WorkerStub(channel)
         return self._stubs[worker]
+
+    async def reachable(self, worker: str, seconds: float = 1.5) -> None:
+        """Give a worker's channel up to `seconds` to connect (its reconnect back-off is at most
+        1 s). A call on a channel between reconnect attempts (a worker restarted moments ago)
+        fails at once with UNAVAILABLE instead of waiting for the attempt."""
+        self.stub(worker)
+        try:
+            await asyncio.wait_for(self._channel_of[worker].channel_ready(), seconds)
+        except asyncio.TimeoutError:
+            pass        # the call itself then reports the worker as unreachable
 
     async def start(self) -> None:
         def init(m: MetadataStore):
@@ -454,13 +466,17 @@ class IngestController:
         errors = []
 
         async def drop(w: str):
-            try:
-                reply = await self.stub(w).AbortTransaction(
-                    pb.TransactionRequest(database=t["database"], trans_id=trans_id), timeout=300)
-                return reply.partitions_dropped
-            except grpc.aio.AioRpcError as e:
-                errors.append(f"{w}: {e.details() or e.code().name}")
-                return 0
+            for attempt in range(2):
+                try:
+                    reply = await self.stub(w).AbortTransaction(
+                        pb.TransactionRequest(database=t["database"], trans_id=trans_id), timeout=300)
+                    return reply.partitions_dropped
+                except grpc.aio.AioRpcError as e:
+                    if attempt == 0 and e.code() == grpc.StatusCode.UNAVAILABLE:
+                        await self.reachable(w)      # restarted moments ago? one more try
+                        continue
+                    errors.append(f"{w}: {e.details() or e.code().name}")
+                    return 0
         dropped = await asyncio.gather(*(drop(w.name) for w in self.config.workers))
         if errors:
             error = "abort incomplete (retry the abort): " + "; ".join(errors)
