@@ -114,7 +114,7 @@ def contains(buf, token):
 
 
 @njit(cache=True, nogil=True)
-def scan_lines(buf, k, cols, is_float, pow10, suspects):
+def scan_lines(buf, k, cols, is_float, pow10, suspects, capacity):
     """Split `buf` (uint8, whole lines each ending with LF) into lines of exactly `k` fields
     separated by ',' with no empty field, and parse fields cols[j] as numbers (a float when
     is_float[j], else an int) as they are found. Returns (status, starts, ends, fstart, fend,
@@ -132,10 +132,14 @@ def scan_lines(buf, k, cols, is_float, pow10, suspects):
     Numbers are parsed every _PARSE_LINES lines, while those lines are cached: parsing them
     in a second pass read every line from memory again (~20 ns per field on this VM), and
     parsing each field as it is found slowed the separator loop down more than that saved."""
-    n = 0
-    for i in range(buf.size):
-        n += buf[i] == 10
+    n = capacity
+    if n < 0:
+        n = 0
+        for i in range(buf.size):
+            n += buf[i] == 10
     w = cols.size
+    if buf.size and buf[buf.size - 1] != 10:      # not whole lines: no index may pass n
+        n = 0
     starts = np.empty(n, np.int64)
     ends = np.empty(n, np.int64)
     fstart = np.empty((w, n), np.int64)
@@ -150,6 +154,10 @@ def scan_lines(buf, k, cols, is_float, pow10, suspects):
     begin = 0
     line_begin = 0
     seen = np.uint64(0)
+    if buf.size and buf[buf.size - 1] != 10:
+        return 1, starts, ends, fstart, fend, values, ok, False
+    if n == 0 and buf.size:
+        return 3, starts, ends, fstart, fend, values, ok, False
     full = buf.size // 64
     tail = np.zeros(64, np.uint8)       # the last bytes, zero-padded (a zero byte is no separator)
     tail[:buf.size - full * 64] = buf[full * 64:]
@@ -179,8 +187,11 @@ def scan_lines(buf, k, cols, is_float, pow10, suspects):
                 line_begin = i + 1
                 if line % _PARSE_LINES == 0:
                     _parse_fields(buf, fstart, fend, is_float, pow10, values, ok, line - _PARSE_LINES, line)
+                if line == n and line_begin < buf.size:
+                    return 3, starts, ends, fstart, fend, values, ok, seen != 0
     _parse_fields(buf, fstart, fend, is_float, pow10, values, ok, line - line % _PARSE_LINES, line)
-    return 0, starts, ends, fstart, fend, values, ok, seen != 0
+    return (0, starts[:line], ends[:line], fstart[:, :line], fend[:, :line], values[:, :line],
+            ok[:, :line], seen != 0)
 
 
 _PARSE_LINES = 4096

@@ -45,7 +45,7 @@ _KERNELS = "partitioner.kernels"
 _GEOMETRY = "qserv.geometry_kernels"
 EXPORTS = {
     "contains": (_KERNELS, "u8[] u8[]"),
-    "scan_lines": (_KERNELS, "u8[] int i8[] b1[] f8[] u8[]"),
+    "scan_lines": (_KERNELS, "u8[] int i8[] b1[] f8[] u8[] int"),
     "group_slots": (_KERNELS, "i8[] int"),
     "id_texts": (_KERNELS, "int int int"),
     "emit_layout": (_KERNELS, "i8[] i8[] i8[] i8[] i8[] i8[] i8[] u8[] u8[]"),

@@ -59,7 +59,7 @@ def test_built_functions_give_the_jits_results(built):
     text = b"".join(b"%d,%.6f,x%d\n" % (i, rng.random(), i) for i in range(2000))
     buf = np.frombuffer(text, np.uint8)
     args = (buf, 3, np.array([0, 1], np.int64), np.array([False, True]),
-            compiled_pow10(), np.frombuffer(b"xNxN", np.uint8))
+            compiled_pow10(), np.frombuffer(b"xNxN", np.uint8), 2500)
     got, want = _checked(built, "scan_lines")(*args), kernels.scan_lines(*args)
     assert got[0] == want[0] == 0 and got[-1] and want[-1]
     for a, b in zip(got[1:-1], want[1:-1]):

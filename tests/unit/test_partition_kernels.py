@@ -83,8 +83,13 @@ def test_scan_lines_matches_split(rows, k):
     data = "".join(",".join(r) + "\n" for r in rows).encode()
     cols = np.arange(min(k, 3), dtype=np.int64)
     floats = np.arange(len(cols)) % 2 == 0           # fields 0 and 2 as floats, 1 as an int
+    capacity = [-1, 0, len(rows) - 1, len(rows), 3 * len(rows)][len(data) % 5]   # exact, short, enough
     status, starts, ends, fstart, fend, values, ok, suspect = kernels.scan_lines(
-        _u8(data), k, cols, floats, POW10, _u8(b'N"N"'))
+        _u8(data), k, cols, floats, POW10, _u8(b'N"N"'), capacity)
+    if status == 3:
+        assert 0 <= capacity < len(rows)
+        status, starts, ends, fstart, fend, values, ok, suspect = kernels.scan_lines(
+            _u8(data), k, cols, floats, POW10, _u8(b'N"N"'), -1)
     fine = all(len(r) == k and all(r) for r in rows)
     if status == 0:
         assert suspect == (b"N" in data)
@@ -215,3 +220,13 @@ def test_jit_ready_leaves_scipy_importable():
     assert sys.modules.get("scipy.linalg.cython_blas", 0) is not None
     if importlib.util.find_spec("scipy") is not None:
         import scipy.linalg.cython_blas  # noqa: F401
+
+
+def test_scan_lines_declines_a_block_without_its_last_newline():
+    """Whole lines only: a block whose last line has no LF gets status 1 (general path), at
+    any capacity, and nothing is written past the arrays sized for its lines."""
+    data = _u8(b"1,2\n3,4\n5,6")
+    for capacity in (-1, 0, 1, 2, 10):
+        status = kernels.scan_lines(data, 2, np.array([0, 1], np.int64), np.array([True, False]),
+                                    POW10, _u8(b"NNNN"), capacity)[0]
+        assert status == 1, capacity
