@@ -4,10 +4,10 @@
 Why this shape: formatting the two id columns per row in Python, or re-writing every value with
 pyarrow's CSV writer, cost more than reading the input. The line path (`write_block_lines`)
 puts every output row into one buffer in chunk order with a compiled loop
-(kernels.emit_rows, through qserv/compiled.py); the general path (`write_csv`) does the same with one pyarrow `take` over
-the rows' lines and a small table of ",<chunkId>,<subChunkId>\\n" pieces. Either way the
-result is exactly the bytes to append, so each chunk file gets one slice of it (no per-row
-work in Python)."""
+(kernels.emit_rows, called through qserv/compiled.py); the general path (`write_csv`) does the
+same with one pyarrow `take` over the rows' lines and a small table of
+",<chunkId>,<subChunkId>\\n" pieces. Either way the result is exactly the bytes to append, so
+each chunk file gets one slice of it (no per-row work in Python)."""
 
 from __future__ import annotations
 

@@ -745,8 +745,8 @@ def write_groups(fd_of, carry, carry_len, crc, gids, data, bounds, crc_fn):
     order. Files with a carry row (gid < carry.shape[0]) are written in whole BLOCKs: the
     file's waiting tail carry[gid, :carry_len[gid]] comes first, what is left past the last
     block boundary waits there (every write of such a file ends on a block boundary, so its
-    size need not be tracked). crc[gid] follows what was written (crc_fn: partitioner/crc.py). Returns 0, or i + 1
-    when the write of group i failed.
+    size need not be tracked). crc[gid] follows what was written (crc_fn: the address from
+    partitioner/crc.py). Returns 0, or i + 1 when the write of group i failed.
 
     Completing a file's waiting block and the whole blocks after it go out in one writev:
     each write costs several microseconds besides the copy (ext4 updates the file's times

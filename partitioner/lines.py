@@ -161,7 +161,7 @@ def fast_block(buf, dialect: CsvDialect, names: list[str], want: dict) -> FastBl
             return None
         arr = np.frombuffer(bytes(buf).replace(delim, b","), np.uint8)
         tokens = [t.replace(delim, b",") for t in tokens]
-    # the first bytes of up to _SUSPECTS tokens are looked for by the scan itself, the others'
+    # the first bytes of up to SUSPECTS tokens are looked for by the scan itself, the others'
     # tokens before it; a token is looked for in full only when its first byte occurs
     firsts = list(dict.fromkeys(t[:1] for t in tokens))
     scanned, before = firsts[:SUSPECTS], firsts[SUSPECTS:]
