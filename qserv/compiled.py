@@ -18,7 +18,8 @@ Safety, since machine code run with the wrong arguments crashes instead of raisi
   `jit_calls`), so a caller with other dtypes gets the right answer, only slower.
 
 `python -m qserv.compiled` builds the module (scripts/install.sh does); `QSERV_KERNELS=jit`
-forces the JIT (tests compare the two)."""
+forces the JIT (tests compare the two); `QSERV_KERNELS_DIR` names a directory to look in
+first (an installation whose package directory is read-only)."""
 
 from __future__ import annotations
 
@@ -87,9 +88,11 @@ def _module_name() -> str:
 
 
 def _places() -> list[Path]:
-    """Where a built module is looked for (and written: the first writable)."""
+    """Where a built module is looked for (and written: the first writable): $QSERV_KERNELS_DIR
+    when set, the package's own _built directory, the user's cache."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qserv"
-    return [_HERE / "_built", cache]
+    named = os.environ.get("QSERV_KERNELS_DIR")
+    return ([Path(named)] if named else []) + [_HERE / "_built", cache]
 
 
 def _suffix() -> str:
@@ -241,8 +244,9 @@ if __name__ == "__main__":
         "Build the partitioner's compiled loops ahead of time for this machine, so that "
         "`qserv partition` starts without numba. Without it, numba compiles them on first "
         "use as before (slower start)."))
-    p.add_argument("--out-dir", help="where to write the module (default: qserv/_built, "
-                   "else ~/.cache/qserv)")
+    p.add_argument("--out-dir", help="where to write the module (default: $QSERV_KERNELS_DIR, "
+                   "else qserv/_built, else ~/.cache/qserv); processes look for it in those "
+                   "places only, so another directory must be named by QSERV_KERNELS_DIR")
     p.add_argument("--check", action="store_true", help="only say whether this machine's module "
                    "is built and in use")
     a = p.parse_args()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,15 @@ def test_a_partition_run_gives_the_same_files_either_way_and_the_built_one_loads
     assert fast["backend"] == "built" and slow["backend"] == "jit"
     assert not fast["numba"] and fast["jit_calls"] == {}
     assert len(fast["files"]) > 100 and fast["files"] == slow["files"]
+
+
+def test_a_module_in_qserv_kernels_dir_is_the_one_loaded(tmp_path, built):
+    """QSERV_KERNELS_DIR is looked in first (a read-only installation keeps its module
+    elsewhere)."""
+    source = Path(built.__file__)
+    shutil.copy(source, tmp_path / source.name)
+    code = "from qserv import compiled; print(compiled.backend(), compiled._load_built().__file__)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env=dict(os.environ, QSERV_KERNELS_DIR=str(tmp_path)), check=True)
+    backend, path = res.stdout.split()
+    assert backend == "built" and Path(path).parent == tmp_path
