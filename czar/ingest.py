@@ -141,7 +141,6 @@ class IngestController:
         self._lock = threading.Lock()
         self._alloc_lock = asyncio.Lock()
         self._stubs: dict[str, pb_grpc.WorkerStub] = {}
-        self._channels: list[grpc.aio.Channel] = []
         self._channel_of: dict[str, grpc.aio.Channel] = {}
         self._specs: dict[str, tuple[str, DatabaseSpec]] = {}   # db -> (its JSON, parsed)
         self.closing: set[int] = set()                  # transactions being committed/aborted
@@ -177,7 +176,6 @@ class IngestController:
                 options=CHANNEL_OPTIONS + [("grpc.initial_reconnect_backoff_ms", 200),
                                            ("grpc.min_reconnect_backoff_ms", 200),
                                            ("grpc.max_reconnect_backoff_ms", 1000)])
-            self._channels.append(channel)
             self._channel_of[worker] = channel
             self._stubs[worker] = pb_grpc.WorkerStub(channel)
         return self._stubs[worker]
@@ -204,7 +202,7 @@ class IngestController:
         await self.meta(init)
 
     async def close(self) -> None:
-        for channel in self._channels:
+        for channel in self._channel_of.values():
             await channel.close()
         if self._conn is not None:
             self._conn.close()

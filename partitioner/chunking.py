@@ -303,8 +303,7 @@ def _place_directors(job: TableJob, out: Path, ra, dec, key):
         if job.write and job.fmt == "csv":    # the LOAD-ready index, in index.part's order
             ids = (np.asarray(key, np.int64), chunk.astype(np.int64, copy=False),
                    sub.astype(np.int64, copy=False))
-            ctext, csize, stext, ssize = emit.id_tables(job.chunker.n_chunks,
-                                                        4 ** job.chunker.subchunk_bits)
+            ctext, csize, stext, ssize = emit.id_tables(job.chunker)
             text = buffers.index.take(compiled.index_size(*ids, csize, ssize))
             compiled.format_index(text, *ids, ctext, csize, stext, ssize)
             writers.append(out / "index.csv", text, job.lock)

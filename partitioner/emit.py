@@ -121,13 +121,17 @@ _ID_TABLE_LIMIT = 1 << 20      # ids per table of id texts (order 8: 786,432 chu
 
 
 @functools.cache
-def id_tables(n_chunks: int, n_subs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(ctext, csize, stext, ssize): the texts ",<chunkId>," and "<subChunkId>\n" of every id
-    (kernels.id_texts) for kernels.emit_rows and format_index; empty tables (every row
-    formatted) beyond _ID_TABLE_LIMIT ids."""
+def _id_tables(n_chunks: int, n_subs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if n_chunks > _ID_TABLE_LIMIT or n_subs > _ID_TABLE_LIMIT:
         return np.zeros(0, np.uint64), np.zeros(0, np.uint8), np.zeros(0, np.uint64), np.zeros(0, np.uint8)
     return compiled.id_texts(n_chunks, ord(","), ord(",")) + compiled.id_texts(n_subs, -1, ord("\n"))
+
+
+def id_tables(chunker) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ctext, csize, stext, ssize): the texts ",<chunkId>," and "<subChunkId>\n" of every id
+    of the chunker's geometry (kernels.id_texts, made once per geometry) for kernels.emit_rows
+    and format_index; empty tables (every row formatted) beyond _ID_TABLE_LIMIT ids."""
+    return _id_tables(chunker.n_chunks, 4 ** chunker.subchunk_bits)
 
 
 def _append_groups(job, out: Path, data: np.ndarray, bounds: np.ndarray, ids: np.ndarray,
@@ -147,7 +151,7 @@ def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_
     _count_and_prepare(out, ids, np.diff(bounds), oids, np.diff(obounds), res)
     rows = (fb.starts, fb.ends, chunk.astype(np.int64, copy=False), sub.astype(np.int64, copy=False),
             slot, o_rows.astype(np.int64, copy=False), n + o_slot)
-    ctext, csize, stext, ssize = id_tables(job.chunker.n_chunks, 4 ** job.chunker.subchunk_bits)
+    ctext, csize, stext, ssize = id_tables(job.chunker)
     pos = compiled.emit_layout(*rows, csize, ssize)
     data = buffers.output.take(int(pos[-1]))
     compiled.emit_rows(data, pos, fb.buf, *rows, ctext, csize, stext, ssize)

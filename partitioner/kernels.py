@@ -122,9 +122,11 @@ def scan_lines(buf, k, cols, is_float, pow10, suspects, capacity):
     fstart/fend[j, i] bound field cols[j] of line i; values[j, i] is its value (float64, or
     int64 stored in float64's place: view the row as int64) and ok[j, i] whether it parsed
     (as parse_floats / parse_ints decide). status: 0 ok, 1 a line has another number of
-    fields, 2 an empty field or line (the caller then takes the general path). `suspect`:
-    whether one of the SUSPECTS bytes of `suspects` occurs in buf (the caller then looks
-    for its tokens: one pass over the block instead of one per token).
+    fields or the last line has no LF, 2 an empty field or line (the caller then takes the
+    general path), 3 more than `capacity` lines (the caller's estimate; -1: count the lines
+    first, one more pass over the block, ~6 ms per 32 MB). `suspect`: whether one of the
+    SUSPECTS bytes of `suspects` occurs in buf (the caller then looks for its tokens: one
+    pass over the block instead of one per token).
 
     Separators are found 64 bytes at a time (_masks64), then one step per set bit: testing
     every byte mispredicted a branch at nearly every separator. Making the steps per
@@ -132,14 +134,13 @@ def scan_lines(buf, k, cols, is_float, pow10, suspects, capacity):
     Numbers are parsed every _PARSE_LINES lines, while those lines are cached: parsing them
     in a second pass read every line from memory again (~20 ns per field on this VM), and
     parsing each field as it is found slowed the separator loop down more than that saved."""
-    n = capacity
+    whole = buf.size == 0 or buf[buf.size - 1] == 10
+    n = capacity if whole else 0
     if n < 0:
         n = 0
         for i in range(buf.size):
             n += buf[i] == 10
     w = cols.size
-    if buf.size and buf[buf.size - 1] != 10:      # not whole lines: no index may pass n
-        n = 0
     starts = np.empty(n, np.int64)
     ends = np.empty(n, np.int64)
     fstart = np.empty((w, n), np.int64)
@@ -154,7 +155,7 @@ def scan_lines(buf, k, cols, is_float, pow10, suspects, capacity):
     begin = 0
     line_begin = 0
     seen = np.uint64(0)
-    if buf.size and buf[buf.size - 1] != 10:
+    if not whole:                        # (no index may pass the arrays)
         return 1, starts, ends, fstart, fend, values, ok, False
     if n == 0 and buf.size:
         return 3, starts, ends, fstart, fend, values, ok, False
@@ -446,9 +447,9 @@ def group_slots(keys, n_keys):
 # The ids' texts come from tables (`id_texts`: ",<chunkId>," for every chunk id of the run,
 # "<subChunkId>\n" for every sub-chunk id), each at most 8 bytes kept as one uint64, so a row's
 # suffix is two 8-byte stores instead of formatting two numbers (a division per two digits, a
-# loop whose exit the CPU mispredicts): emit_rows went from 59 to 42-46 ms per 32 MB block,
-# format_index from 16.6 to 10-11 ms.
-# The stores are placed to END where their text ends (`_store_ending`), written from the
+# loop whose exit the CPU mispredicts): emit_rows went from 59 to 41-43 ms per 32 MB block,
+# format_index from 16.6 to 6-12 ms.
+# The stores are placed to END where their text ends (`_store_at` at end - 8), written from the
 # row's end backwards, so nothing is ever written past a row's own bytes: rows land in any
 # order (each chunk's region grows by slots) and a neighbour's bytes are never touched. Ids
 # without a table entry (size 0: beyond the table, or text longer than 8 bytes) and rows too
@@ -456,15 +457,13 @@ def group_slots(keys, n_keys):
 
 
 @intrinsic
-def _store64(typingctx, out, pos, value):
-    """out[pos:pos + 8] = the 8 bytes of value (little-endian, any alignment)."""
+def _store_at(typingctx, address, value):
+    """The 8 bytes of value (uint64) stored at an address (any alignment)."""
     def codegen(context, builder, signature, args):
-        arr, p, v = args
-        data = context.make_array(signature.args[0])(context, builder, arr).data
-        ptr = builder.bitcast(builder.gep(data, [p]), ir.IntType(64).as_pointer())
-        builder.store(v, ptr, align=1)
+        a, v = args
+        builder.store(v, builder.inttoptr(a, ir.IntType(64).as_pointer()), align=1)
         return context.get_dummy_value()
-    return types.void(out, pos, types.uint64), codegen
+    return types.void(types.int64, types.uint64), codegen
 
 
 @njit(cache=True, nogil=True)
@@ -591,16 +590,6 @@ def emit_rows(out, pos, buf, line_start, line_end, chunk, sub, slot, o_rows, o_s
                 _put_ids(out, pos[o_slot[j]] + line_end[r] - line_start[r], chunk[r], sub[r])
 
 
-@intrinsic
-def _store_at(typingctx, address, value):
-    """The 8 bytes of value (uint64) stored at an address (any alignment)."""
-    def codegen(context, builder, signature, args):
-        a, v = args
-        builder.store(v, builder.inttoptr(a, ir.IntType(64).as_pointer()), align=1)
-        return context.get_dummy_value()
-    return types.void(types.int64, types.uint64), codegen
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _emit_line(out, base, spare, p, buf, start, end, ctext, c, stext, s):
     """A row's line and its texts' stores, from its end backwards (sub, chunk, then the
@@ -639,13 +628,14 @@ def format_index(out, key, chunk, sub, ctext, csize, stext, ssize):
     index_size bytes: the caller's, so that it can be a buffer used before); the id tables
     as emit_rows'."""
     p = 0
+    base = out.ctypes.data
     for i in range(key.size):
         k = _digits(key[i])
         c = _table_size(csize, chunk[i])
         s = _table_size(ssize, sub[i])
         if c and s and k + c >= 8:
-            _store64(out, p + k + c + s - 8, stext[sub[i]])
-            _store64(out, p + k + c - 8, ctext[chunk[i]])
+            _store_at(base + p + k + c + s - 8, stext[sub[i]])
+            _store_at(base + p + k + c - 8, ctext[chunk[i]])
             _put_int(out, p, key[i])
             p += k + c + s
             continue

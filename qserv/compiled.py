@@ -125,14 +125,19 @@ class _Checked:
         return _jit(self.name)(*args)
 
 
+def _array_spec(spec: str) -> tuple[str, int, bool]:
+    """(dtype code, dimensions, written) of an array argument of EXPORTS."""
+    code, shape = spec.rstrip("!").split("[")
+    return code, 2 if shape == ",]" else 1, spec.endswith("!")
+
+
 def _check(spec: str):
     if spec == "int":
         return lambda a: isinstance(a, (int, np.integer)) and not isinstance(a, bool)
     if spec == "float":
         return lambda a: isinstance(a, (float, int, np.floating, np.integer))
-    writes = spec.endswith("!")
-    code, shape = spec.rstrip("!").split("[")
-    dtype, ndim = np.dtype(_DTYPES[code]), 2 if shape == ",]" else 1
+    code, ndim, writes = _array_spec(spec)
+    dtype = np.dtype(_DTYPES[code])
 
     def ok(a):
         return (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == ndim
@@ -191,9 +196,9 @@ def _numba_signature(args: str) -> str:
         if spec in ("int", "float"):
             parts.append("int64" if spec == "int" else "float64")
             continue
-        code, shape = spec.rstrip("!").split("[")
+        code, ndim, _ = _array_spec(spec)
         dtype = "boolean" if code == "b1" else _DTYPES[code]
-        parts.append(f"{dtype}[:, ::1]" if shape == ",]" else f"{dtype}[::1]")
+        parts.append(f"{dtype}[:, ::1]" if ndim == 2 else f"{dtype}[::1]")
     return "(" + ", ".join(parts) + ")"
 
 
