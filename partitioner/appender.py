@@ -19,7 +19,11 @@ Two ways to write:
 - locked (`lock` True: the rejects file, or no zlib for the compiled loop): one `writev` per
   file per flush under an exclusive `flock`; no CRC here.
 
-Order: a file's pieces are written in the order they were appended (one queue, one thread).
+Order: a file's pieces are written in the order they were appended (one queue, one thread);
+the carries delay a file's last bytes but never reorder them, since a file is written by
+the batch path or by the locked path (`lock`: the rejects file), never by both. What an
+append's records are (`unit`: LINES, WHOLE or a size) matters only to the relay, which cuts
+pool workers' appends into pieces (partitioner/relay.py).
 Memory: about BUFFER_BYTES plus one block's output pending, and one flush being written;
 `flush` waits while the previous one is written. An error in the thread (disk full) is raised
 by the next flush / drain / close_all."""
@@ -39,6 +43,12 @@ from qserv import compiled
 
 BUFFER_BYTES = 64 << 20
 ALIGNED_FILES = 1 << 15     # files with a 4 KiB tail buffer (more files: unaligned appends)
+
+# What a record of an append is, for pool workers' appends, which the relay may cut into
+# pieces (partitioner/relay.py: a piece ends on a record boundary of every file it touches):
+LINES = -1      # lines: CSV rows, cut after a newline
+WHOLE = 0       # one record: a Parquet frame, CSV whose values may hold line breaks
+# (a positive number: records of that many bytes, the binary index.part)
 
 
 def _max_open() -> int:
@@ -236,13 +246,14 @@ def prepare(paths) -> None:
         _submit(lambda: _s.error is None and [_fd(k) for k in new])
 
 
-def append(path, data, lock: bool) -> None:
-    """Append `data` (bytes-like, kept by reference until written) to `path`."""
+def append(path, data, lock: bool, unit: int = LINES) -> None:
+    """Append `data` (bytes-like, kept by reference until written) to `path`; `unit`: what
+    its records are (LINES, WHOLE, or their size in bytes)."""
     n = memoryview(data).nbytes
     if not n:
         return
     if _remote is not None:
-        _remote.send([str(path)], memoryview(data).cast("B"), np.array([0, n], np.int64))
+        _remote.send([str(path)], memoryview(data).cast("B"), np.array([0, n], np.int64), unit)
         return
     if lock or crc.address() is None:
         _s.pending.setdefault(str(path), []).append(data)
@@ -252,11 +263,11 @@ def append(path, data, lock: bool) -> None:
     _added(n)
 
 
-def append_groups(paths, data: np.ndarray, bounds: np.ndarray, lock: bool) -> None:
+def append_groups(paths, data: np.ndarray, bounds: np.ndarray, lock: bool, unit: int = LINES) -> None:
     """Append data[bounds[i]:bounds[i+1]] (uint8, kept by reference) to file i of `paths`
-    (a list of paths or a Named), for each i."""
+    (a list of paths or a Named), for each i; `unit` as append's."""
     if _remote is not None:
-        _remote.send(paths, data, bounds)
+        _remote.send(paths, data, bounds, unit)
         return
     if lock or crc.address() is None:     # (no zlib to call: the Python path, read back)
         paths = paths_of(paths)

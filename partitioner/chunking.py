@@ -299,7 +299,7 @@ def _place_directors(job: TableJob, out: Path, ra, dec, key):
         raw = buffers.index.take(len(chunk) * writers.INDEX_DTYPE.itemsize)
         rec = raw.view(writers.INDEX_DTYPE)        # (a reused buffer, appended as it is)
         rec["key"], rec["chunk"], rec["sub"] = key, chunk, sub
-        writers.append(out / "index.part", raw, job.lock)
+        writers.append(out / "index.part", raw, job.lock, writers.INDEX_DTYPE.itemsize)
         if job.write and job.fmt == "csv":    # the LOAD-ready index, in index.part's order
             ids = (np.asarray(key, np.int64), chunk.astype(np.int64, copy=False),
                    sub.astype(np.int64, copy=False))

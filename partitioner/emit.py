@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from partitioner import buffers, writers
-from partitioner.appender import Named
+from partitioner.appender import LINES, WHOLE, Named
 from qserv import compiled
 
 _STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: every (chunk, sub) suffix of a block's chunks
@@ -134,10 +134,16 @@ def id_tables(chunker) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return _id_tables(chunker.n_chunks, 4 ** chunker.subchunk_bits)
 
 
+def _unit(job) -> int:
+    """Records of the rows' bytes (for the relay's pieces): lines, unless values may hold line
+    breaks (a dialect whose files cannot be split at lines), then each file's bytes whole."""
+    return LINES if job.dialect.splittable else WHOLE
+
+
 def _append_groups(job, out: Path, data: np.ndarray, bounds: np.ndarray, ids: np.ndarray,
                    overlap: bool) -> None:
     name = f"{out}/chunk_{{}}_overlap.csv" if overlap else f"{out}/chunk_{{}}.csv"
-    writers.append_groups(Named(name, ids), data, bounds, job.lock)
+    writers.append_groups(Named(name, ids), data, bounds, job.lock, _unit(job))
 
 
 def write_block_lines(job, out: Path, fb, chunk: np.ndarray, sub: np.ndarray, o_rows: np.ndarray,
@@ -225,4 +231,5 @@ def write_plain(job, out: Path, lines: pa.Array, line_idx: np.ndarray) -> None:
     width = 8 if pa.types.is_large_binary(taken.type) else 4
     off = np.frombuffer(taken.buffers()[1], np.int64 if width == 8 else np.int32, len(taken) + 1,
                         taken.offset * width)
-    writers.append(f"{out}/chunk_-1.csv", memoryview(taken.buffers()[2])[off[0]:off[-1]], job.lock)
+    writers.append(f"{out}/chunk_-1.csv", memoryview(taken.buffers()[2])[off[0]:off[-1]], job.lock,
+                   _unit(job))

@@ -4,7 +4,8 @@ Appends are buffered and written by one thread (partitioner/appender.py); with -
 workers send them to the parent, which writes every file alone (partitioner/relay.py): rows of
 a chunk come in block order per worker, blocks of different workers in any order. CSV pieces
 are the final bytes (qserv.catalog.LOAD_FORMAT); Parquet pieces are Arrow IPC streams framed by their length,
-turned into one Parquet file per chunk by `finish_parquet`."""
+turned into one Parquet file per chunk by `finish_parquet` (each frame is one record for the
+relay: never cut, see partitioner/relay.py)."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def write_groups(directory: Path, stem: str, table: pa.Table, bounds: np.ndarray
         else:                                    # values with line breaks: one write per chunk
             for i, c in enumerate(ids):
                 piece = table.slice(bounds[i], bounds[i + 1] - bounds[i])
-                append(directory / f"{stem.format(int(c))}.csv", csv_bytes(piece), lock)
+                append(directory / f"{stem.format(int(c))}.csv", csv_bytes(piece), lock, appender.WHOLE)
         return
     for i, c in enumerate(ids):
         piece = table.slice(bounds[i], bounds[i + 1] - bounds[i])
@@ -96,7 +97,7 @@ def write_groups(directory: Path, stem: str, table: pa.Table, bounds: np.ndarray
             w.write_table(piece)
         body = sink.getvalue()
         append(directory / f"{stem.format(int(c))}.parquet.part",
-               struct.pack("<Q", body.size) + body.to_pybytes(), lock)
+               struct.pack("<Q", body.size) + body.to_pybytes(), lock, appender.WHOLE)
 
 
 def finish_parquet(part: Path) -> Path:

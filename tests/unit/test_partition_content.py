@@ -49,7 +49,6 @@ def test_serial_output_is_whole(serial):
     assert stats.overlap_rows > 0 and stats.index_rows == 30_000
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: Relay.send cuts pieces at fixed byte offsets")
 @pytest.mark.parametrize("jobs", [2, 4])
 def test_parallel_output_is_whole_with_pieces_interleaved(catalog, tmp_path, monkeypatch, jobs):
     out = partition(catalog, tmp_path / "out", jobs, monkeypatch)

@@ -66,3 +66,58 @@ def test_a_write_error_is_raised_and_no_sender_waits_forever(small_slots):
     assert not sender.is_alive()          # slots came back although nothing was written
     with pytest.raises(OSError, match="No space"):
         r.finish()
+
+
+# ---- pieces end on record boundaries (issue 14) ---------------------------------------------
+def _lines(rnd: random.Random, n: int, width: int) -> list[bytes]:
+    return [b"%d:" % rnd.getrandbits(40) + b"x" * rnd.randint(0, width) + b"\n" for _ in range(n)]
+
+
+@pytest.mark.parametrize("unit", [relay_mod.LINES, 16, relay_mod.WHOLE])
+def test_interleaved_pieces_never_split_a_record(small_slots, unit):
+    """With the writer putting other sends' pieces between a send's pieces (the interleave
+    hook), every file still holds exactly the records sent to it, each whole: lines (some
+    longer than a slot), 16-byte records, whole groups (some larger than a slot)."""
+    r = Relay(multiprocessing.get_context("fork"), jobs=2, interleave=True)
+    written, write = collecting_writer()
+    r.start_writer(write)
+    rnd = random.Random(11)
+    sent: dict[str, list[bytes]] = {}
+    for block in range(40):
+        paths = [f"f{rnd.randint(0, 3)}" for _ in range(rnd.randint(1, 5))]
+        groups = []
+        for p in paths:
+            if unit == relay_mod.LINES:
+                records = _lines(rnd, rnd.randint(0, 12), 90)        # up to 1.5 slots a line
+            elif unit == relay_mod.WHOLE:
+                records = [b"<" + bytes(rnd.randint(0, 150)) + b">"] if rnd.random() < 0.9 else []
+            else:
+                records = [b"%015d|" % rnd.getrandbits(40) for _ in range(rnd.randint(0, 12))]
+            groups.append(b"".join(records))
+            sent.setdefault(p, []).extend(records)
+        data = np.frombuffer(b"".join(groups), np.uint8)
+        bounds = np.concatenate([[0], np.cumsum([len(g) for g in groups])]).astype(np.int64)
+        if bounds[-1]:
+            r.send(paths, data, bounds, unit)
+    r.finish()
+    for path, records in sent.items():
+        got = bytes(written.get(path, b""))
+        if unit == relay_mod.LINES:
+            pieces = got.splitlines(keepends=True)
+        elif unit == relay_mod.WHOLE:
+            pieces = [p + b">" for p in got.split(b">")[:-1]]
+        else:
+            pieces = [got[i:i + 16] for i in range(0, len(got), 16)]
+        assert sorted(pieces) == sorted(records), path
+
+
+def test_a_cut_falls_after_the_last_newline_of_the_group_at_the_limit():
+    data = np.frombuffer(b"aa\nbbbb\ncc\n" + b"ddd\neeeeeeee\n", np.uint8)
+    bounds = np.array([0, 11, 24], np.int64)
+    assert relay_mod.cut(data, bounds, 0, 6, relay_mod.LINES) == 3      # inside "bbbb"
+    assert relay_mod.cut(data, bounds, 0, 11, relay_mod.LINES) == 11    # a group's end
+    assert relay_mod.cut(data, bounds, 0, 13, relay_mod.LINES) == 11    # no newline of group 2 yet
+    assert relay_mod.cut(data, bounds, 11, 13, relay_mod.LINES) == 11   # nothing fits: a long row
+    assert relay_mod.record_end(data, bounds, 15, relay_mod.LINES) == 24
+    assert relay_mod.cut(data, bounds, 0, 13, relay_mod.WHOLE) == 11
+    assert relay_mod.cut(data, bounds, 0, 20, 4) == 19                  # records of 4 from 11
