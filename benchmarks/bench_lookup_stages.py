@@ -21,18 +21,19 @@ import functools
 import statistics
 import time
 
-import grpc
 import pymysql
 
 import czar.dispatch as dispatch
 import czar.engine as engine
 import czar.frontend as frontend
 from benchmarks.common import report
+from czar.login import QservIdentityProvider, users_of
 from qserv.catalog import CHUNK_MARKER
 from qserv.config import ClusterConfig
 from qserv.metadata import director_index_table
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
+from qserv.grpc_auth import aio_channel
 from qserv.workers import CHANNEL_OPTIONS
 
 TIMES: dict[str, list[float]] = collections.defaultdict(list)
@@ -69,7 +70,8 @@ async def _serve_and_query(config: ClusterConfig, port: int, sqls: list[str]) ->
     for obj, name, label in STAGES:
         _timed(obj, name, label)
     eng = await engine.QueryEngine.connect(config)
-    server = await frontend.start_frontend(eng, config.host, port, config.user, config.password)
+    server = await frontend.start_frontend(eng, config.host, port,
+                                           QservIdentityProvider(users_of(config)))
 
     def client() -> list[float]:
         conn = pymysql.connect(host=config.host, port=port, user=config.user,
@@ -92,8 +94,7 @@ async def _serve_and_query(config: ClusterConfig, port: int, sqls: list[str]) ->
 
 async def _worker_round_trips(config: ClusterConfig, ids: list[int]) -> dict[str, list[float]]:
     """The same look-ups sent straight to the workers that hold them."""
-    meta = engine.MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port,
-                                config.mariadb).connect()
+    meta = engine.MariaDBServer.for_czar(config).connect()
     with meta.cursor() as cur:
         cur.execute(f"SELECT objectId, chunkId FROM {director_index_table('demo', 'Object')} "
                     f"WHERE objectId IN ({', '.join(map(str, ids))})")
@@ -101,7 +102,8 @@ async def _worker_round_trips(config: ClusterConfig, ids: list[int]) -> dict[str
         cur.execute("SELECT chunk_id, worker FROM qservMeta.chunks WHERE db = 'demo'")
         worker_of = dict(cur.fetchall())
     meta.close()
-    stubs = {w.name: pb_grpc.WorkerStub(grpc.aio.insecure_channel(w.grpc_address(), options=CHANNEL_OPTIONS))
+    stubs = {w.name: pb_grpc.WorkerStub(aio_channel(w.grpc_address(), config.grpc_token,
+                                                    CHANNEL_OPTIONS))
              for w in config.workers}
     out: dict[str, list[float]] = collections.defaultdict(list)
     for oid in ids:

@@ -20,6 +20,7 @@ import grpc
 from qserv.catalog import CHUNK_MARKER
 from qserv.config import ClusterConfig
 from qserv.errors import ER_UNKNOWN_ERROR, QservError
+from qserv.grpc_auth import aio_channel
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 from qserv.workers import CHANNEL_OPTIONS
@@ -49,7 +50,7 @@ class Dispatcher:
     def __init__(self, config: ClusterConfig, spool_dir: str):
         self.config = config
         self.spool_dir = spool_dir
-        self.channels = {w.name: grpc.aio.insecure_channel(w.grpc_address(), options=CHANNEL_OPTIONS)
+        self.channels = {w.name: aio_channel(w.grpc_address(), config.grpc_token, CHANNEL_OPTIONS)
                          for w in config.workers}
         self.stubs = {name: pb_grpc.WorkerStub(ch) for name, ch in self.channels.items()}
         self.slots = {w.name: asyncio.Semaphore(config.jobs_per_worker) for w in config.workers}

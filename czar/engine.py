@@ -63,8 +63,7 @@ class QueryEngine:
         self.catalog = CatalogCache()
         self.plans = PlanCache()
         # Spool job rows where the czar's own (co-located) mariadbd may LOAD DATA INFILE them.
-        spool = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port,
-                              config.mariadb).outfile_dir
+        spool = MariaDBServer.for_czar(config).outfile_dir
         spool.mkdir(parents=True, exist_ok=True)
         self.dispatcher = Dispatcher(config, str(spool))
         self._ids = itertools.count(1)
@@ -72,9 +71,9 @@ class QueryEngine:
 
     @classmethod
     async def connect(cls, config: ClusterConfig) -> "QueryEngine":
-        mariadb = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port, config.mariadb)
-        common = dict(unix_socket=mariadb.socket, user="root", password="", autocommit=True,
-                      charset="utf8mb4")
+        mariadb = MariaDBServer.for_czar(config)
+        common = dict(unix_socket=mariadb.socket, user="root", password=mariadb.root_password,
+                      autocommit=True, charset="utf8mb4")
         pool = await asyncmy.create_pool(minsize=2, maxsize=32, **common)
         raw_pool = await asyncmy.create_pool(minsize=1, maxsize=32, conv={}, use_unicode=False, **common)
         return cls(config, pool, raw_pool, mariadb.socket)

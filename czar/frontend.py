@@ -18,8 +18,8 @@ import re
 import asyncmy
 import sqlglot
 from mysql_mimic import MysqlServer, ResultColumn, ResultSet, Session
+from mysql_mimic.auth import IdentityProvider
 from mysql_mimic.charset import CharacterSet
-from mysql_mimic.auth import IdentityProvider, NativePasswordAuthPlugin, User
 from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
@@ -29,6 +29,7 @@ from czar import mimic_batches
 from czar.analysis.spatial import shadow_text
 from czar.engine import BINARY_CHARSET, QueryEngine, ShadowResult
 from czar.explain import COLUMNS as EXPLAIN_COLUMNS, explain_rows
+from czar.login import PeerAwareServer
 from czar.mimic_batches import BatchedRows
 from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
                           ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
@@ -80,20 +81,6 @@ async def coded_errors(batches):
             yield batch
     except QservError as e:
         raise MysqlError(e.message, code=e.code) from None
-
-
-class QservIdentityProvider(IdentityProvider):
-    """One user/password pair from the cluster config (mysql_native_password)."""
-
-    def __init__(self, user: str, password: str):
-        self.user = user
-        self.auth_string = NativePasswordAuthPlugin.create_auth_string(password) if password else None
-
-    async def get_user(self, username: str):
-        if username != self.user:
-            return None
-        return User(name=username, auth_string=self.auth_string,
-                    auth_plugin=NativePasswordAuthPlugin.name)
 
 
 def mysql_error(e: Exception) -> MysqlError:
@@ -320,10 +307,12 @@ class QservSession(Session):
         return ResultSet(rows=BatchedRows(coded_errors(result.batches)), columns=result_columns(result.columns, result.binary))
 
 
-async def start_frontend(engine: QueryEngine, host: str, port: int, user: str, password: str,
+async def start_frontend(engine: QueryEngine, host: str, port: int,
+                         identity_provider: IdentityProvider, ssl=None,
                          version_comment: str = "Qserv (Python)") -> MysqlServer:
+    """`identity_provider`: who may log in (czar/login.py); `ssl`: an SSLContext to offer TLS."""
     mimic_batches.install()
-    server = MysqlServer(session_factory=lambda: QservSession(engine, version_comment),
-                         identity_provider=QservIdentityProvider(user, password))
+    server = PeerAwareServer(session_factory=lambda: QservSession(engine, version_comment),
+                             identity_provider=identity_provider, ssl=ssl)
     await server.start_server(host=host, port=port)
     return server

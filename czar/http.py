@@ -174,10 +174,12 @@ def build_app(controller: IngestController, token: str) -> web.Application:
     return app
 
 
-async def start_http(controller: IngestController, host: str, port: int, token: str) -> web.AppRunner:
+async def start_http(controller: IngestController, host: str, port: int, token: str,
+                     ssl=None) -> web.AppRunner:
+    """`ssl`: an SSLContext to serve HTTPS instead of HTTP."""
     runner = web.AppRunner(build_app(controller, token), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=ssl).start()
     return runner
 
 

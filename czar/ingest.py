@@ -34,6 +34,7 @@ from qserv.mariadb import MariaDBServer
 from qserv.metadata import INTERNAL_DBS, META_DB, MetadataStore, director_index_table
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
+from qserv.grpc_auth import aio_channel
 from qserv.workers import CHANNEL_OPTIONS
 
 log = logging.getLogger("czar.ingest")
@@ -135,8 +136,7 @@ class Inflight:
 class IngestController:
     def __init__(self, config: ClusterConfig):
         self.config = config
-        self.czar_db = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port,
-                                     config.mariadb)
+        self.czar_db = MariaDBServer.for_czar(config)
         self._conn: pymysql.connections.Connection | None = None
         self._lock = threading.Lock()
         self._alloc_lock = asyncio.Lock()
@@ -171,8 +171,8 @@ class IngestController:
     def stub(self, worker: str) -> pb_grpc.WorkerStub:
         if worker not in self._stubs:
             # Short reconnect back-off: a restarted worker is usable again within a second.
-            channel = grpc.aio.insecure_channel(
-                self.config.worker(worker).grpc_address(),
+            channel = aio_channel(
+                self.config.worker(worker).grpc_address(), self.config.grpc_token,
                 options=CHANNEL_OPTIONS + [("grpc.initial_reconnect_backoff_ms", 200),
                                            ("grpc.min_reconnect_backoff_ms", 200),
                                            ("grpc.max_reconnect_backoff_ms", 1000)])

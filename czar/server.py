@@ -11,6 +11,7 @@ from czar.engine import QueryEngine
 from czar.frontend import start_frontend
 from czar.http import start_http
 from czar.ingest import IngestController
+from czar.login import LoginThrottle, QservIdentityProvider, tls_context, users_of
 from qserv.config import ClusterConfig
 
 log = logging.getLogger("czar")
@@ -18,12 +19,14 @@ log = logging.getLogger("czar")
 
 async def serve(config: ClusterConfig) -> None:
     engine = await QueryEngine.connect(config)
-    server = await start_frontend(engine, config.host, config.frontend_port, config.user,
-                                  config.password)
+    tls = tls_context(config.tls_cert, config.tls_key)
+    logins = QservIdentityProvider(users_of(config), LoginThrottle(config.login_max_failures,
+                                                                   config.login_max_wait_s))
+    server = await start_frontend(engine, config.host, config.frontend_port, logins, ssl=tls)
     log.info("czar listening on %s:%d", config.host, config.frontend_port)
     ingest = IngestController(config)
     await ingest.start()
-    http = await start_http(ingest, config.host, config.http_port, config.admin_token)
+    http = await start_http(ingest, config.host, config.http_port, config.admin_token, ssl=tls)
     log.info("HTTP API (ingest) on %s:%d", config.host, config.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

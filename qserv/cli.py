@@ -12,7 +12,7 @@ DEFAULT_DIR = "./qserv-cluster"
 
 def cmd_up(args) -> int:
     from qserv.cluster import ClusterError, up
-    from qserv.config import ClusterConfig, CONFIG_FILE
+    from qserv.config import CLIENT_CNF, ClusterConfig, CONFIG_FILE
     path = Path(args.dir) / CONFIG_FILE
     if path.exists():
         config = ClusterConfig.load(args.dir)
@@ -20,15 +20,23 @@ def cmd_up(args) -> int:
             print(f"{args.dir} holds a cluster of {len(config.workers)} workers; "
                   f"use another --dir for {args.workers}", file=sys.stderr)
             return 2
+        created = False
     else:
+        password = "" if args.no_password else args.password   # None: generated
         config = ClusterConfig.create(args.dir, args.workers or 4, frontend_port=args.port,
-                                      base_port=args.base_port, user=args.user, password=args.password)
+                                      base_port=args.base_port, user=args.user, password=password)
+        created = True
     try:
         up(config)
     except ClusterError as e:
         print(f"qserv up: {e}", file=sys.stderr)
         return 1
-    print(f"cluster up in {config.root}: mariadb -h {config.host} -P {config.frontend_port} -u {config.user}")
+    if created and config.password and args.password is None:
+        print(f"generated password of {config.user}: {config.password} (shown once; it is in "
+              f"{config.root / CLIENT_CNF})")
+    print(f"cluster up in {config.root}: mariadb --defaults-extra-file={config.root / CLIENT_CNF}"
+          f"  (or -h {config.host} -P {config.frontend_port} -u {config.user}"
+          f"{' -p' if config.password else ''})")
     return 0
 
 
@@ -74,7 +82,7 @@ def cmd_load(args) -> int:
 
 def cmd_demo(args) -> int:
     from qserv.cluster import running_daemons
-    from qserv.config import ClusterConfig, CONFIG_FILE
+    from qserv.config import CLIENT_CNF, ClusterConfig, CONFIG_FILE
     from qserv.demo import generate
     if not (Path(args.dir) / CONFIG_FILE).exists() or not running_daemons(ClusterConfig.load(args.dir)):
         args.workers = args.workers or 4
@@ -96,7 +104,7 @@ def cmd_demo(args) -> int:
             cur.execute(sql)
             print(f"\n{sql}\n  -> {cur.fetchall()}")
     conn.close()
-    print(f"\nConnect with: mariadb -h {config.host} -P {config.frontend_port} -u {config.user} demo"
+    print(f"\nConnect with: mariadb --defaults-extra-file={config.root / CLIENT_CNF} demo"
           f"\nStop with:    qserv down --dir {args.dir}")
     return 0
 
@@ -130,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="first internal port: czar MariaDB; workers' MariaDB and gRPC count up "
                              "from here (default 13306)")
         sp.add_argument("--user", default="qsmaster", help="MySQL user clients log in as")
-        sp.add_argument("--password", default="", help="its password (default: none)")
+        sp.add_argument("--password", default=None,
+                        help="its password (default: generated, printed once and kept in DIR/my.cnf)")
+        sp.add_argument("--no-password", action="store_true",
+                        help="let the user log in without a password (a local playground only)")
 
     sp = with_dir(sub.add_parser("up", help="start a local cluster (private mariadbd per worker)"))
     with_up_options(sp)

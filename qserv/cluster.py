@@ -20,12 +20,11 @@ class ClusterError(RuntimeError):
 
 
 def czar_mariadb(config: ClusterConfig) -> MariaDBServer:
-    return MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port, config.mariadb)
+    return MariaDBServer.for_czar(config)
 
 
 def worker_mariadb(config: ClusterConfig, name: str) -> MariaDBServer:
-    return MariaDBServer(config.instance_dir(name), config.worker(name).mariadb_port, config.mariadb,
-                         nice=config.worker_nice)
+    return MariaDBServer.for_worker(config, name)
 
 
 def all_mariadb(config: ClusterConfig) -> dict[str, MariaDBServer]:
@@ -78,6 +77,7 @@ def up(config: ClusterConfig, echo=print) -> None:
     busy = [p for p in ports if port_open(config.host, p)]
     if busy:
         raise ClusterError(f"ports already in use: {busy} (another cluster? pick --port/--base-port)")
+    config.fill_internal_secrets()  # a cluster made before they existed
     config.save()
     for name, db in all_mariadb(config).items():
         echo(f"starting {name} on port {db.port}")
@@ -135,7 +135,7 @@ def status(config: ClusterConfig) -> list[ComponentStatus]:
             out.append(ComponentStatus(w.name, "crashed" if pid else "down",
                                        f"see {config.log_file(w.name)}" if pid else ""))
             continue
-        h = wk.health(w)
+        h = wk.health(w, config.grpc_token)
         if h is None:
             out.append(ComponentStatus(w.name, "unhealthy", f"pid {pid}, gRPC {w.grpc_port} not answering"))
         else:

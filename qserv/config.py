@@ -3,6 +3,11 @@
 `qserv up` writes it as `DIR/qserv.json`; every daemon reads it back with `ClusterConfig.load`.
 Environment variables `QSERV_<FIELD>` (e.g. `QSERV_FRONTEND_PORT`) override top-level fields,
 which is how containers and tests adjust a config without editing files.
+
+The secret fields (passwords and tokens, see `SECRET_FIELDS`) are kept apart in
+`DIR/secrets.json`, and the client login in `DIR/my.cnf`, both mode 0600: the ports and sizes
+may be read by anyone, the credentials only by the cluster's owner (qserv/credentials.py
+generates them).
 """
 
 from __future__ import annotations
@@ -14,6 +19,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 CONFIG_FILE = "qserv.json"
+SECRETS_FILE = "secrets.json"
+CLIENT_CNF = "my.cnf"
+# Written to SECRETS_FILE, never to CONFIG_FILE.
+SECRET_FIELDS = ("password", "users", "admin_token", "grpc_token", "mariadb_root_password",
+                 "mariadb_reader_password")
 
 
 @dataclass
@@ -59,8 +69,25 @@ class ClusterConfig:
     http_port: int = 4048
     admin_token: str = ""
     czar_mariadb_port: int = 13306
+    # The MySQL login of the default user (`qserv up` generates the password unless asked
+    # for none), and more users as {name: password}; a password may also be given as
+    # MariaDB's hash ("*" + 40 hex digits, what PASSWORD('...') returns).
     user: str = "qsmaster"
     password: str = ""
+    users: dict = field(default_factory=dict)
+    # Internal credentials, generated per cluster: the token workers require on every gRPC
+    # call, the root password of every private mariadbd (root may log in over its unix socket
+    # only), and the password of the read-only account workers run chunk queries as.
+    grpc_token: str = ""
+    mariadb_root_password: str = ""
+    mariadb_reader_password: str = ""
+    # Optional TLS on the MySQL port and the HTTP API: PEM certificate (chain) and key files.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # Failed logins in a row from one address for one user before that address must wait
+    # (1 s, doubling up to login_max_wait_s); an address gets 4x as many over all users.
+    login_max_failures: int = 5
+    login_max_wait_s: float = 60.0
     # Dispatch: how many chunk jobs run at once per worker, and how many chunks go in one job.
     jobs_per_worker: int = 2
     # 64: measured on 1M Objects in 418 chunks, 4 workers: a full-scan GROUP BY at 0.85x one
@@ -107,14 +134,40 @@ class ClusterConfig:
         ]
         kw.setdefault("http_port", frontend_port + 8)
         kw.setdefault("admin_token", secrets.token_hex(16))
-        return cls(dir=str(Path(dir).resolve()), workers=workers, frontend_port=frontend_port,
-                   czar_mariadb_port=base_port, **kw)
+        if kw.get("password") is None:  # None: generate one; "" means no password
+            kw["password"] = secrets.token_urlsafe(12)
+        cfg = cls(dir=str(Path(dir).resolve()), workers=workers, frontend_port=frontend_port,
+                  czar_mariadb_port=base_port, **kw)
+        cfg.fill_internal_secrets()
+        return cfg
+
+    def fill_internal_secrets(self) -> bool:
+        """Generate the internal credentials still missing (a config written before they
+        existed gets them at its next `qserv up`); True when any was added."""
+        added = False
+        for name in ("grpc_token", "mariadb_root_password", "mariadb_reader_password"):
+            if not getattr(self, name):
+                setattr(self, name, secrets.token_urlsafe(24))
+                added = True
+        return added
 
     def save(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
+        values = asdict(self)
+        private = {name: values.pop(name) for name in SECRET_FIELDS}
         path = self.root / CONFIG_FILE
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        path.write_text(json.dumps(values, indent=2) + "\n")
+        write_private(self.root / SECRETS_FILE, json.dumps(private, indent=2) + "\n")
+        write_private(self.root / CLIENT_CNF, self.client_cnf())
         return path
+
+    def client_cnf(self) -> str:
+        """A MySQL option file for the default user: `mariadb --defaults-extra-file=DIR/my.cnf`,
+        `pymysql.connect(read_default_file=...)`."""
+        lines = ["[client]", f"host={self.host}", f"port={self.frontend_port}", f"user={self.user}"]
+        if self.password:
+            lines.append(f"password={self.password}")
+        return "\n".join(lines) + "\n"
 
     @classmethod
     def load(cls, dir_or_file: str | Path) -> "ClusterConfig":
@@ -124,6 +177,9 @@ class ClusterConfig:
         if not path.exists():
             raise FileNotFoundError(f"no cluster config at {path} (run `qserv up` first)")
         raw = json.loads(path.read_text())
+        private = path.parent / SECRETS_FILE
+        if private.exists():
+            raw.update(json.loads(private.read_text()))
         raw["workers"] = [WorkerConfig(**w) for w in raw.get("workers", [])]
         raw["mariadb"] = MariaDBSettings(**raw.get("mariadb", {}))
         cfg = cls(**raw)
@@ -136,4 +192,15 @@ class ClusterConfig:
             if value is None or f.name in ("workers", "mariadb"):
                 continue
             current = getattr(self, f.name)
-            setattr(self, f.name, type(current)(value) if current is not None else value)
+            if isinstance(current, dict):
+                setattr(self, f.name, json.loads(value))
+            else:
+                setattr(self, f.name, type(current)(value) if current is not None else value)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (created 0600: never readable, even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file may have had wider rights
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -93,19 +94,24 @@ def table_json(db: str, t: TableSpec) -> dict:
 
 # ---- the HTTP client ---------------------------------------------------------------------
 class IngestClient:
-    def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession):
+    def __init__(self, base_url: str, token: str, session: aiohttp.ClientSession,
+                 ssl_context: ssl.SSLContext | None = None):
         self.base = base_url.rstrip("/")
         self.token = token
         self.session = session
+        self.ssl = ssl_context if ssl_context is not None else True
 
     @classmethod
     def for_config(cls, config, session) -> "IngestClient":
+        if config.tls_cert:   # the czar serves HTTPS with this certificate
+            return cls(f"https://{config.host}:{config.http_port}", config.admin_token, session,
+                       trusting(config.tls_cert))
         return cls(f"http://{config.host}:{config.http_port}", config.admin_token, session)
 
     async def call(self, method: str, path: str, *, json_body=None, params=None, data=None) -> dict:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            async with self.session.request(method, self.base + path, json=json_body,
+            async with self.session.request(method, self.base + path, json=json_body, ssl=self.ssl,
                                             params=params, data=data, headers=headers) as r:
                 text = await r.text()
                 status = r.status
@@ -128,6 +134,15 @@ class IngestClient:
             params["columns"] = ",".join(f.columns)
         with open(f.path, "rb") as fh:
             return (await self.call("POST", "/ingest/file", params=params, data=fh))["contrib"]
+
+
+def trusting(cert_file: str) -> ssl.SSLContext:
+    """A client context that trusts the system's CAs and the czar's own certificate (which
+    may be self-signed, or a leaf whose CA the system does not know)."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=cert_file)
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
 
 
 # ---- the workflow ------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def load(config: ClusterConfig, spec: DatabaseSpec, *, show_progress: bool = Tru
 def load_partitioned(config: ClusterConfig, spec: DatabaseSpec, manifest: dict, out: Path, *,
                      show_progress: bool = True) -> dict[str, int]:
     """Ship the files of a partitioner output directory (`manifest`) to the workers."""
-    czar_db = MariaDBServer(config.instance_dir("czar"), config.czar_mariadb_port, config.mariadb)
+    czar_db = MariaDBServer.for_czar(config)
     meta = MetadataStore(czar_db.connect())
     meta.initialize()
     tables = manifest["tables"]
@@ -62,7 +62,7 @@ def load_partitioned(config: ClusterConfig, spec: DatabaseSpec, manifest: dict, 
     placement = place_chunks(all_chunks, [w.name for w in config.workers])
 
     meta.register_database(spec)
-    stubs = {w.name: wk.stub(w) for w in config.workers}
+    stubs = {w.name: wk.stub(w, config.grpc_token) for w in config.workers}
     chunks_of: dict[str, list[int]] = {w: [] for w in stubs}
     for c, ws in placement.items():
         for w in ws:

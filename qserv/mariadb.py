@@ -2,6 +2,13 @@
 datadir, socket and port, started with `--no-defaults` so the system my.cnf never leaks in.
 
 Also the small helpers every component uses to talk to such an instance.
+
+Accounts: a cluster's servers (`for_czar`, `for_worker`) have one root, `root@localhost`,
+with the cluster's generated password, reachable over the unix socket only (the TCP root
+accounts mariadb-install-db creates are dropped), and workers' servers the read-only account
+`READER_USER` that chunk queries run as. Both are (re)applied at every start through
+`--init-file`, which MariaDB runs before it accepts any connection, so a datadir created
+without them (or by an older version) is secured by its next start.
 """
 
 from __future__ import annotations
@@ -16,7 +23,12 @@ from pathlib import Path
 
 import pymysql
 
-from qserv.config import MariaDBSettings
+from qserv.config import ClusterConfig, MariaDBSettings, write_private
+
+# Workers run chunk queries as this account: SELECT (and EXECUTE, for the scisql stored
+# functions) on the user databases it is granted, FILE for `SELECT ... INTO OUTFILE` (which
+# secure_file_priv confines to the outfile directory); no right to write anything.
+READER_USER = "qsreader"
 
 
 class MariaDBNotInstalled(RuntimeError):
@@ -45,6 +57,22 @@ class MariaDBServer:
     settings: MariaDBSettings
     host: str = "127.0.0.1"
     nice: int = 0  # CPU priority of every thread of the server (see ClusterConfig.worker_nice)
+    # "" (stand-alone servers: tests' oracle, benchmarks' baseline): root as mariadb-install-db
+    # leaves it, without a password. Otherwise the accounts described in the module docstring.
+    root_password: str = ""
+    reader_password: str = ""  # creates READER_USER when set
+
+    @classmethod
+    def for_czar(cls, config: ClusterConfig) -> "MariaDBServer":
+        return cls(config.instance_dir("czar"), config.czar_mariadb_port, config.mariadb,
+                   host=config.host, root_password=config.mariadb_root_password)
+
+    @classmethod
+    def for_worker(cls, config: ClusterConfig, name: str) -> "MariaDBServer":
+        return cls(config.instance_dir(name), config.worker(name).mariadb_port, config.mariadb,
+                   host=config.worker(name).host, nice=config.worker_nice,
+                   root_password=config.mariadb_root_password,
+                   reader_password=config.mariadb_reader_password)
 
     @property
     def datadir(self) -> Path:
@@ -67,6 +95,10 @@ class MariaDBServer:
         """The instance's own tmpdir: bootstraps and temp tables of different instances (and of
         other users of /tmp) never collide."""
         return self.base_dir / "tmp"
+
+    @property
+    def init_file(self) -> Path:
+        return self.base_dir / "accounts.sql"
 
     @property
     def outfile_dir(self) -> Path:
@@ -109,26 +141,50 @@ class MariaDBServer:
             "--max-allowed-packet=256M", "--skip-log-bin",
         ]
 
+    def accounts_sql(self) -> str:
+        """The account statements of the module docstring (idempotent: run at every start)."""
+        if not self.root_password:
+            return ""
+        stmts = [
+            # every root but root@localhost (127.0.0.1, ::1, the host name) and anonymous users
+            "DELETE FROM mysql.global_priv WHERE (User = 'root' AND Host <> 'localhost') OR User = ''",
+            "FLUSH PRIVILEGES",
+            f"ALTER USER 'root'@'localhost' IDENTIFIED BY {sql_string(self.root_password)}",
+        ]
+        if self.reader_password:
+            stmts += [f"CREATE USER IF NOT EXISTS '{READER_USER}'@'localhost'",
+                      f"ALTER USER '{READER_USER}'@'localhost' IDENTIFIED BY "
+                      f"{sql_string(self.reader_password)}",
+                      f"GRANT FILE ON *.* TO '{READER_USER}'@'localhost'"]
+        return "".join(f"{s};\n" for s in stmts)
+
     def start(self, log) -> subprocess.Popen:
         """Start in the background (own session, so it survives the CLI) and wait until it answers."""
         self.initialize()
         self.outfile_dir.mkdir(exist_ok=True)
         self.tmp_dir.mkdir(exist_ok=True)
         command = self.command()
+        accounts = self.accounts_sql()
+        if accounts:   # holds passwords: private, and removed once the server has read it
+            write_private(self.init_file, accounts)
+            command.append(f"--init-file={self.init_file}")
         if self.nice:  # every thread inherits it from the first
             command = [find_binary("nice"), "-n", str(self.nice), *command]
         proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         if self.nice:
             set_session_nice(proc.pid, self.nice)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"mariadbd for {self.base_dir} exited with {proc.returncode}; see {self.error_log}")
-            if self.ping():
-                return proc
-            time.sleep(0.1)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"mariadbd for {self.base_dir} exited with {proc.returncode}; "
+                                       f"see {self.error_log}")
+                if self.ping():
+                    return proc
+                time.sleep(0.1)
+        finally:
+            self.init_file.unlink(missing_ok=True)
         raise TimeoutError(f"mariadbd for {self.base_dir} did not answer within 60 s; see {self.error_log}")
 
     def ping(self) -> bool:
@@ -141,7 +197,8 @@ class MariaDBServer:
 
     def connect(self, database: str | None = None, **kw) -> pymysql.connections.Connection:
         """A root connection over the unix socket (the instance is private to its daemon)."""
-        return pymysql.connect(unix_socket=self.socket, user="root", password="", database=database,
+        return pymysql.connect(unix_socket=self.socket, user="root", password=self.root_password,
+                               database=database,
                                autocommit=True, local_infile=True, charset="utf8mb4", **kw)
 
     def stop(self, timeout: float = 30) -> None:
@@ -150,6 +207,11 @@ class MariaDBServer:
         if pid is None:
             return
         stop_pid(pid, timeout)
+
+
+def sql_string(value: str) -> str:
+    """A MariaDB string literal (backslashes and quotes escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def read_pid(path: Path) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 
 from qserv.config import WorkerConfig
+from qserv.grpc_auth import channel
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 
@@ -15,14 +16,14 @@ CHANNEL_OPTIONS = [
 LOAD_PIECE = 4 << 20
 
 
-def stub(worker: WorkerConfig) -> pb_grpc.WorkerStub:
-    return pb_grpc.WorkerStub(grpc.insecure_channel(worker.grpc_address(), options=CHANNEL_OPTIONS))
+def stub(worker: WorkerConfig, token: str) -> pb_grpc.WorkerStub:
+    return pb_grpc.WorkerStub(channel(worker.grpc_address(), token, CHANNEL_OPTIONS))
 
 
-def health(worker: WorkerConfig, timeout: float = 2.0) -> pb.HealthReply | None:
+def health(worker: WorkerConfig, token: str, timeout: float = 2.0) -> pb.HealthReply | None:
     try:
-        with grpc.insecure_channel(worker.grpc_address()) as channel:
-            return pb_grpc.WorkerStub(channel).Health(pb.HealthRequest(), timeout=timeout)
+        with channel(worker.grpc_address(), token) as ch:
+            return pb_grpc.WorkerStub(ch).Health(pb.HealthRequest(), timeout=timeout)
     except grpc.RpcError:
         return None
 

@@ -27,6 +27,8 @@ log = logging.getLogger("worker.executor")
 READ_SIZE = 4 << 20  # bytes per ResultBatch: large, as DESIGN §6 asks
 FOLLOW_POLL_S = 0.01  # how often a growing OUTFILE is looked at while MariaDB writes it
 FOLLOW_MIN_PIECE = 64 << 10  # bytes worth a message while MariaDB still writes (see below)
+SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"}
+ER_DBACCESS_DENIED = 1044
 
 
 class QuietCursor(asyncmy.cursors.Cursor):
@@ -49,9 +51,18 @@ class ChunkQueryError(Exception):
 
 
 class Executor:
-    def __init__(self, socket: str, outfile_dir: Path, max_parallel: int = 4):
+    """Chunk queries run as the read-only account `reader` (qserv.mariadb.READER_USER), granted
+    SELECT on a database when the first query of that database comes: whatever SQL a request
+    carries, MariaDB itself refuses any write (1142), and any file outside the outfile
+    directory (secure_file_priv, 1290). `root_password` is for the worker's own work (health,
+    KILL, DDL). Without `reader` (a stand-alone server, in tests) queries run as root."""
+
+    def __init__(self, socket: str, outfile_dir: Path, max_parallel: int = 4,
+                 root_password: str = "", reader: tuple[str, str] | None = None):
         self.socket = socket
         self.outfile_dir = Path(outfile_dir)
+        self.root_password = root_password
+        self.reader = reader
         self._pool: asyncmy.Pool | None = None
         # Chunk queries run on connections opened in their database (no USE per query) that
         # hand values over as MariaDB's text, unconverted (the few-rows path sends that text).
@@ -62,18 +73,31 @@ class Executor:
     async def pool(self) -> asyncmy.Pool:
         if self._pool is None:
             self._pool = await asyncmy.create_pool(
-                unix_socket=self.socket, user="root", password="", autocommit=True,
-                minsize=1, maxsize=16, charset="utf8mb4", local_infile=True)
+                unix_socket=self.socket, user="root", password=self.root_password,
+                autocommit=True, minsize=1, maxsize=16, charset="utf8mb4", local_infile=True)
         return self._pool
 
     async def query_pool(self, database: str) -> asyncmy.Pool:
         pool = self._query_pools.get(database)
         if pool is None:
+            user, password = self.reader or ("root", self.root_password)
+            if self.reader:
+                await self._grant_reader(database)
             pool = await asyncmy.create_pool(
-                unix_socket=self.socket, user="root", password="", autocommit=True, db=database,
-                minsize=1, maxsize=16, charset="utf8mb4", conv={}, use_unicode=False)
+                unix_socket=self.socket, user=user, password=password, autocommit=True,
+                db=database, minsize=1, maxsize=16, charset="utf8mb4", conv={}, use_unicode=False)
             self._query_pools[database] = pool
         return pool
+
+    async def _grant_reader(self, database: str) -> None:
+        """Let the reader read `database` (only user databases: never MariaDB's own)."""
+        if database.lower() in SYSTEM_DATABASES or not database:
+            raise asyncmy.errors.OperationalError(
+                ER_DBACCESS_DENIED, f"Access denied to database '{database}'")
+        name = database.replace("`", "``")
+        async with (await self.pool()).acquire() as conn, conn.cursor() as cur:
+            await cur.execute(f"GRANT SELECT, EXECUTE ON `{name}`.* TO "
+                              f"'{self.reader[0]}'@'localhost'")
 
     def forget_query_pools(self) -> None:
         """After DDL: a dropped and re-created database leaves the open connections without
@@ -165,7 +189,8 @@ class Executor:
     async def kill(self, thread_id: int) -> None:
         """KILL QUERY on a separate connection (the busy one cannot interrupt itself)."""
         try:
-            conn = await asyncmy.connect(unix_socket=self.socket, user="root", password="")
+            conn = await asyncmy.connect(unix_socket=self.socket, user="root",
+                                         password=self.root_password)
             try:
                 async with conn.cursor() as cur:
                     await cur.execute(f"KILL QUERY {int(thread_id)}")

@@ -71,8 +71,9 @@ def load_statement(path: Path, h: pb.ContributionHeader) -> str:
 class IngestService:
     """The ingest half of the worker's gRPC service (see worker.service)."""
 
-    def __init__(self, socket: str, spool_dir: Path):
+    def __init__(self, socket: str, spool_dir: Path, root_password: str = ""):
         self.socket = socket
+        self.root_password = root_password
         self.spool_dir = Path(spool_dir)
         self._pool: asyncmy.Pool | None = None
 
@@ -81,8 +82,8 @@ class IngestService:
         warning and a silently wrong value)."""
         if self._pool is None:
             self._pool = await asyncmy.create_pool(
-                unix_socket=self.socket, user="root", password="", autocommit=True, minsize=1,
-                maxsize=8, charset="utf8mb4",
+                unix_socket=self.socket, user="root", password=self.root_password,
+                autocommit=True, minsize=1, maxsize=8, charset="utf8mb4",
                 init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
         return self._pool
 

@@ -11,7 +11,8 @@ import signal
 import grpc
 
 from qserv.config import ClusterConfig
-from qserv.mariadb import MariaDBServer
+from qserv.grpc_auth import TokenCheck
+from qserv.mariadb import READER_USER, MariaDBServer
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 from worker.executor import ChunkQueryError, Executor
@@ -25,8 +26,12 @@ class WorkerService(pb_grpc.WorkerServicer):
     def __init__(self, name: str, mariadb: MariaDBServer):
         self.name = name
         self.mariadb = mariadb
-        self.executor = Executor(mariadb.socket, mariadb.outfile_dir)
-        self.ingest = IngestService(mariadb.socket, mariadb.outfile_dir)
+        if not mariadb.reader_password:
+            raise ValueError("no mariadb_reader_password in the cluster config: run `qserv up`")
+        self.executor = Executor(mariadb.socket, mariadb.outfile_dir,
+                                 root_password=mariadb.root_password,
+                                 reader=(READER_USER, mariadb.reader_password))
+        self.ingest = IngestService(mariadb.socket, mariadb.outfile_dir, mariadb.root_password)
 
     async def RunChunkQuery(self, request, context):
         chunks = list(request.chunk_ids)
@@ -102,9 +107,9 @@ class WorkerService(pb_grpc.WorkerServicer):
 
 async def serve(config: ClusterConfig, name: str) -> None:
     wcfg = config.worker(name)
-    mariadb = MariaDBServer(config.instance_dir(name), wcfg.mariadb_port, config.mariadb)
+    mariadb = MariaDBServer.for_worker(config, name)
     service = WorkerService(name, mariadb)
-    server = grpc.aio.server(options=[
+    server = grpc.aio.server(interceptors=[TokenCheck(config.grpc_token)], options=[
         ("grpc.max_send_message_length", 64 << 20),
         ("grpc.max_receive_message_length", 64 << 20),
     ])

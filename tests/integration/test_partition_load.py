@@ -19,7 +19,7 @@ CASE01 = Path(__file__).resolve().parents[1] / "case01" / "case01.yaml"
 
 
 def worker_conn(config, worker):
-    return MariaDBServer(config.instance_dir(worker.name), worker.mariadb_port, config.mariadb).connect()
+    return MariaDBServer.for_worker(config, worker.name).connect()
 
 
 def overlap_counts(config, db: str, table: str) -> dict[int, int]:
