@@ -15,14 +15,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import re
 import secrets
 import ssl
 import time
+from asyncio import sslproto
 from dataclasses import dataclass
 
 from mysql_mimic import MysqlServer
+from mysql_mimic.stream import MysqlStream
 from mysql_mimic import utils as mimic_utils
 from mysql_mimic.auth import Forbidden, IdentityProvider, NativePasswordAuthPlugin, Success, User
 
@@ -30,6 +33,7 @@ from mysql_mimic.auth import Forbidden, IdentityProvider, NativePasswordAuthPlug
 PEER_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("peer_host", default="localhost")
 MARIADB_HASH = re.compile(r"^\*[0-9A-Fa-f]{40}$")
 MAX_ENTRIES = 100_000  # bound on remembered (address, user) pairs: old ones are forgotten
+TLS_HANDSHAKE_S = 30
 
 
 def auth_string(password: str) -> str | None:
@@ -139,8 +143,55 @@ class QservIdentityProvider(IdentityProvider):
                     auth_string=self.auth_strings[username] if known else self._nobody)
 
 
+async def start_tls_keeping_early_bytes(self: MysqlStream, ssl_context: ssl.SSLContext) -> None:
+    """mysql-mimic's switch of a client stream to TLS, without losing bytes.
+
+    A client sends its SSLRequest and its TLS ClientHello back to back, so the reader has
+    often taken the ClientHello from the socket along with the request; asyncio's start_tls
+    (which mysql-mimic 3.0.5 calls) then waits for a ClientHello that already came, and the
+    login hangs (60 s, then the connection is dropped). This is asyncio's start_tls with one
+    step more: what the reader holds goes to the TLS layer before the socket's next bytes.
+    (MysqlStream is compiled, so this replaces its method rather than subclassing it.)"""
+    loop = asyncio.get_running_loop()
+    transport = self.writer.transport
+    early = bytes(self.reader._buffer)
+    self.reader._buffer.clear()
+    waiter = loop.create_future()
+    tls = sslproto.SSLProtocol(loop, transport.get_protocol(), ssl_context, waiter,
+                               server_side=True, call_connection_made=False)
+    transport.pause_reading()   # nothing reaches the TLS layer before connection_made
+    transport.set_protocol(tls)
+    loop.call_soon(tls.connection_made, transport)
+    if early:
+        loop.call_soon(_feed, tls, early)
+    loop.call_soon(transport.resume_reading)
+    try:
+        await asyncio.wait_for(waiter, TLS_HANDSHAKE_S)
+    except BaseException:
+        transport.close()
+        raise
+    self.writer._transport = tls._app_transport
+    self.reader._transport = tls._app_transport
+
+
+def _feed(protocol, data: bytes) -> None:
+    """Give `data` to a buffered protocol as if it had come from the socket."""
+    view = memoryview(data)
+    while view:
+        buffer = protocol.get_buffer(len(view))
+        n = min(len(buffer), len(view))
+        buffer[:n] = view[:n]
+        protocol.buffer_updated(n)
+        view = view[n:]
+
+
 class PeerAwareServer(MysqlServer):
-    """mysql-mimic's server, telling the auth plugin which address a connection comes from."""
+    """mysql-mimic's server, telling the auth plugin which address a connection comes from
+    (and switching to TLS without losing bytes, see start_tls_keeping_early_bytes)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        MysqlStream.start_tls = start_tls_keeping_early_bytes
 
     async def _client_connected_cb(self, reader, writer):
         peer = writer.get_extra_info("peername")

@@ -34,9 +34,11 @@ def demo_spec_path(tmp_path_factory):
 
 
 @contextmanager
-def running_cluster(root, workers: int, frontend_port: int, base_port: int):
-    """A cluster started for a test scope and always stopped (no process left behind)."""
-    config = ClusterConfig.create(root, workers, frontend_port=frontend_port, base_port=base_port)
+def running_cluster(root, workers: int, frontend_port: int, base_port: int, **settings):
+    """A cluster started for a test scope and always stopped (no process left behind);
+    `settings`: more ClusterConfig fields."""
+    config = ClusterConfig.create(root, workers, frontend_port=frontend_port, base_port=base_port,
+                                  **settings)
     try:
         up(config, echo=lambda *_: None)
         yield config
