@@ -19,6 +19,12 @@ Two ways to write:
 - locked (`lock` True: the rejects file, or no zlib for the compiled loop): one `writev` per
   file per flush under an exclusive `flock`; no CRC here.
 
+Row checksums (qserv/row_checksum.py, the manifest's `row_checksum`): the producer of the rows
+sums the CRC-32 of each line of a CSV append before handing it over (`_line_sums`: in the
+calling thread with -j 1, in the pool worker before the relay with -j > 1, the sums riding
+with the pieces), and the sums are added up per file (`row_checksum_of`): they do not depend
+on the order the bytes reach the file in, so the ingest can tell a torn or edited file.
+
 Order: a file's pieces are written in the order they were appended (one queue, one thread);
 the carries delay a file's last bytes but never reorder them, since a file is written by
 the batch path or by the locked path (`lock`: the rejects file), never by both. What an
@@ -37,7 +43,7 @@ import threading
 
 import numpy as np
 
-from partitioner import crc
+from qserv import crc
 from partitioner.constants import BLOCK
 from qserv import compiled
 
@@ -115,6 +121,15 @@ class _Files:
         self.crc = np.zeros(0, np.uint64)
         self.carry_len = np.zeros(0, np.int64)
         self.carry = np.zeros((0, BLOCK), np.uint8)
+        self.row_sum = np.zeros(0, np.uint64)     # the producer's row checksums (its thread)
+
+    def add_row_sums(self, gids: np.ndarray, sums: np.ndarray) -> None:
+        """Add each file's share of row checksums (modulo 2**64, as uint64 arithmetic wraps)."""
+        top = int(gids.max()) + 1 if len(gids) else 0
+        if len(self.row_sum) < top:
+            self.row_sum = np.concatenate([self.row_sum, np.zeros(max(top, 2 * len(self.row_sum), 1024)
+                                                                  - len(self.row_sum), np.uint64)])
+        np.add.at(self.row_sum, gids, sums)
 
     def gid(self, path: str) -> int:
         g = self.gids.get(path)
@@ -253,21 +268,39 @@ def append(path, data, lock: bool, unit: int = LINES) -> None:
     if not n:
         return
     if _remote is not None:
-        _remote.send([str(path)], memoryview(data).cast("B"), np.array([0, n], np.int64), unit)
+        paths, bounds = [str(path)], np.array([0, n], np.int64)
+        data = np.frombuffer(data, np.uint8)
+        _remote.send(paths, data, bounds, unit, _line_sums(paths, data, bounds))
         return
     if lock or crc.address() is None:
         _s.pending.setdefault(str(path), []).append(data)
     else:
-        _s.batches.append((np.array([_s.files.gid(str(path))], np.int64),
-                           np.frombuffer(data, np.uint8), np.array([0, n], np.int64)))
+        gids, data, bounds = (np.array([_s.files.gid(str(path))], np.int64),
+                              np.frombuffer(data, np.uint8), np.array([0, n], np.int64))
+        sums = _line_sums([str(path)], data, bounds)
+        if sums is not None:
+            _s.files.add_row_sums(gids, sums)
+        _s.batches.append((gids, data, bounds))
     _added(n)
+
+
+def _line_sums(paths, data: np.ndarray, bounds: np.ndarray) -> np.ndarray | None:
+    """The row checksum of each group of a CSV append (None for other files, or without a
+    CRC-32 function: then the manifest has no row checksums)."""
+    address = crc.address()
+    template = paths.template if isinstance(paths, Named) else None
+    if address is None or not (template.endswith(".csv") if template is not None
+                               else all(str(p).endswith(".csv") for p in paths)):
+        return None
+    return compiled.line_sums(np.ascontiguousarray(data, np.uint8),
+                              np.ascontiguousarray(bounds, np.int64), address)[0]   # (row_checksum.sums)
 
 
 def append_groups(paths, data: np.ndarray, bounds: np.ndarray, lock: bool, unit: int = LINES) -> None:
     """Append data[bounds[i]:bounds[i+1]] (uint8, kept by reference) to file i of `paths`
     (a list of paths or a Named), for each i; `unit` as append's."""
     if _remote is not None:
-        _remote.send(paths, data, bounds, unit)
+        _remote.send(paths, data, bounds, unit, _line_sums(paths, data, bounds))
         return
     if lock or crc.address() is None:     # (no zlib to call: the Python path, read back)
         paths = paths_of(paths)
@@ -277,7 +310,11 @@ def append_groups(paths, data: np.ndarray, bounds: np.ndarray, lock: bool, unit:
             if cuts[i + 1] > cuts[i]:
                 _s.pending.setdefault(path, []).append(view[cuts[i]:cuts[i + 1]])
     else:
-        _s.batches.append((_s.files.gids_of(paths), data, np.ascontiguousarray(bounds, np.int64)))
+        gids, bounds = _s.files.gids_of(paths), np.ascontiguousarray(bounds, np.int64)
+        sums = _line_sums(paths, data, bounds)
+        if sums is not None:
+            _s.files.add_row_sums(gids, sums)
+        _s.batches.append((gids, data, bounds))
     _added(int(bounds[-1] - bounds[0]))
 
 
@@ -381,10 +418,11 @@ def _write_carries() -> None:
             _failed(g, f.carry[g, :f.carry_len[g]])
 
 
-def write_now(paths, data: np.ndarray, bounds: np.ndarray) -> None:
+def write_now(paths, data: np.ndarray, bounds: np.ndarray, sums: np.ndarray | None = None) -> None:
     """Append data[bounds[i]:bounds[i+1]] to paths[i] in the calling thread: the single-writer
     path, for the relay's writer in the parent (partitioner/relay.py), which is then the only
-    thread touching these files and this state (the I/O thread idles until close_all)."""
+    thread touching these files and this state (the I/O thread idles until close_all).
+    `sums`: the row checksums the producer computed for each group (see _line_sums)."""
     if crc.address() is None:   # no zlib in compiled code: plain writes, checksums read back
         paths = paths_of(paths)
         view, cuts = memoryview(data), np.asarray(bounds).tolist()
@@ -393,6 +431,8 @@ def write_now(paths, data: np.ndarray, bounds: np.ndarray) -> None:
             _s.shared.add(path)
         return
     gids = _s.files.gids_of(paths)
+    if sums is not None:
+        _s.files.add_row_sums(gids, sums)
     if len(gids):
         _write_batch(gids, data, np.ascontiguousarray(bounds, np.int64))
 
@@ -411,6 +451,17 @@ def crc32_of(path) -> int | None:
     if g is None or key in _s.shared or g >= len(_s.files.crc):
         return None
     return int(_s.files.crc[g])
+
+
+def row_checksum_of(path) -> int | None:
+    """The row checksum of the CSV file `path` (qserv/row_checksum.py), summed from what its
+    producers computed (call after close_all), or None when unknown (no CRC-32 function,
+    written under lock, or not by this process)."""
+    key = str(path)
+    g = _s.files.gids.get(key)
+    if g is None or key in _s.shared or crc.address() is None or not key.endswith(".csv"):
+        return None
+    return int(_s.files.row_sum[g]) if g < len(_s.files.row_sum) else 0
 
 
 def forget_checksums() -> None:

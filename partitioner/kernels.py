@@ -24,6 +24,7 @@ from numba.extending import intrinsic
 
 from partitioner.constants import BLOCK, POW10, SUSPECTS
 from qserv import jit
+from qserv.checksum_kernels import call_crc32
 
 jit.ready()
 
@@ -657,20 +658,9 @@ def numbers(buf: np.ndarray, fstart: np.ndarray, fend: np.ndarray, kind) -> tupl
 # Python loop over them (a GIL round trip per file) cost more than the writes.
 #
 # The CRC-32 (zlib's, the manifest's "crc32:" checksums) is a C function whose address the
-# caller passes (partitioner/crc.py: ISA-L's when it loads, else zlib's), called through that
-# pointer, so that the machine code, cached or built ahead of time (partitioner/compiled.py),
+# caller passes (qserv/crc.py: ISA-L's when it loads, else zlib's), called through that
+# pointer, so that the machine code, cached or built ahead of time (qserv/compiled.py),
 # holds no symbol of a library that may be missing.
-
-@intrinsic
-def _call_crc32(typingctx, fn, crc, addr, n):
-    """fn(crc, addr, n) for the address fn of a C function uint32 (uint32, char *, uint64)."""
-    def codegen(context, builder, signature, args):
-        f, c, a, k = args
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        fty = ir.FunctionType(i32, [i32, i64, i64])
-        return builder.call(builder.inttoptr(f, fty.as_pointer()), [c, a, k])
-    return types.uint32(types.int64, types.uint32, types.int64, types.uint64), codegen
-
 
 _c_write = types.ExternalFunction("write", types.intp(types.int32, types.intp, types.uintp))
 _c_writev = types.ExternalFunction("writev", types.intp(types.int32, types.intp, types.int32))
@@ -694,7 +684,7 @@ def _follow_crc(crc, f, addr, n, crc_fn):
     done = 0
     while done < n:
         step = min(n - done, 1 << 30)
-        crc[f] = _call_crc32(crc_fn, np.uint32(crc[f]), addr + done, np.uint64(step))
+        crc[f] = call_crc32(crc_fn, np.uint32(crc[f]), addr + done, np.uint64(step))
         done += step
 
 
@@ -736,7 +726,7 @@ def write_groups(fd_of, carry, carry_len, crc, gids, data, bounds, crc_fn):
     file's waiting tail carry[gid, :carry_len[gid]] comes first, what is left past the last
     block boundary waits there (every write of such a file ends on a block boundary, so its
     size need not be tracked). crc[gid] follows what was written (crc_fn: the address from
-    partitioner/crc.py). Returns 0, or i + 1 when the write of group i failed.
+    qserv/crc.py). Returns 0, or i + 1 when the write of group i failed.
 
     Completing a file's waiting block and the whole blocks after it go out in one writev:
     each write costs several microseconds besides the copy (ext4 updates the file's times

@@ -77,11 +77,14 @@ class Relay:
         self._thread: threading.Thread | None = None
 
     # ---- worker side ----------------------------------------------------------------
-    def send(self, paths, data, bounds: np.ndarray, unit: int = LINES) -> None:
+    def send(self, paths, data, bounds: np.ndarray, unit: int = LINES,
+             sums: np.ndarray | None = None) -> None:
         """Have data[bounds[i]:bounds[i+1]] appended to file i of `paths` (a list of paths or
         an appender.Named: one array to pickle instead of thousands of strings) by the parent.
         `unit`: what a record of these files is (appender.LINES, WHOLE or a size in bytes);
-        pieces end on record boundaries of every file."""
+        pieces end on record boundaries of every file. `sums`: the row checksum of each
+        group (computed here, by the producer), handed to the writer with the piece that
+        holds the group's first byte."""
         data = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data
         bounds = np.asarray(bounds, np.int64)
         start, end = int(bounds[0]), int(bounds[-1])
@@ -96,19 +99,23 @@ class Relay:
             pos = np.clip(bounds[first:last + 1], start, stop) - start
             keep = np.flatnonzero(pos[1:] > pos[:-1])
             piece_bounds = np.append(pos[keep], pos[keep[-1] + 1])
+            groups = first + keep
+            piece_sums = None if sums is None else np.where(bounds[groups] >= start, sums[groups],
+                                                            np.uint64(0))
             if inline:
-                self.work.put((None, take(paths, first + keep), piece_bounds, k, data[start:stop].tobytes()))
+                self.work.put((None, take(paths, groups), piece_bounds, k, piece_sums,
+                               data[start:stop].tobytes()))
             else:
                 slot = self.free.get()
                 base = slot * self.slot_bytes
                 self.memory[base:base + stop - start] = data[start:stop]
-                self.work.put((slot, take(paths, first + keep), piece_bounds, k, None))
+                self.work.put((slot, take(paths, groups), piece_bounds, k, piece_sums, None))
             start = stop
             k += 1
 
     # ---- parent side ----------------------------------------------------------------
     def start_writer(self, write, before=None) -> None:
-        """Run `write(paths, data, bounds)` for every piece, in a thread (`before()` first:
+        """Run `write(paths, data, bounds, sums)` for every piece, in a thread (`before()` first:
         creating the files the sample predicted while the workers read their first blocks)."""
         self._thread = threading.Thread(target=self._serve, args=(write, before),
                                         name="relay-writer", daemon=True)
@@ -125,7 +132,7 @@ class Relay:
             if item is None:
                 self._write_held(write)
                 return
-            slot, paths, bounds, k, inline = item
+            slot, paths, bounds, k, sums, inline = item
             try:
                 if self.error is None:
                     if inline is not None:
@@ -134,9 +141,9 @@ class Relay:
                         base = slot * self.slot_bytes
                         piece = self.memory[base:base + int(bounds[-1])]
                     if self.interleave:
-                        self._held.append((k, len(self._held), paths, piece.copy(), bounds))
+                        self._held.append((k, len(self._held), paths, piece.copy(), bounds, sums))
                     else:
-                        write(paths, piece, bounds)
+                        write(paths, piece, bounds, sums)
             except BaseException as e:   # noqa: BLE001 - raised by finish()
                 self.error = e
             finally:
@@ -146,10 +153,10 @@ class Relay:
     def _write_held(self, write) -> None:
         """The interleave hook's writes: by piece number within its send, then arrival."""
         held, self._held = sorted(self._held, key=lambda h: h[:2]), []
-        for _, _, paths, piece, bounds in held:
+        for _, _, paths, piece, bounds, sums in held:
             if self.error is None:
                 try:
-                    write(paths, piece, bounds)
+                    write(paths, piece, bounds, sums)
                 except BaseException as e:   # noqa: BLE001 - raised by finish()
                     self.error = e
 

@@ -311,12 +311,16 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
             writers.finish_parquet(part)
     if t.role == REPLICATED:
         path = tdir / f"{t.name}.{ext}"
+        rows_sum = None
         if chunks:   # replicated rows were written under chunk id -1
+            rows_sum = writers.row_checksum(tdir / f"chunk_-1.{ext}")
             (tdir / f"chunk_-1.{ext}").rename(path)
         else:
             _empty_file(path, t, ext)
         entry["file"] = f"{t.name}/{path.name}"
         entry["checksum"] = writers.checksum(path)
+        if rows_sum:
+            entry["row_checksum"] = rows_sum
         return entry
     entry["chunks"] = {}
     names = [f"chunk_{c}{kind}.{ext}" for c, (n, o) in sorted(chunks.items())
@@ -327,12 +331,13 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
         sums = dict(zip(names, _checksums([tdir / x for x in names], options.jobs)))
     for c, (n, o) in sorted(chunks.items()):
         e = {"rows": n, "overlap_rows": o}
-        if n:
-            e["file"] = f"{t.name}/chunk_{c}.{ext}"
-            e["checksum"] = sums[f"chunk_{c}.{ext}"]
-        if o:
-            e["overlap_file"] = f"{t.name}/chunk_{c}_overlap.{ext}"
-            e["overlap_checksum"] = sums[f"chunk_{c}_overlap.{ext}"]
+        for kind, k, key in (("", n, ""), ("_overlap", o, "overlap_")):
+            if k:
+                e[f"{key}file"] = f"{t.name}/chunk_{c}{kind}.{ext}"
+                e[f"{key}checksum"] = sums[f"chunk_{c}{kind}.{ext}"]
+                rows_sum = writers.row_checksum(tdir / f"chunk_{c}{kind}.{ext}")
+                if rows_sum:
+                    e[f"{key}row_checksum"] = rows_sum
         entry["chunks"][str(c)] = e
     if index is not None:
         entry["index"] = index.result()
@@ -376,8 +381,9 @@ def _finish_index(tdir: Path, t: TableSpec, ext: str, slice_rows: int = 1 << 20)
                 raw = np.fromfile(part, dtype=writers.INDEX_DTYPE, count=min(slice_rows, total - start),
                                   offset=start * writers.INDEX_DTYPE.itemsize)
                 out.write_table(pa.table([raw["key"], raw["chunk"], raw["sub"]], schema=schema))
+    rows_sum = writers.row_checksum(path) if ext == "csv" and total else None
     return {"file": f"{t.name}/{path.name}", "rows": int(total), "columns": schema.names,
-            "checksum": writers.checksum(path),
+            "checksum": writers.checksum(path), **({"row_checksum": rows_sum} if rows_sum else {}),
             # the same as fixed-size binary records (int64 key, int32 chunkId, int32 subChunkId)
             "raw": f"{t.name}/index.part"}
 

@@ -131,4 +131,13 @@ def checksum(path: Path) -> str:
     return f"crc32:{crc:08x}"
 
 
+def row_checksum(path: Path) -> str | None:
+    """The CSV file's row checksum, "crc32sum:<hex>" (qserv/row_checksum.py), as its rows'
+    producers computed it (appender.row_checksum_of), or None when unknown. Never read back
+    from the file: that would agree with a file written wrong."""
+    from qserv.row_checksum import text
+    known = appender.row_checksum_of(path)
+    return text(known) if known is not None else None
+
+
 INDEX_DTYPE = np.dtype([("key", "<i8"), ("chunk", "<i4"), ("sub", "<i4")])

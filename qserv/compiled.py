@@ -1,4 +1,5 @@
-"""The compiled loops (partitioner/kernels.py, qserv/geometry_kernels.py), built ahead of time
+"""The compiled loops (partitioner/kernels.py, qserv/geometry_kernels.py,
+qserv/checksum_kernels.py), built ahead of time
 when they can be, else compiled by numba's JIT as before.
 
 Why: numba itself costs every `qserv partition` process ~0.6 CPU-s before its first row:
@@ -37,13 +38,14 @@ import numpy as np
 
 _HERE = Path(__file__).resolve().parent
 _SOURCES = [_HERE / "compiled.py", _HERE / "geometry_kernels.py", _HERE / "jit.py",
-            _HERE.parent / "partitioner" / "kernels.py"]
+            _HERE / "checksum_kernels.py", _HERE.parent / "partitioner" / "kernels.py"]
 
 # name: (module, arguments). An argument is "int" (int64), "float" (float64) or an array:
 # dtype code, [] for 1-D or [,] for 2-D (C-contiguous), ! when the loop writes into it.
 _DTYPES = {"u8": "uint8", "i4": "int32", "i8": "int64", "u64": "uint64", "f8": "float64", "b1": "bool"}
 _KERNELS = "partitioner.kernels"
 _GEOMETRY = "qserv.geometry_kernels"
+_CHECKSUM = "qserv.checksum_kernels"
 EXPORTS = {
     "contains": (_KERNELS, "u8[] u8[]"),
     "scan_lines": (_KERNELS, "u8[] int i8[] b1[] f8[] u8[] int"),
@@ -58,6 +60,7 @@ EXPORTS = {
     "locate_and_select": (_GEOMETRY, "i8[] int int int int float"),
     "candidates": (_GEOMETRY, "i8[,] i8[] int"),
     "near_pairs": (_GEOMETRY, "i8[] f8[] f8[] i8[] i8[] f8[] f8[] f8[] int float"),
+    "line_sums": (_CHECKSUM, "u8[] i8[] int"),
 }
 
 jit_calls: Counter = Counter()     # calls that went to the JIT while a built module was loaded

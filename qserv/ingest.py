@@ -274,6 +274,14 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
                     "database": db, "table": table, "name": Path(path).name, **plan.index_dialect})
             n += answer["index"]["rows"]
         return n
+    if plan.source and (wanted("load") or wanted("index")):
+        # Every file against the manifest before any row is sent (qserv/verify.py): a torn,
+        # truncated or edited file stops the ingest with its name and first bad line.
+        from qserv import verify
+        try:
+            await asyncio.to_thread(verify.check_output, plan.source)
+        except verify.CorruptFile as e:
+            raise IngestClientError(f"{e}; no row was sent (partition again, or restore the file)")
     # load and index are independent (the DAG runs them side by side too): the director index
     # file goes to the czar while the chunk files go to the workers.
     await asyncio.gather(

@@ -14,22 +14,29 @@ anywhere works as usual. Call it before the first compiled function runs."""
 from __future__ import annotations
 
 import sys
+import threading
 
 _BLAS = "scipy.linalg.cython_blas"
 _done = False
+_lock = threading.Lock()    # threads whose first compiled call comes at once (qserv/verify.py):
+                            # a second refresh during the first left numba's registries half
+                            # loaded ("Unknown attribute 'size' of type array")
 
 
 def ready() -> None:
     global _done
     if _done:
         return
-    from numba.core.registry import cpu_target
-    absent = _BLAS not in sys.modules
-    if absent:
-        sys.modules[_BLAS] = None          # import fails fast: numba goes on without BLAS
-    try:
-        cpu_target.target_context.refresh()
-    finally:
-        if absent and sys.modules.get(_BLAS, 0) is None:
-            del sys.modules[_BLAS]
-    _done = True
+    with _lock:
+        if _done:
+            return
+        from numba.core.registry import cpu_target
+        absent = _BLAS not in sys.modules
+        if absent:
+            sys.modules[_BLAS] = None          # import fails fast: numba goes on without BLAS
+        try:
+            cpu_target.target_context.refresh()
+        finally:
+            if absent and sys.modules.get(_BLAS, 0) is None:
+                del sys.modules[_BLAS]
+        _done = True

@@ -175,15 +175,43 @@ def test_http_api_transactions_and_abort(icluster):
     assert http(icluster, "POST", "/ingest/trans", {"database": "api"})[0] == 409  # published
 
 
+def test_torn_file_is_refused_before_any_row_is_sent(icluster, partitioned, tmp_path):
+    """Issue 14: a chunk file with a torn row (a row's head, other whole rows, its tail:
+    the same bytes, line count and, as the writer computed it, CRC32) is refused by the
+    ingest's check against the manifest, naming the file and the line; nothing is loaded."""
+    out, manifest = partitioned
+    torn = tmp_path / "out"
+    shutil.copytree(out, torn)
+    chunks = manifest["tables"]["Source"]["chunks"]
+    victim = torn / max(chunks.values(), key=lambda e: e["rows"])["file"]
+    lines = victim.read_bytes().splitlines(keepends=True)
+    victim.write_bytes(b"".join(lines[:7] + [lines[7][:15]] + lines[8:20] + [lines[7][15:]] + lines[20:]))
+    proc = qserv(icluster, "ingest", str(torn), "torn", "--quiet")
+    assert proc.returncode == 1, proc.stdout
+    assert str(victim) in proc.stdout and "line 8 has" in proc.stdout, proc.stdout
+    assert "rows do not match the manifest" in proc.stdout and "no row was sent" in proc.stdout
+    assert http(icluster, "GET", "/ingest/trans?database=torn")[1]["transactions"] == []
+    assert worker_rows(icluster, "torn") == 0
+
+
 def test_bad_file_aborts_with_report_then_resume(icluster, partitioned, tmp_path):
+    """A file that matches its manifest but that MariaDB refuses: the transaction of its
+    chunk is aborted and retried, the rest loaded; fixed, the same command loads the rest."""
+    from qserv import row_checksum
     out, manifest = partitioned
     bad = tmp_path / "out"
     shutil.copytree(out, bad)
     chunks = sorted(manifest["tables"]["Source"]["chunks"], key=int)
-    victim = bad / manifest["tables"]["Source"]["chunks"][chunks[len(chunks) // 2]]["file"]
+    entry = manifest["tables"]["Source"]["chunks"][chunks[len(chunks) // 2]]
+    victim = bad / entry["file"]
     good = victim.read_bytes()
     lines = good.splitlines(keepends=True)
     victim.write_bytes(b"".join(lines[:1] + [b'"1","2","three"\n'] + lines[1:]))
+    edited = json.loads(json.dumps(manifest))          # the manifest made to agree with it
+    e = edited["tables"]["Source"]["chunks"][chunks[len(chunks) // 2]]
+    e["rows"] += 1
+    e["row_checksum"] = row_checksum.text(row_checksum.python_sums(victim.read_bytes())[0])
+    (bad / "manifest.json").write_text(json.dumps(edited))
     proc = qserv(icluster, "ingest", str(bad), "bad", "--quiet", "--retries", "1")
     assert proc.returncode == 1, proc.stdout
     assert "FAILED chunk:" in proc.stdout and str(victim) in proc.stdout, proc.stdout
@@ -202,6 +230,7 @@ def test_bad_file_aborts_with_report_then_resume(icluster, partitioned, tmp_path
     finally:
         conn.close()
     victim.write_bytes(good)     # fix it and run again: only the failed chunk is loaded
+    (bad / "manifest.json").write_text(json.dumps(manifest))
     proc = qserv(icluster, "ingest", str(bad), "bad", "--quiet")
     assert proc.returncode == 0, proc.stdout
     assert "loaded 1 transactions" in proc.stdout, proc.stdout

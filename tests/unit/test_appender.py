@@ -70,7 +70,7 @@ def test_open_file_limit_and_files_past_the_tail_buffers(tmp_path, monkeypatch):
 
 
 def test_without_zlib_every_file_takes_the_python_path(tmp_path, monkeypatch):
-    from partitioner import crc
+    from qserv import crc
     monkeypatch.setattr(crc, "address", lambda: None)
     expected = _random_run(tmp_path, np.random.default_rng(9), 5, 10, False)
     for path, content in expected.items():
@@ -92,7 +92,7 @@ def test_compiled_crc32_is_zlibs():
     and unaligned tails that folding implementations treat separately."""
     import ctypes
 
-    from partitioner import crc
+    from qserv import crc
     address = crc.address()
     assert address is not None
     fn = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint64)(address)

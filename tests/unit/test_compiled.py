@@ -65,6 +65,12 @@ def test_built_functions_give_the_jits_results(built):
     assert got[0] == want[0] == 0 and got[-1] and want[-1]
     for a, b in zip(got[1:-1], want[1:-1]):
         assert np.array_equal(a, b)
+    from qserv import checksum_kernels, crc
+    if crc.address() is not None:
+        bounds = np.array([0, 100, 100, len(buf) // 2, len(buf)], np.int64)
+        for a, b in zip(_checked(built, "line_sums")(buf, bounds, crc.address()),
+                        checksum_kernels.line_sums(buf, bounds, crc.address())):
+            assert np.array_equal(a, b)
     pix = rng.integers(0, 12 * 4 ** 12, 2000).astype(np.int64)
     for a, b in zip(_checked(built, "locate_and_select")(pix, 12, 7, 3, 9, 40.0),
                     geometry_kernels.locate_and_select(pix, 12, 7, 3, 9, 40.0)):

@@ -24,7 +24,7 @@ def small_slots(monkeypatch):
 def collecting_writer():
     written: dict[str, bytearray] = {}
 
-    def write(paths, data, bounds):
+    def write(paths, data, bounds, sums=None):
         if isinstance(paths, Named):
             paths = paths.paths()
         for i, path in enumerate(paths):
@@ -56,7 +56,7 @@ def test_pieces_larger_than_a_slot_arrive_whole_and_in_order(small_slots):
 def test_a_write_error_is_raised_and_no_sender_waits_forever(small_slots):
     r = Relay(multiprocessing.get_context("fork"), jobs=1)    # 4 slots of 64 bytes
 
-    def write(paths, data, bounds):
+    def write(paths, data, bounds, sums=None):
         raise OSError(28, "No space left on device")
     r.start_writer(write)
     sender = threading.Thread(target=lambda: [r.send(["f"], np.zeros(64, np.uint8), np.array([0, 64]))
