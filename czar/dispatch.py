@@ -64,12 +64,14 @@ class Dispatcher:
         return names[self._next:] + names[:self._next]
 
     async def run(self, query_id: str, database: str, template: str, jobs: list[Job],
-                  sink: Callable[[str], Awaitable[None]]) -> None:
-        """Run all jobs; `sink(path)` is awaited with each job's spooled rows (then deleted)."""
+                  sink: Callable[[str], Awaitable[None]], session_sql: str = "") -> None:
+        """Run all jobs; `sink(path)` is awaited with each job's spooled rows (then deleted).
+        `session_sql`: see ChunkQueryRequest.session_sql."""
         try:
             async with asyncio.TaskGroup() as tg:
                 for job in jobs:
-                    tg.create_task(self._run_job(query_id, database, template, job, sink))
+                    tg.create_task(self._run_job(query_id, database, template, job, sink,
+                                                 session_sql))
         except asyncio.CancelledError:  # the client went away or KILL QUERY: stop the workers
             await asyncio.shield(self.cancel(query_id))
             raise
@@ -78,13 +80,13 @@ class Dispatcher:
             raise first_error(group) from None
 
     async def stream(self, query_id: str, database: str, template: str, job: Job,
-                     few_rows: bool = False):
+                     few_rows: bool = False, session_sql: str = ""):
         """One job's rows as they arrive (fast path). Fail-over to another replica happens
         only before the first batch (an unreachable worker); a worker's error after it reaches
         the client in place of the next row (the worker sends rows while MariaDB writes them). `few_rows`: see ChunkQueryRequest.few_rows."""
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
                                        chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
-                                       few_rows=few_rows)
+                                       few_rows=few_rows, session_sql=session_sql)
         last_error = None
         for worker in job.replicas:
             call = self.stubs[worker].RunChunkQuery(request)
@@ -99,11 +101,12 @@ class Dispatcher:
         what = f"chunk {job.chunks[0]}" if job.chunks else "the query"
         raise QservError(ER_UNKNOWN_ERROR, f"no worker could run {what}: {last_error}")
 
-    async def _run_job(self, query_id, database, template, job: Job, sink) -> None:
+    async def _run_job(self, query_id, database, template, job: Job, sink, session_sql) -> None:
         last_error = None
         for worker in job.replicas:
             try:
-                path = await self._fetch(worker, query_id, database, template, job.chunks)
+                path = await self._fetch(worker, query_id, database, template, job.chunks,
+                                         session_sql)
             except grpc.aio.AioRpcError as e:
                 if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
                     raise worker_error(e.details()) from None
@@ -118,9 +121,10 @@ class Dispatcher:
         what = f"chunks {job.chunks[0]}..{job.chunks[-1]}" if job.chunks else "the query"
         raise QservError(ER_UNKNOWN_ERROR, f"no worker could run {what}: {last_error}")
 
-    async def _fetch(self, worker, query_id, database, template, chunks) -> str:
+    async def _fetch(self, worker, query_id, database, template, chunks, session_sql="") -> str:
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
-                                       chunk_marker=CHUNK_MARKER, chunk_ids=chunks)
+                                       chunk_marker=CHUNK_MARKER, chunk_ids=chunks,
+                                       session_sql=session_sql)
         fd, path = tempfile.mkstemp(prefix=f"{query_id}-", suffix=".tsv", dir=self.spool_dir)
         try:
             async with self.slots[worker]:

@@ -184,7 +184,7 @@ class QueryEngine:
         jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
         ncols = len(shadow.description)
         streams = FannedIn(self.dispatcher, self.new_query_id(), plan.database,
-                           plan.direct_template, jobs, ncols)
+                           plan.direct_template, jobs, ncols, session_sql=plan.session_sql)
         await streams.first_ready()
         return QueryResult(columns=shadow.description, binary=shadow.binary,
                            batches=self._rows_of(streams, plan.row_window))
@@ -221,7 +221,7 @@ class QueryEngine:
         else:
             job = Job([], self.dispatcher.workers_in_turn())
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job,
-                                              few_rows=plan.few_rows)
+                                              few_rows=plan.few_rows, session_sql=plan.session_sql)
         return QueryResult(columns=shadow.description, binary=shadow.binary,
                            batches=self._rows_of(OneStream(pieces, len(shadow.description)),
                                                  plan.row_window))
@@ -230,7 +230,7 @@ class QueryEngine:
         query_id = self.new_query_id()
         started = time.monotonic()
         view = self.catalog.view
-        result = ResultTable(self.pool, query_id, self.config.max_result_rows)
+        result = ResultTable(self.pool, query_id, self.config.max_result_rows, plan.session_sql)
         await result.create(plan.shadow_sql)
         try:
             if plan.partitioned:
@@ -238,7 +238,8 @@ class QueryEngine:
                 jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
             else:  # replicated tables only: every worker has them, any can answer
                 jobs = [Job([], self.dispatcher.workers_in_turn())]
-            await self.dispatcher.run(query_id, plan.database, plan.chunk_template, jobs, result.load)
+            await self.dispatcher.run(query_id, plan.database, plan.chunk_template, jobs, result.load,
+                                      session_sql=plan.session_sql)
             log.info("query %s: %d chunks in %d jobs dispatched in %.3f s", query_id,
                      len(plan.chunks), len(jobs), time.monotonic() - started)
             conn = await self.raw_pool.acquire()
@@ -247,10 +248,12 @@ class QueryEngine:
             raise
         cur = conn.cursor(asyncmy.cursors.SSCursor)
         try:
+            if plan.session_sql:  # the client's settings: this connection is not reused
+                await cur.execute(plan.session_sql)
             await cur.execute(plan.merge_for(result.name))
         except BaseException:
             await cur.close()
-            self.raw_pool.release(conn)
+            self._release(conn, plan.session_sql)
             await result.drop()
             raise
 
@@ -263,12 +266,18 @@ class QueryEngine:
                     yield batch
             finally:
                 await cur.close()
-                self.raw_pool.release(conn)
+                self._release(conn, plan.session_sql)
                 await result.drop()
                 log.info("query %s done in %.3f s", query_id, time.monotonic() - started)
 
         binary = [f.charsetnr == BINARY_CHARSET for f in cur._result.fields]
         return QueryResult(columns=cur.description, binary=binary, batches=batches())
+
+    def _release(self, conn, session_sql: str) -> None:
+        """Back to the pool, unless it carries a client's session settings (then closed)."""
+        if session_sql:
+            conn.close()
+        self.raw_pool.release(conn)
 
     async def close(self):
         await self.dispatcher.close()

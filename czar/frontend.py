@@ -14,23 +14,30 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
 import asyncmy
 import sqlglot
 from mysql_mimic import MysqlServer, ResultColumn, ResultSet, Session
 from mysql_mimic.auth import IdentityProvider
+from mysql_mimic.session import Query
 from mysql_mimic.charset import CharacterSet
 from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
 from sqlglot import exp
 
-from czar import mimic_batches
+from czar import mimic_batches, multi_results, statements
+from czar.multi_results import MultiResults, multi_statements
+from czar.result_charset import convert_results
+from czar.session_state import SessionState, apply_set, server_facts, set_targets
+from czar.session_time import ClockProcessor, session_timezone
 from czar.analysis.spatial import shadow_text
 from czar.engine import BINARY_CHARSET, QueryEngine, ShadowResult
 from czar.explain import COLUMNS as EXPLAIN_COLUMNS, explain_rows
 from czar.login import PeerAwareServer
 from czar.mimic_batches import BatchedRows
+from czar.statements import MAX_NESTING, too_deep
 from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
                           ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
 from qserv.metadata import SHADOW_USER
@@ -71,6 +78,23 @@ ER_TABLEACCESS_DENIED_ERROR = 1142
 DENIED_ROUTINE = re.compile(r"command denied to user .* for routine '([^']*)'")
 ER_PROCACCESS_DENIED_ERROR = 1370
 ER_SP_DOES_NOT_EXIST = 1305
+
+
+async def limited(batches, row_limit: int | None):
+    """At most `row_limit` rows (the session's sql_select_limit), the source closed after."""
+    if row_limit is None:
+        async for batch in batches:
+            yield batch
+        return
+    try:
+        async for batch in batches:
+            if len(batch) >= row_limit:
+                yield batch[:row_limit]
+                return
+            row_limit -= len(batch)
+            yield batch
+    finally:
+        await batches.aclose()
 
 
 async def coded_errors(batches):
@@ -125,8 +149,9 @@ class QservSession(Session):
         self.variables.set("sql_mode", MARIADB_SQL_MODE)
         self._shadow: asyncmy.Connection | None = None
         self._checked_database: str | None = None
+        self.state: SessionState | None = None  # known once the shadow connection is open
         self.middlewares = [
-            self._set_var_middleware, self._set_middleware, self._use_middleware,
+            self._session_set_middleware, self._set_var_middleware, self._set_middleware, self._use_middleware,
             self._kill_middleware, self._begin_middleware, self._commit_middleware, self._rollback_middleware,
             self._route,
         ]
@@ -136,6 +161,14 @@ class QservSession(Session):
         if self._shadow is None:
             self._shadow = await asyncmy.connect(unix_socket=self.engine.socket, user=SHADOW_USER,
                                                  password="", autocommit=True, charset="utf8mb4")
+            if self.state is None:
+                self.state = SessionState(dict((await server_facts(self._shadow)).defaults))
+                for name in self.state.defaults:  # mysql-mimic's defaults are not MariaDB's
+                    if name in self.variables.schema:
+                        self.variables.set(name, self.state.get(name), force=True)
+            elif self.state.values:  # a new shadow connection gets the session's settings
+                async with self._shadow.cursor() as cur:
+                    await cur.execute(self.state.shadow_sql)
         return self._shadow
 
     async def _shadow_use(self, database: str) -> None:
@@ -160,21 +193,103 @@ class QservSession(Session):
         self.database = self._checked_database = database
 
     async def handle_query(self, sql, attrs):
+        """One COM_QUERY: its statements as MariaDB splits them (czar/statements.py), each
+        run in turn; several only for a client that enabled CLIENT_MULTI_STATEMENTS."""
+        multi = multi_statements(self.connection)
+        try:
+            await self.shadow()
+            flags = self.state.parse_flags
+            scan = statements.split(sql, version=(await server_facts(self._shadow)).version,
+                                    multi=multi, ansi_quotes="ANSI_QUOTES" in flags,
+                                    no_backslash_escapes="NO_BACKSLASH_ESCAPES" in flags)
+        except Exception as e:
+            raise mysql_error(e) from None
+        if scan.error is None and len(scan.statements) == 1:
+            return await self._statement(scan.statements[0], attrs)
+        if not multi or not scan.statements:
+            raise mysql_error(scan.error)
+        return MultiResults(self._each(scan, attrs))
+
+    async def _each(self, scan: statements.Scan, attrs):
+        for i, statement in enumerate(scan.statements):
+            more = i + 1 < len(scan.statements) or scan.error is not None
+            yield await self._statement(statement, attrs), more
+        if scan.error is not None:
+            raise mysql_error(scan.error)
+
+    async def _statement(self, statement: statements.Statement, attrs):
+        """One statement, its text in the client's character_set_results."""
+        result = await self._answer(statement, attrs)
+        return await convert_results(result, self.variables.get("character_set_results"))
+
+    async def _answer(self, statement: statements.Statement, attrs):
+        """One statement: the plan cache, else parse (in the session's sql_mode) and the
+        middlewares. `statement.raw` is what MariaDB sees (its names, its errors);
+        `statement.text`, with comments resolved, is what sqlglot reads."""
+        if statement.empty:
+            return None  # comments only: MariaDB answers OK
+        if statement.depth > MAX_NESTING:
+            raise mysql_error(too_deep())
+        first_word = statement.text.split(None, 1)[0]
         try:
             if self.database and self.database != self._checked_database:
                 # mysql-mimic stores the handshake's database unchecked: check it now.
                 await self.use(self.database)
-            cached = await self._cached(sql)
-            if cached is not None:
-                return cached
-            return await super().handle_query(sql, attrs)
+            if self.state.is_default:  # cached plans are made for the default settings
+                cached = await self._cached(statement.raw)
+                if cached is not None:
+                    return cached
+            self.timestamp = datetime.now(tz=self.timezone())
+            try:
+                expressions = [e for e in self.state.dialect.parse(statement.text) if e]
+            except RecursionError:
+                raise too_deep() from None
+            except Exception:
+                # sqlglot could not read it: let MariaDB say why (its 1064 text), or name the gap.
+                return await self._shadow_or_refuse(statement.raw, first_word)
+            if len(expressions) != 1:
+                return await self._shadow_or_refuse(statement.raw, first_word)
+            return await Query(expression=expressions[0], sql=statement.raw, attrs=attrs,
+                               _middlewares=self.middlewares, _query=self.query).start()
         except MysqlError:
             raise
         except sqlglot.errors.ParseError:
-            # sqlglot could not parse it: let MariaDB say why (its 1064 text), or name the gap.
-            return await self._shadow_or_refuse(sql)
+            return await self._shadow_or_refuse(statement.raw, first_word)
+        except RecursionError:
+            raise mysql_error(too_deep()) from None
         except Exception as e:
             raise mysql_error(e) from None
+
+    def timezone(self):
+        return session_timezone(self.variables.get("time_zone"))
+
+    async def _set_var_middleware(self, q):
+        """@@variables and information functions replaced by their values (mysql-mimic), the
+        clock functions by typed literals (czar/session_time.py). An @@variable mysql-mimic
+        does not hold, or a GLOBAL one, is MariaDB's to answer (table-less statements) or
+        refused: mysql-mimic would read it as NULL."""
+        for param in q.expression.find_all(exp.SessionParameter):
+            if isinstance(q.expression, exp.Set):
+                break
+            if param.name.lower() not in self.variables.schema or \
+                    (param.text("kind") or "session").lower() == "global":
+                if isinstance(q.expression, exp.Select) and not q.expression.args.get("from_"):
+                    return await self._run_on_shadow(q.sql)
+                raise MysqlError(f"Qserv does not support the system variable @@{param.sql()} "
+                                 "in this statement", code=ER_NOT_SUPPORTED_YET)
+        with ClockProcessor(self, q.expression).set_variables():
+            return await q.next()
+
+    async def _session_set_middleware(self, q):
+        """SET of session variables: applied by MariaDB on the shadow connection and carried
+        from there (czar/session_state.py); other SETs go on to mysql-mimic."""
+        if not isinstance(q.expression, exp.Set):
+            return await q.next()
+        names = set_targets(q.expression)
+        if names is None:
+            return await q.next()
+        await apply_set(await self.shadow(), q.sql, names, self.state, self.variables)
+        return [], []
 
     async def _cached(self, sql: str) -> ResultSet | None:
         """A statement whose shape the plan cache knows skips mysql-mimic's parse, the shadow
@@ -187,13 +302,12 @@ class QservSession(Session):
             return None
         return await self._run(plan, hit.entry.shadow)
 
-    async def _shadow_or_refuse(self, sql: str):
-        """For text sqlglot did not understand: SHOW/DESCRIBE go to the shadows; anything
-        else is tried there only to obtain MariaDB's own syntax error (the shadow account can
-        read nothing but empty tables and write nothing), and is refused otherwise."""
-        first = sql.strip().split(None, 1)[0].upper() if sql.strip() else ""
-        if not first:
-            raise MysqlError("Query was empty", code=1065)
+    async def _shadow_or_refuse(self, sql: str, first: str):
+        """For text sqlglot did not understand (`first`: its first word): SHOW/DESCRIBE go to
+        the shadows; anything else is tried there only to obtain MariaDB's own syntax error
+        (the shadow account can read nothing but empty tables and write nothing), and is
+        refused otherwise."""
+        first = first.upper()
         if first in SHADOW_KINDS:
             return await self._run_on_shadow(sql)
         try:
@@ -229,7 +343,7 @@ class QservSession(Session):
                 return await self._explain(expression.this, sql)
             return await self._run_on_shadow(sql)
         if isinstance(expression, exp.Command):
-            return await self._shadow_or_refuse(sql)
+            return await self._shadow_or_refuse(sql, expression.name or sql.split(None, 1)[0])
         if isinstance(expression, exp.Query):
             if isinstance(expression, exp.Select) and not expression.args.get("from_"):
                 return await self._run_on_shadow(sql)
@@ -295,16 +409,20 @@ class QservSession(Session):
         except Exception as e:
             raise mysql_error(e) from None
         view = self.engine.catalog.view
-        if view.version == version:  # the shadows answered for the catalog that was planned
-            self.engine.plans.learn(raw_sql, self.database, shadow, view)
-        return await self._run(plan, shadow)
+        if view.version == version and self.state.is_default:  # the shadows answered for the
+            self.engine.plans.learn(raw_sql, self.database, shadow, view)  # catalog planned
+        # sql_select_limit: the rows of a top-level SELECT without its own LIMIT
+        row_limit = None if expression.args.get("limit") else self.state.row_limit
+        return await self._run(plan, shadow, row_limit)
 
-    async def _run(self, plan, shadow: ShadowResult):
+    async def _run(self, plan, shadow: ShadowResult, row_limit: int | None = None):
+        plan.session_sql = self.state.worker_sql
         try:
             result = await self.engine.execute(plan, shadow)
         except Exception as e:
             raise mysql_error(e) from None
-        return ResultSet(rows=BatchedRows(coded_errors(result.batches)), columns=result_columns(result.columns, result.binary))
+        return ResultSet(rows=BatchedRows(coded_errors(limited(result.batches, row_limit))),
+                         columns=result_columns(result.columns, result.binary))
 
 
 async def start_frontend(engine: QueryEngine, host: str, port: int,
@@ -312,7 +430,10 @@ async def start_frontend(engine: QueryEngine, host: str, port: int,
                          version_comment: str = "Qserv (Python)") -> MysqlServer:
     """`identity_provider`: who may log in (czar/login.py); `ssl`: an SSLContext to offer TLS."""
     mimic_batches.install()
+    multi_results.install()
+    statements.allow_nesting()
     server = PeerAwareServer(session_factory=lambda: QservSession(engine, version_comment),
-                             identity_provider=identity_provider, ssl=ssl)
+                             identity_provider=identity_provider, ssl=ssl,
+                             capabilities=multi_results.CAPABILITIES)
     await server.start_server(host=host, port=port)
     return server

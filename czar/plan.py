@@ -63,6 +63,10 @@ class QueryPlan:
     # A director-index look-up names the rows: few enough for the worker to fetch them over
     # its connection and send them in one message (no OUTFILE).
     few_rows: bool = False
+    # `SET SESSION ...` of the client's session variables that change answers (sql_mode,
+    # time_zone...; czar/session_state.py): every connection that runs this plan's SQL (chunk
+    # queries, the merge) runs it first. '' for the server's defaults.
+    session_sql: str = ""
 
     @property
     def single_job(self) -> bool:

@@ -49,10 +49,11 @@ class FannedIn:
     workers too."""
 
     def __init__(self, dispatcher: Dispatcher, query_id: str, database: str, template: str,
-                 jobs: list[Job], ncols: int):
+                 jobs: list[Job], ncols: int, session_sql: str = ""):
         self.dispatcher = dispatcher
         self.query_id = query_id
         self.ncols = ncols
+        self.session_sql = session_sql
         self._queue: asyncio.Queue = asyncio.Queue(QUEUE_BATCHES)
         self._running = len(jobs)
         self._tasks = [asyncio.create_task(self._pump(database, template, job)) for job in jobs]
@@ -61,7 +62,8 @@ class FannedIn:
     async def _pump(self, database: str, template: str, job: Job) -> None:
         try:
             async with self.dispatcher.slots[job.replicas[0]]:
-                pieces = await self.dispatcher.stream(self.query_id, database, template, job)
+                pieces = await self.dispatcher.stream(self.query_id, database, template, job,
+                                                      session_sql=self.session_sql)
             async with aclosing(batches_of(pieces, self.ncols)) as batches:
                 async for batch in batches:
                     await self._queue.put(batch)

@@ -113,13 +113,16 @@ class Executor:
                 await pool.wait_closed()
 
     async def run(self, query_id: str, database: str, sql_template: str, marker: str,
-                  chunk_ids: list[int], few_rows: bool = False) -> AsyncIterator[bytes]:
+                  chunk_ids: list[int], few_rows: bool = False,
+                  session_sql: str = "") -> AsyncIterator[bytes]:
         """Yield the rows of `sql_template` over each chunk (or once when no chunk is given).
 
         All chunks of a request run as ONE statement, `(q_1) UNION ALL (q_2) ... INTO OUTFILE`:
         one round trip and one file instead of one per chunk, which is most of the cost of a
         small chunk. With `few_rows` the rows are fetched over the connection instead and
-        yielded as one piece of the same text (worker/rows_text.py).
+        yielded as one piece of the same text (worker/rows_text.py). `session_sql` (the
+        client's session variables, e.g. `SET SESSION sql_mode = ...`) runs first on the
+        connection, which is then closed rather than returned to the pool.
         """
         if len(chunk_ids) == 1:
             # not parenthesized: MariaDB refuses `((a) UNION ALL (b)) INTO OUTFILE`, which is
@@ -132,7 +135,7 @@ class Executor:
         where = (f"chunks {chunk_ids[0]}..{chunk_ids[-1]}" if len(chunk_ids) > 1
                  else f"chunk {chunk_ids[0]}" if chunk_ids else None)
         if few_rows:
-            async with self._statement(query_id, database, where) as cur:
+            async with self._statement(query_id, database, where, session_sql) as cur:
                 await self._execute(cur, sql, where)
                 rows = await cur.fetchall()
             yield outfile_text(rows)
@@ -140,7 +143,8 @@ class Executor:
         path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
         # MariaDB appends to the file as it finds rows: pieces go out while it still scans,
         # so the czar and its client work in parallel with the scan.
-        writing = asyncio.create_task(self._write_outfile(query_id, database, sql, path, where))
+        writing = asyncio.create_task(self._write_outfile(query_id, database, sql, path, where,
+                                                          session_sql))
         try:
             async for piece in follow_pieces(path, writing):
                 yield piece
@@ -151,12 +155,13 @@ class Executor:
             path.unlink(missing_ok=True)
 
     async def _write_outfile(self, query_id: str, database: str, sql: str, path: Path,
-                             where: str | None) -> None:
-        async with self._statement(query_id, database, where) as cur:
+                             where: str | None, session_sql: str = "") -> None:
+        async with self._statement(query_id, database, where, session_sql) as cur:
             await self._execute(cur, f"{sql} INTO OUTFILE '{path}'", where)
 
     @contextlib.asynccontextmanager
-    async def _statement(self, query_id: str, database: str, where: str | None):
+    async def _statement(self, query_id: str, database: str, where: str | None,
+                         session_sql: str = ""):
         """A cursor on a connection of `database`, within the MariaDB slots, registered under
         the query id so that CancelQuery (or this task's cancellation) kills its statement."""
         async with self._slots:
@@ -170,11 +175,15 @@ class Executor:
                 self.running[query_id].add(thread_id)
                 try:
                     async with conn.cursor(QuietCursor) as cur:
+                        if session_sql:
+                            await self._execute(cur, session_sql, where)
                         yield cur
                 except asyncio.CancelledError:
                     await self.kill(thread_id)
                     raise
                 finally:
+                    if session_sql:  # a client's settings must not reach another query
+                        conn.close()
                     self.running[query_id].discard(thread_id)
                     if not self.running[query_id]:
                         self.running.pop(query_id, None)

@@ -38,7 +38,8 @@ class WorkerService(pb_grpc.WorkerServicer):
         try:
             async for piece in self.executor.run(request.query_id, request.database,
                                                  request.sql_template, request.chunk_marker,
-                                                 chunks, few_rows=request.few_rows):
+                                                 chunks, few_rows=request.few_rows,
+                                                 session_sql=request.session_sql):
                 # few rows come as one piece: rows and the count in one message
                 yield pb.ResultBatch(tsv=piece, chunks_done=len(chunks) if request.few_rows else 0)
         except ChunkQueryError as e:

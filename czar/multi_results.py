@@ -1,0 +1,63 @@
+"""Several statements in one COM_QUERY, answered as MariaDB does with CLIENT_MULTI_STATEMENTS:
+one result (a result set, or OK) per statement, in turn, each but the last flagged
+SERVER_MORE_RESULTS_EXISTS; the first statement that fails ends the sequence with its error.
+
+mysql-mimic writes exactly one result per COM_QUERY, so a session answers several statements
+with a `MultiResults` (an async iterator of per-statement results), which the patched
+`Connection.handle_query` writes one after the other. A statement runs only once the result of
+the one before it is written (its rows stream from the workers meanwhile), as in MariaDB.
+The server also advertises CLIENT_MULTI_STATEMENTS and CLIENT_MULTI_RESULTS (`CAPABILITIES`).
+"""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from mysql_mimic import packets
+from mysql_mimic.connection import Connection
+from mysql_mimic.constants import DEFAULT_SERVER_CAPABILITIES
+from mysql_mimic.results import ensure_result_set
+from mysql_mimic.types import Capabilities, ServerStatus
+
+CAPABILITIES = (DEFAULT_SERVER_CAPABILITIES | Capabilities.CLIENT_MULTI_STATEMENTS
+                | Capabilities.CLIENT_MULTI_RESULTS)
+
+
+class MultiResults:
+    """The results of several statements: `(result, more)` pairs, produced one at a time."""
+
+    def __init__(self, results: AsyncIterator[tuple[object, bool]]):
+        self.results = results
+
+
+def multi_statements(connection: Connection) -> bool:
+    """Did the client enable CLIENT_MULTI_STATEMENTS at login?"""
+    return Capabilities.CLIENT_MULTI_STATEMENTS in connection.capabilities
+
+
+async def _write(self: Connection, result) -> None:
+    result_set = await ensure_result_set(result)
+    if not result_set:
+        await self.stream.write(self.ok())
+    else:
+        await self.write_text_resultset(result_set)
+
+
+async def _handle_query(self: Connection, data: bytes) -> None:
+    com_query = packets.parse_com_query(capabilities=self.capabilities,
+                                        client_charset=self.client_charset, data=data)
+    result = await self.session.handle_query(com_query.sql, com_query.query_attrs)
+    if not isinstance(result, MultiResults):
+        return await _write(self, result)
+    async for one, more in result.results:
+        if more:  # every packet of this result says another one follows, as MariaDB's do
+            self.status_flags |= ServerStatus.SERVER_MORE_RESULTS_EXISTS
+        try:
+            await _write(self, one)
+        finally:
+            self.status_flags &= ~ServerStatus.SERVER_MORE_RESULTS_EXISTS
+
+
+def install() -> None:
+    """Route COM_QUERY through the multi-result writer (idempotent)."""
+    Connection.handle_query = _handle_query
