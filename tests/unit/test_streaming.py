@@ -26,7 +26,7 @@ class ScriptedDispatcher:
         self.cancelled: list[str] = []
         self.closed: list[int] = []
 
-    async def stream(self, query_id, database, template, job):
+    async def stream(self, query_id, database, template, job, session_sql=""):
         script = list(self.scripts[job.chunks[0]])
         if script and script[0][0] == "fail":
             raise QservError(1054, script[0][1])
