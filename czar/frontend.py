@@ -150,6 +150,7 @@ class QservSession(Session):
         self._shadow: asyncmy.Connection | None = None
         self._checked_database: str | None = None
         self.state: SessionState | None = None  # known once the shadow connection is open
+        self._raw_names: list[str] | None = None  # see _statement_text
         self.middlewares = [
             self._session_set_middleware, self._set_var_middleware, self._set_middleware, self._use_middleware,
             self._kill_middleware, self._begin_middleware, self._commit_middleware, self._rollback_middleware,
@@ -163,9 +164,11 @@ class QservSession(Session):
                                                  password="", autocommit=True, charset="utf8mb4")
             if self.state is None:
                 self.state = SessionState(dict((await server_facts(self._shadow)).defaults))
-                for name in self.state.defaults:  # mysql-mimic's defaults are not MariaDB's
-                    if name in self.variables.schema:
-                        self.variables.set(name, self.state.get(name), force=True)
+                for name, value in self.state.defaults.items():
+                    # mysql-mimic's defaults are not MariaDB's, and @@name must read the
+                    # session's value (mysql-mimic reads a variable it does not hold as NULL)
+                    self.variables.schema.setdefault(name, (type(value), value, True))
+                    self.variables.set(name, value, force=True)
             elif self.state.values:  # a new shadow connection gets the session's settings
                 async with self._shadow.cursor() as cur:
                     await cur.execute(self.state.shadow_sql)
@@ -275,8 +278,8 @@ class QservSession(Session):
                     (param.text("kind") or "session").lower() == "global":
                 if isinstance(q.expression, exp.Select) and not q.expression.args.get("from_"):
                     return await self._run_on_shadow(q.sql)
-                raise MysqlError(f"Qserv does not support the system variable @@{param.sql()} "
-                                 "in this statement", code=ER_NOT_SUPPORTED_YET)
+                raise MysqlError(f"Qserv does not support the system variable {param.sql()} in "
+                                 "a query over distributed tables", code=ER_NOT_SUPPORTED_YET)
         with ClockProcessor(self, q.expression).set_variables():
             return await q.next()
 
@@ -332,7 +335,7 @@ class QservSession(Session):
 
     # ---- routing ----------------------------------------------------------------------
     async def _route(self, q):
-        expression, sql = q.expression, self._statement_text(q)
+        expression, sql = q.expression, await self._statement_text(q)
         if isinstance(expression, exp.Show):
             kind = expression.name.upper()
             if kind in ("VARIABLES", "STATUS", "WARNINGS", "ERRORS"):
@@ -355,14 +358,23 @@ class QservSession(Session):
         raise MysqlError(f"{expression.key.upper()} is not allowed: {READ_ONLY_HINT}",
                          code=ER_OPTION_PREVENTS_STATEMENT)
 
-    def _statement_text(self, q) -> str:
-        """The client's own text when it sent one statement (MariaDB then names columns exactly
-        as typed), else sqlglot's rendering of this statement (also when mysql-mimic has
-        substituted @@variables or DATABASE() with their values)."""
-        text = q.sql.strip().rstrip(";").strip()
-        if "@@" not in text and ";" not in text and not MIMIC_FUNCTIONS.search(text):
-            return text
-        return q.expression.sql(dialect="mysql")
+    async def _statement_text(self, q) -> str:
+        """The client's own text of the statement (MariaDB then names columns exactly as
+        typed), else, when mysql-mimic has substituted @@variables or VERSION() with its own
+        values, sqlglot's rendering of the statement in the session's syntax, once MariaDB has
+        read the client's text without a syntax error (sqlglot accepts some texts MariaDB
+        refuses, such as a trailing comma in the select list)."""
+        self._raw_names = None
+        if "@@" not in q.sql and not MIMIC_FUNCTIONS.search(q.sql):
+            return q.sql
+        try:
+            _, columns = await self._run_on_shadow(
+                shadow_text(q.sql)[0] if isinstance(q.expression, exp.Query) else q.sql)
+            self._raw_names = [c.name for c in columns]  # MariaDB's names for the client's text
+        except MysqlError as e:
+            if e.code == ER_PARSE_ERROR:
+                raise
+        return q.expression.sql(dialect=self.state.dialect)
 
     async def _check_on_shadow(self, expression: exp.Query, sql: str) -> ShadowResult:
         """MariaDB checks the query against the empty shadows: its errors, its column names.
@@ -379,6 +391,8 @@ class QservSession(Session):
                 await cur.fetchall()
         except asyncmy.errors.MySQLError as e:
             raise mysql_error(e) from None
+        if self._raw_names is not None and len(self._raw_names) == len(description):
+            description[:] = [(name,) + tuple(d[1:]) for name, d in zip(self._raw_names, description)]
         items = expression.expressions if isinstance(expression, exp.Select) else []
         for i, name in typed.items():
             if i < len(description) and i < len(items) and not isinstance(items[i], exp.Alias):
