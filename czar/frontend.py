@@ -73,6 +73,9 @@ MIMIC_FUNCTIONS = re.compile(r"\b(?:(?:VERSION|CURRENT_VERSION|USER|SYSTEM_USER|
 # holding the data says 1146 "Table 'nodb.T' doesn't exist", which is what clients get.
 DENIED_TABLE = re.compile(r"command denied to user .* for table `((?:[^`]|``)*)`\.`((?:[^`]|``)*)`")
 ER_TABLEACCESS_DENIED_ERROR = 1142
+# What MariaDB answers the shadow account for statements it may not run (writes, admin): the
+# statement is refused as not allowed rather than with the internal account's error.
+SHADOW_DENIED = {1044, 1142, 1143, 1227, 1370}
 # Likewise an unknown function: the shadow account has no EXECUTE right, so MariaDB says 1370
 # (denied, for routine 'demo.f') where it would say 1305 "FUNCTION demo.f does not exist".
 DENIED_ROUTINE = re.compile(r"command denied to user .* for routine '([^']*)'")
@@ -151,6 +154,7 @@ class QservSession(Session):
         self._checked_database: str | None = None
         self.state: SessionState | None = None  # known once the shadow connection is open
         self._raw_names: list[str] | None = None  # see _statement_text
+        self._first_word: str | None = None  # of the statement running (for messages)
         self.middlewares = [
             self._session_set_middleware, self._set_var_middleware, self._set_middleware, self._use_middleware,
             self._kill_middleware, self._begin_middleware, self._commit_middleware, self._rollback_middleware,
@@ -233,7 +237,7 @@ class QservSession(Session):
             return None  # comments only: MariaDB answers OK
         if statement.depth > MAX_NESTING:
             raise mysql_error(too_deep())
-        first_word = statement.text.split(None, 1)[0]
+        first_word = self._first_word = statement.text.split(None, 1)[0]
         try:
             if self.database and self.database != self._checked_database:
                 # mysql-mimic stores the handshake's database unchecked: check it now.
@@ -313,12 +317,14 @@ class QservSession(Session):
         first = first.upper()
         if first in SHADOW_KINDS:
             return await self._run_on_shadow(sql)
+        query = first in ("SELECT", "WITH", "(", "TABLE", "VALUES") or first.startswith("(")
         try:
-            await self._run_on_shadow(sql)
+            await self._run_on_shadow(shadow_text(sql)[0] if query else sql)
         except MysqlError as e:
-            if e.code == ER_PARSE_ERROR:
+            # MariaDB's own verdict, unless it only says the shadow account may not do this
+            if e.code not in SHADOW_DENIED:
                 raise
-        if first in ("SELECT", "WITH", "(", "TABLE", "VALUES") or first.startswith("("):
+        if query:
             raise MysqlError("Qserv cannot analyse this statement (MariaDB accepts it); "
                              "simplify the query", code=ER_NOT_SUPPORTED_YET)
         raise MysqlError(f"{first} is not allowed: {READ_ONLY_HINT}", code=ER_OPTION_PREVENTS_STATEMENT)
@@ -355,7 +361,8 @@ class QservSession(Session):
                               for t in tables):
                 return await self._run_on_shadow(sql)
             return await self._distributed(expression, sql, q.sql)
-        raise MysqlError(f"{expression.key.upper()} is not allowed: {READ_ONLY_HINT}",
+        first = self._first_word or expression.key
+        raise MysqlError(f"{first.upper()} is not allowed: {READ_ONLY_HINT}",
                          code=ER_OPTION_PREVENTS_STATEMENT)
 
     async def _statement_text(self, q) -> str:
