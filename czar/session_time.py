@@ -60,6 +60,14 @@ class ClockProcessor(VariableProcessor):
         self._now = session.timestamp
 
     def _transform(self, node: exp.Expression) -> exp.Expression:
+        new = self._value(node)
+        if isinstance(new, exp.Literal) and not new.is_string and new is not node and \
+                isinstance(node.parent, (exp.Group, exp.Ordered)):
+            # a bare number in GROUP BY / ORDER BY would name a column by its position
+            return exp.cast(new, exp.DataType.build("SIGNED", dialect="mysql"))
+        return new
+
+    def _value(self, node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Func):
             return super()._transform(node)
         anonymous = isinstance(node, exp.Anonymous)

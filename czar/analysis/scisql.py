@@ -22,6 +22,8 @@ from czar.analysis.context import conjuncts
 from czar.analysis.spatial import POINT_IN, literal_value, point_in_call
 from qserv import scisql as defs
 from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
+
+ER_SP_WRONG_NO_OF_ARGS = 1318
 from qserv.regions import MAX_POLY_VERTICES, RegionError, make_region
 
 NAMES = {n.lower(): n for n in defs.FUNCTIONS}
@@ -60,7 +62,7 @@ def _valid_region(call: exp.Anonymous) -> bool:
     return True
 
 
-def _inline(call: exp.Anonymous, where_true: bool) -> exp.Expression:
+def _inline(call: exp.Anonymous, where_true: bool, database: str | None = None) -> exp.Expression:
     name = call.name.lower()
     if name == CPOLY:
         vertices = _cpoly_vertices(call)
@@ -74,8 +76,11 @@ def _inline(call: exp.Anonymous, where_true: bool) -> exp.Expression:
     canonical = NAMES[name]
     params = defs.FUNCTIONS[canonical][0]
     if len(call.expressions) != len(params):
-        raise QservError(ER_PARSE_ERROR, f"{canonical} takes {len(params)} arguments, "
-                                         f"got {len(call.expressions)}")
+        # MariaDB's own error for a stored function called with the wrong count (it finds it
+        # only when a row calls the function, so the shadows' empty tables cannot tell)
+        raise QservError(ER_SP_WRONG_NO_OF_ARGS, f"Incorrect number of arguments for FUNCTION "
+                                                 f"{database}.{call.name}; expected {len(params)}, "
+                                                 f"got {len(call.expressions)}")
     return _parse(defs.inline(canonical, [_sql(a) for a in call.expressions], where_true=where_true))
 
 
@@ -91,7 +96,7 @@ def scisql(select: exp.Select, ctx: QueryContext) -> exp.Select:
             call = point_in_call(term)
             if call is not None and not any(_is_scisql(n) for n in call.expressions) and \
                     (call.name.lower() == CPOLY or _valid_region(call)):
-                terms.append(_inline(call, where_true=True))
+                terms.append(_inline(call, where_true=True, database=ctx.default_db))
                 changed = True
             else:
                 terms.append(term)
@@ -99,7 +104,7 @@ def scisql(select: exp.Select, ctx: QueryContext) -> exp.Select:
             where.set("this", exp.and_(*terms))
 
     def fn(node):
-        return _inline(node, where_true=False) if _is_scisql(node) else node
+        return _inline(node, where_true=False, database=ctx.default_db) if _is_scisql(node) else node
 
     for key in ("expressions", "where", "group", "having", "order", "joins"):
         value = select.args.get(key)

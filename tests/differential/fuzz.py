@@ -304,7 +304,8 @@ def _indeterminate(oracle_connect, case: Case) -> bool:
     """Does MariaDB call the query's answer open (ONLY_FULL_GROUP_BY refuses it)?"""
     strict = Case(case.name, case.sql, case.setup + [
         "SET sql_mode = CONCAT(@@sql_mode, ',ONLY_FULL_GROUP_BY')"], case.ordered, case.multi)
-    conn = oracle_connect(use_unicode=False, conv=RAW)
+    flags = {"client_flag": CLIENT.MULTI_STATEMENTS} if case.multi else {}
+    conn = oracle_connect(use_unicode=False, conv=RAW, **flags)
     try:
         _, error, _ = _answer(conn, strict)
     finally:
