@@ -82,7 +82,7 @@ COMMENT_FORMS = [
 ]
 
 
-@pytest.mark.parametrize("sql", COMMENT_FORMS)
+@pytest.mark.parametrize("sql", COMMENT_FORMS, ids=lambda sql: sql[:60])
 def test_comment_forms(pair, sql):
     same_answers(*pair(), sql)
 
@@ -199,7 +199,7 @@ def test_unsupported_session_variables_refused_naming_them(pair, setup, name):
     "SELECT " + "(" * 500 + "1" + ")" * 500,
     "SELECT objectId FROM Object WHERE " + "(" * 300 + "flags = 1" + ")" * 300 + " AND objectId < 100",
     "SELECT COUNT(*) FROM Object WHERE " + "NOT " * 2001 + "flags = 1",
-])
+], ids=lambda sql: sql[:40])
 def test_errors_have_mariadb_codes(pair, sql):
     czar, oracle = pair()
     got, got_error = answers(czar, [], sql)
