@@ -43,9 +43,8 @@ import threading
 
 import numpy as np
 
-from qserv import crc
 from partitioner.constants import BLOCK
-from qserv import compiled
+from qserv import compiled, crc
 
 BUFFER_BYTES = 64 << 20
 ALIGNED_FILES = 1 << 15     # files with a 4 KiB tail buffer (more files: unaligned appends)
@@ -293,7 +292,7 @@ def _line_sums(paths, data: np.ndarray, bounds: np.ndarray) -> np.ndarray | None
                                else all(str(p).endswith(".csv") for p in paths)):
         return None
     return compiled.line_sums(np.ascontiguousarray(data, np.uint8),
-                              np.ascontiguousarray(bounds, np.int64), address)[0]   # (row_checksum.sums)
+                              np.ascontiguousarray(bounds, np.int64), address)[0]
 
 
 def append_groups(paths, data: np.ndarray, bounds: np.ndarray, lock: bool, unit: int = LINES) -> None:

@@ -40,7 +40,9 @@ MAX_PROBLEMS = 20
 
 
 class PartitionCheckError(AssertionError):
-    pass
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
 
 
 @dataclass
@@ -353,5 +355,5 @@ def check(out_dir: str | Path) -> Stats:
         more = len(stats.problems) - MAX_PROBLEMS
         raise PartitionCheckError(f"{out}: {len(stats.problems)} problems:\n  "
                                   + "\n  ".join(stats.problems[:MAX_PROBLEMS])
-                                  + (f"\n  ... and {more} more" if more > 0 else ""))
+                                  + (f"\n  ... and {more} more" if more > 0 else ""), stats.problems)
     return stats
