@@ -1,9 +1,13 @@
 """Dispatch: one gRPC call per job (a worker and up to `chunks_per_job` of its chunks),
 bounded per worker, rows spooled to a local file per job and handed to the merger.
 
-Failures: a MariaDB error on a worker carries its code back (the client sees it); a worker
-that cannot be reached fails over to another replica of its chunks when there is one.
-Any failure cancels the query's other jobs, which kills their MariaDB queries on workers.
+Failures: a MariaDB error on a worker carries its code back (the client sees it); a job whose
+worker failed (down, unreachable, connection lost, its MariaDB gone) runs again on another
+replica of its chunks (czar/failover.py). A streamed job with another replica to go to is
+received whole before its rows go on (spooled: memory stays flat), so that a worker dying
+mid-stream never leaves the client with part of a job's rows twice or not at all. Any failure
+that no replica makes good cancels the query's other jobs, which kills their MariaDB queries
+on workers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Awaitable, Callable
 
 import grpc
 
+from czar.failover import Replicas, attempt, no_replica_error, spread, worker_failed
 from qserv.catalog import CHUNK_MARKER
 from qserv.config import ClusterConfig
 from qserv.errors import ER_UNKNOWN_ERROR, QservError
@@ -26,6 +31,12 @@ from qserv.v1 import worker_pb2_grpc as pb_grpc
 from qserv.workers import CHANNEL_OPTIONS
 
 log = logging.getLogger("czar.dispatch")
+# A restarted worker is used again within a second: gRPC's default back-off between
+# reconnection attempts grows to 2 minutes, during which every call to it fails at once.
+RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
+                     ("grpc.max_reconnect_backoff_ms", 1000)]
+SPOOL_IN_MEMORY = 8 << 20   # a spooled job's rows stay in memory up to this, then go to a file
+SPOOL_PIECE = 4 << 20       # bytes handed on at a time from a spool
 
 
 @dataclass
@@ -35,10 +46,11 @@ class Job:
 
 
 def make_jobs(chunks: list[int], placement: dict[int, list[str]], chunks_per_job: int) -> list[Job]:
-    """Group chunks by their first replica and cut each group into jobs."""
+    """Group chunks by their replicas in preferred order (spread over the replicas by chunk
+    id) and cut each group into jobs."""
     by_worker: dict[tuple[str, ...], list[int]] = {}
     for c in chunks:
-        by_worker.setdefault(tuple(placement[c]), []).append(c)
+        by_worker.setdefault(tuple(spread(c, placement[c])), []).append(c)
     jobs = []
     for replicas, cs in by_worker.items():
         for i in range(0, len(cs), chunks_per_job):
@@ -50,10 +62,12 @@ class Dispatcher:
     def __init__(self, config: ClusterConfig, spool_dir: str):
         self.config = config
         self.spool_dir = spool_dir
-        self.channels = {w.name: aio_channel(w.grpc_address(), config.grpc_token, CHANNEL_OPTIONS)
+        self.channels = {w.name: aio_channel(w.grpc_address(), config.grpc_token,
+                                             CHANNEL_OPTIONS + RECONNECT_OPTIONS)
                          for w in config.workers}
         self.stubs = {name: pb_grpc.WorkerStub(ch) for name, ch in self.channels.items()}
         self.slots = {w.name: asyncio.Semaphore(config.jobs_per_worker) for w in config.workers}
+        self.replicas = Replicas()
         self._next = 0
 
     def workers_in_turn(self) -> list[str]:
@@ -81,45 +95,84 @@ class Dispatcher:
 
     async def stream(self, query_id: str, database: str, template: str, job: Job,
                      few_rows: bool = False, session_sql: str = ""):
-        """One job's rows as they arrive (fast path). Fail-over to another replica happens
-        only before the first batch (an unreachable worker); a worker's error after it reaches
-        the client in place of the next row (the worker sends rows while MariaDB writes them). `few_rows`: see ChunkQueryRequest.few_rows."""
+        """One job's rows as they arrive (fast path). With another replica to fail over to,
+        the job's rows are received whole first (`_spooled`); with one, they stream as the
+        worker sends them, and a worker's error after the first rows reaches the client in
+        place of the next row. `few_rows`: see ChunkQueryRequest.few_rows."""
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
                                        chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
                                        few_rows=few_rows, session_sql=session_sql)
-        last_error = None
+        if len(job.replicas) > 1:
+            return await self._spooled(request, job)
+        attempts = []
         for worker in job.replicas:
             call = self.stubs[worker].RunChunkQuery(request)
             try:
                 first = await call.read()
             except grpc.aio.AioRpcError as e:
-                if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                if not worker_failed(e):
                     raise worker_error(e.details()) from None
-                last_error = f"worker {worker}: {e.code().name} {e.details()}"
+                attempts.append(attempt(worker, e))
                 continue
-            return _pieces(first, call)
-        what = f"chunk {job.chunks[0]}" if job.chunks else "the query"
-        raise QservError(ER_UNKNOWN_ERROR, f"no worker could run {what}: {last_error}")
+            return _pieces(first, call, database, job.chunks, worker)
+        raise no_replica_error(database, job.chunks, attempts)
+
+    async def _spooled(self, request, job: Job):
+        """A job's rows received whole from the first replica that can run it, then handed on
+        from the spool (in memory up to SPOOL_IN_MEMORY, then a file of the spool directory)."""
+        attempts = []
+        for worker in self.replicas.order(job.replicas):
+            spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=self.spool_dir)
+            try:
+                await self._receive(worker, request, spool)
+            except grpc.aio.AioRpcError as e:
+                spool.close()
+                if not worker_failed(e):
+                    raise worker_error(e.details()) from None
+                attempts.append(self._failed(worker, e))
+                continue
+            except BaseException:
+                spool.close()
+                raise
+            spool.seek(0)
+            return _spooled_pieces(spool)
+        raise no_replica_error(request.database, job.chunks, attempts)
+
+    async def _receive(self, worker: str, request, out) -> None:
+        """Write one call's rows to `out`; the call is cancelled if this is."""
+        call = self.stubs[worker].RunChunkQuery(request)
+        try:
+            async for batch in call:
+                if batch.tsv:
+                    out.write(batch.tsv)
+        except BaseException:
+            call.cancel()
+            raise
+        self.replicas.worked(worker)
+
+    def _failed(self, worker: str, e: grpc.aio.AioRpcError) -> str:
+        self.replicas.failed(worker)
+        line = attempt(worker, e)
+        log.warning("job on %s failed (%s); trying another replica if there is one", worker, line)
+        return line
 
     async def _run_job(self, query_id, database, template, job: Job, sink, session_sql) -> None:
-        last_error = None
-        for worker in job.replicas:
+        attempts = []
+        for worker in self.replicas.order(job.replicas):
             try:
                 path = await self._fetch(worker, query_id, database, template, job.chunks,
                                          session_sql)
             except grpc.aio.AioRpcError as e:
-                if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                if not worker_failed(e):
                     raise worker_error(e.details()) from None
-                last_error = f"worker {worker}: {e.code().name} {e.details()}"
-                log.warning("job on %s failed (%s), trying another replica", worker, last_error)
+                attempts.append(self._failed(worker, e))
                 continue
             try:
                 await sink(path)
             finally:
                 os.unlink(path)
             return
-        what = f"chunks {job.chunks[0]}..{job.chunks[-1]}" if job.chunks else "the query"
-        raise QservError(ER_UNKNOWN_ERROR, f"no worker could run {what}: {last_error}")
+        raise no_replica_error(database, job.chunks, attempts)
 
     async def _fetch(self, worker, query_id, database, template, chunks, session_sql="") -> str:
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
@@ -129,9 +182,7 @@ class Dispatcher:
         try:
             async with self.slots[worker]:
                 with os.fdopen(fd, "wb") as out:
-                    async for batch in self.stubs[worker].RunChunkQuery(request):
-                        if batch.tsv:
-                            out.write(batch.tsv)
+                    await self._receive(worker, request, out)
         except BaseException:
             os.unlink(path)
             raise
@@ -150,7 +201,7 @@ class Dispatcher:
             await channel.close()
 
 
-async def _pieces(first, call):
+async def _pieces(first, call, database: str, chunks: list[int], worker: str):
     try:
         batch = first
         while batch is not grpc.aio.EOF:
@@ -158,10 +209,19 @@ async def _pieces(first, call):
                 yield batch.tsv
             batch = await call.read()
     except grpc.aio.AioRpcError as e:
-        raise worker_error(e.details()) if e.code() == grpc.StatusCode.INVALID_ARGUMENT \
-            else QservError(ER_UNKNOWN_ERROR, f"worker failed mid-stream: {e.details()}") from None
+        if worker_failed(e):   # no other replica (see stream): the rows sent cannot be undone
+            raise no_replica_error(database, chunks, [attempt(worker, e) + " (mid-stream)"]) from None
+        raise worker_error(e.details()) from None
     finally:
         call.cancel()
+
+
+async def _spooled_pieces(spool):
+    try:
+        while piece := spool.read(SPOOL_PIECE):
+            yield piece
+    finally:
+        spool.close()
 
 
 def first_error(group: BaseExceptionGroup) -> BaseException:

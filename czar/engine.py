@@ -16,6 +16,7 @@ from sqlglot import exp
 from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, make_jobs
+from czar.failover import spread
 from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
 from czar.plan import QueryPlan, build_plan
@@ -217,7 +218,7 @@ class QueryEngine:
         query_id = self.new_query_id()
         if plan.partitioned:
             placement = self.catalog.view.placement.get(plan.database.lower(), {})
-            job = Job(plan.chunks, placement[plan.chunks[0]])
+            job = Job(plan.chunks, spread(plan.chunks[0], placement[plan.chunks[0]]))
         else:
             job = Job([], self.dispatcher.workers_in_turn())
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job,
