@@ -23,6 +23,8 @@ NO_BACKSLASH_ESCAPES makes the backslash an ordinary character in strings.
 
 from __future__ import annotations
 
+import functools
+import re
 import sys
 from dataclasses import dataclass
 
@@ -32,6 +34,12 @@ ER_EMPTY_QUERY = 1065
 MYSQL_57_VERSIONS = range(50700, 100000)  # plain /*!NNNNN comments MariaDB leaves out
 NEAR_BYTES = 80                            # MariaDB's '%-.80T' in ER_PARSE_ERROR
 BLANKS = " \t\n\r\v\f"                       # MariaDB's my_isspace (not Unicode's spaces)
+# the body of a quoted string or identifier up to its closing quote: doubled quotes, and
+# backslash escapes in strings unless NO_BACKSLASH_ESCAPES
+QUOTED = {(q, escapes): re.compile((rf"[^{q}\\]*(?:(?:\\.|{q}{q})[^{q}\\]*)*" if escapes else
+                                    rf"[^{q}]*(?:{q}{q}[^{q}]*)*"), re.DOTALL)
+          for q in "'\"`" for escapes in (True, False)}
+PLAIN = r"[^ \t\n\r\v\f'\"`#/*;()\-]+"  # characters with no lexical role here
 # The czar's parser and passes recurse about 30 Python frames per level of parentheses; MariaDB
 # reads thousands of levels. Up to MAX_NESTING levels are read (allow_nesting() gives Python
 # the room); deeper is a clean 1064, as MariaDB's own parser-stack overflow.
@@ -127,6 +135,7 @@ class _Scanner:
         self.string_quotes = "'" if ansi_quotes else "'\""
         self.identifier_quotes = '`"' if ansi_quotes else "`"
         self.escapes = not no_backslash_escapes
+        self.plain = _run_pattern(self.string_quotes, self.identifier_quotes, self.escapes)
 
     def statement(self, pos: int) -> tuple[Statement, int | None]:
         """The statement from `pos` and the index of the `;` that ends it (None: the end)."""
@@ -137,6 +146,14 @@ class _Scanner:
         executing = False  # inside an executed /*! ... */
         i = start = pos
         while i < n:
+            # runs of plain characters (words, numbers, most operators) and complete quoted
+            # strings and identifiers are copied at once
+            m = self.plain.match(sql, i)
+            if m.end() > i:
+                out.append(m.group())
+                first = i if first is None else first
+                i = m.end()
+                continue
             c = sql[i]
             nxt = sql[i + 1] if i + 1 < n else ""
             if c in BLANKS:
@@ -185,20 +202,10 @@ class _Scanner:
     def _quoted_end(self, i: int) -> int:
         """The index after the string or quoted identifier starting at `i`."""
         sql, n, q = self.sql, len(self.sql), self.sql[i]
-        escapes = self.escapes and q in self.string_quotes
-        j = i + 1
-        while j < n:
-            c = sql[j]
-            if c == "\\" and escapes:
-                j += 2
-            elif c == q:
-                if j + 1 < n and sql[j + 1] == q:
-                    j += 2
-                else:
-                    return j + 1
-            else:
-                j += 1
-        raise syntax_error(sql, i)
+        end = QUOTED[q, self.escapes and q in self.string_quotes].match(sql, i + 1).end()
+        if end >= n or sql[end] != q:
+            raise syntax_error(sql, i)
+        return end + 1
 
     def _comment(self, i: int, executing: bool) -> tuple[int, bool]:
         """A comment starting at `i` ("/*"): (where scanning goes on, executing after it)."""
@@ -227,6 +234,14 @@ class _Scanner:
                 return j + 2
             j += 1
         raise syntax_error(sql, start)
+
+
+@functools.lru_cache(maxsize=None)
+def _run_pattern(string_quotes: str, identifier_quotes: str, escapes: bool) -> re.Pattern:
+    """Plain characters and complete quoted texts, in any order."""
+    quoted = [f"{q}(?:{QUOTED[q, escapes and q in string_quotes].pattern}){q}(?!{q})"
+              for q in string_quotes + identifier_quotes]
+    return re.compile(f"(?:{PLAIN}|{'|'.join(quoted)})*", re.DOTALL)
 
 
 def _executable(sql: str, i: int) -> bool:
