@@ -27,7 +27,7 @@ from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
 from sqlglot import exp
 
-from czar import mimic_batches, multi_results, statements
+from czar import mimic_batches, multi_results, session_state, statements
 from czar.multi_results import MultiResults, multi_statements
 from czar.result_charset import convert_results
 from czar.session_state import SessionState, apply_set, server_facts, set_targets
@@ -190,6 +190,19 @@ class QservSession(Session):
             self._shadow.close()
             self._shadow = None
         await super().close()
+
+    async def reset(self) -> None:
+        """COM_RESET_CONNECTION: session variables back to the server's defaults, as MariaDB
+        does (czar/session_state.py); the shadow connection is opened afresh."""
+        if self._shadow is not None:
+            self._shadow.close()
+            self._shadow = None
+            self._checked_database = None  # the new shadow connection is USEd again
+        if self.state is not None:
+            for name, value in self.state.defaults.items():
+                self.variables.set(name, value, force=True)
+            self.state = SessionState(dict(self.state.defaults))
+        self.variables.set("character_set_results", self.variables.get("character_set_client"))
 
     async def use(self, database: str) -> None:
         view = await self.engine.refresh_catalog()
@@ -452,6 +465,7 @@ async def start_frontend(engine: QueryEngine, host: str, port: int,
     """`identity_provider`: who may log in (czar/login.py); `ssl`: an SSLContext to offer TLS."""
     mimic_batches.install()
     multi_results.install()
+    session_state.install()
     statements.allow_nesting()
     server = PeerAwareServer(session_factory=lambda: QservSession(engine, version_comment),
                              identity_provider=identity_provider, ssl=ssl,

@@ -38,6 +38,7 @@ from sqlglot.parsers.mysql import MySQLParser
 from sqlglot import parser as sqlglot_parser
 
 from mysql_mimic.charset import CharacterSet
+from mysql_mimic.connection import Connection
 
 from czar.statements import version_number
 from qserv.errors import ER_NOT_SUPPORTED_YET, QservError
@@ -321,3 +322,14 @@ async def apply_set(conn, raw: str, names: list[str], state: SessionState, varia
             if name in CLIENT_SIDE:
                 value = MIMIC_CHARSETS.get(value, value) if value is not None else "utf8mb4"
             variables.set(name, value, force=True)
+
+
+async def _reset_connection(self: Connection, data: bytes) -> None:  # noqa: ARG001
+    await self.session.reset()
+    await self.stream.write(self.ok())
+
+
+def install() -> None:
+    """COM_RESET_CONNECTION resets the session (mysql-mimic answers OK and keeps everything:
+    a pooled connection would hand one borrower's sql_mode to the next)."""
+    Connection.handle_reset_connection = _reset_connection

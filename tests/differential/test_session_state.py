@@ -216,3 +216,22 @@ def test_nesting_beyond_the_limit_is_a_clean_1064(pair):
             query(czar, sql)
         assert e.value.args[0] == 1064 and "nests expressions deeper" in e.value.args[1]
     assert query(czar, "SELECT 1")[1] == [(1,)]
+
+
+COM_RESET_CONNECTION = 0x1F
+
+
+def reset_connection(conn) -> None:
+    conn._execute_command(COM_RESET_CONNECTION, b"")
+    conn._read_ok_packet()
+
+
+def test_reset_connection_restores_defaults(pair):
+    """A pooled connection reset by its pool must not hand one borrower's settings on."""
+    sql = "SELECT @@sql_mode, @@div_precision_increment, name || 'x' FROM Object WHERE name = 'obj-1'"
+    czar, oracle = pair()
+    for conn in (czar, oracle):
+        query(conn, "SET sql_mode = 'PIPES_AS_CONCAT'")
+        query(conn, "SET div_precision_increment = 9")
+        reset_connection(conn)
+    same_answers(czar, oracle, sql)
