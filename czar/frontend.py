@@ -217,23 +217,38 @@ class QservSession(Session):
         run in turn; several only for a client that enabled CLIENT_MULTI_STATEMENTS."""
         multi = multi_statements(self.connection)
         try:
-            await self.shadow()
-            flags = self.state.parse_flags
-            scan = statements.split(sql, version=(await server_facts(self._shadow)).version,
-                                    multi=multi, ansi_quotes="ANSI_QUOTES" in flags,
-                                    no_backslash_escapes="NO_BACKSLASH_ESCAPES" in flags)
+            scan = await self._scan(sql, multi)
         except Exception as e:
             raise mysql_error(e) from None
         if scan.error is None and len(scan.statements) == 1:
             return await self._statement(scan.statements[0], attrs)
         if not multi or not scan.statements:
             raise mysql_error(scan.error)
-        return MultiResults(self._each(scan, attrs))
+        return MultiResults(self._each(sql, scan, attrs))
 
-    async def _each(self, scan: statements.Scan, attrs):
-        for i, statement in enumerate(scan.statements):
+    async def _scan(self, sql: str, multi: bool) -> statements.Scan:
+        """The statements of `sql`, read with the session's sql_mode quoting rules."""
+        await self.shadow()
+        flags = self.state.parse_flags
+        return statements.split(sql, version=(await server_facts(self._shadow)).version,
+                                multi=multi, ansi_quotes="ANSI_QUOTES" in flags,
+                                no_backslash_escapes="NO_BACKSLASH_ESCAPES" in flags)
+
+    async def _each(self, sql: str, scan: statements.Scan, attrs):
+        i = 0
+        while i < len(scan.statements):
+            statement, flags = scan.statements[i], self.state.parse_flags
             more = i + 1 < len(scan.statements) or scan.error is not None
             yield await self._statement(statement, attrs), more
+            i += 1
+            if more and self.state.parse_flags != flags and statement.next is not None:
+                # a SET changed how text is read (ANSI_QUOTES, NO_BACKSLASH_ESCAPES): MariaDB
+                # reads the statements after it with the new rules
+                sql = sql[statement.next:]
+                try:
+                    scan, i = await self._scan(sql, True), 0
+                except Exception as e:
+                    raise mysql_error(e) from None
         if scan.error is not None:
             raise mysql_error(scan.error)
 

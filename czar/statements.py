@@ -54,6 +54,7 @@ class Statement:
     depth: int          # deepest parenthesis nesting
     first: int | None   # where its first token starts in the text; None: comments only
                         # (MariaDB then answers OK and does nothing)
+    next: int | None = None  # where the text after its `;` starts (None: it ends the text)
 
     @property
     def empty(self) -> bool:
@@ -112,6 +113,7 @@ def split(sql: str, *, version: int, multi: bool, ansi_quotes: bool = False,
         statements.append(statement)
         if stop is None:
             return Scan(statements)
+        statement.next = stop + 1
         if not multi:  # anything but comments after the `;` is an error
             try:
                 rest, rest_stop = scanner.statement(stop + 1)

@@ -235,3 +235,10 @@ def test_reset_connection_restores_defaults(pair):
         query(conn, "SET div_precision_increment = 9")
         reset_connection(conn)
     same_answers(czar, oracle, sql)
+
+
+def test_quoting_set_mid_batch_applies_to_the_next_statements(pair):
+    """MariaDB reads each statement after the one before ran: ANSI_QUOTES set by the first
+    makes "objectId" an identifier in the second."""
+    sql = "SET sql_mode = 'ANSI_QUOTES'; SELECT \"objectId\", 'a\\'b' FROM Object WHERE name = 'obj-1'"
+    same_answers(*pair(client_flag=CLIENT.MULTI_STATEMENTS), sql)
