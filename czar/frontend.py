@@ -191,6 +191,11 @@ class QservSession(Session):
             self._shadow = None
         await super().close()
 
+    async def init(self, connection) -> None:
+        await super().init(connection)
+        # As MariaDB: the character set a client logs in with is also the one of its results.
+        self.variables.set("character_set_results", self.variables.get("character_set_client"))
+
     async def reset(self) -> None:
         """COM_RESET_CONNECTION: session variables back to the server's defaults, as MariaDB
         does (czar/session_state.py); the shadow connection is opened afresh."""

@@ -242,3 +242,21 @@ def test_quoting_set_mid_batch_applies_to_the_next_statements(pair):
     makes "objectId" an identifier in the second."""
     sql = "SET sql_mode = 'ANSI_QUOTES'; SELECT \"objectId\", 'a\\'b' FROM Object WHERE name = 'obj-1'"
     same_answers(*pair(client_flag=CLIENT.MULTI_STATEMENTS), sql)
+
+
+def test_login_character_set_is_the_results_one(demo_cluster, oracle, monkeypatch):
+    """A client logging in with latin1 (and sending no SET NAMES) reads latin1 text, as from
+    MariaDB; one that also asks for a latin1 connection (pymysql's SET NAMES) is refused."""
+    sql = "SELECT CONCAT(name, 'é') FROM Object WHERE name = 'obj-1'"
+    with pytest.raises(pymysql.MySQLError) as e:
+        czar_connect(demo_cluster, charset="latin1")
+    assert e.value.args[0] == 1235 and "'character_set_connection'" in e.value.args[1]
+    monkeypatch.setattr(pymysql.connections.Connection, "set_character_set", lambda *a, **k: None)
+    czar = czar_connect(demo_cluster, charset="latin1")
+    reference = pymysql.connect(unix_socket=oracle.socket, user="root",
+                                password=oracle.root_password, database="demo", charset="latin1")
+    try:
+        assert query(czar, sql)[1] == query(reference, sql)[1] == [("obj-1é",)]
+    finally:
+        czar.close()
+        reference.close()
