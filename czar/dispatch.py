@@ -3,11 +3,9 @@ bounded per worker, rows spooled to a local file per job and handed to the merge
 
 Failures: a MariaDB error on a worker carries its code back (the client sees it); a job whose
 worker failed (down, unreachable, connection lost, its MariaDB gone) runs again on another
-replica of its chunks (czar/failover.py). A streamed job with another replica to go to is
-received whole before its rows go on (spooled: memory stays flat), so that a worker dying
-mid-stream never leaves the client with part of a job's rows twice or not at all. Any failure
-that no replica makes good cancels the query's other jobs, which kills their MariaDB queries
-on workers.
+replica of its chunks (czar/failover.py); a streamed one continues where the failed stream
+stopped. Any failure that no replica makes good cancels the query's other jobs, which kills
+their MariaDB queries on workers.
 """
 
 from __future__ import annotations
@@ -21,10 +19,11 @@ from typing import Awaitable, Callable
 
 import grpc
 
-from czar.failover import Replicas, attempt, no_replica_error, spread, worker_failed
+from czar.failover import (Replicas, attempt, no_replica_error, resumable_pieces, spread,
+                           worker_error, worker_failed)
 from qserv.catalog import CHUNK_MARKER
 from qserv.config import ClusterConfig
-from qserv.errors import ER_UNKNOWN_ERROR, QservError
+from qserv.errors import QservError
 from qserv.grpc_auth import aio_channel
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
@@ -35,8 +34,6 @@ log = logging.getLogger("czar.dispatch")
 # reconnection attempts grows to 2 minutes, during which every call to it fails at once.
 RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
                      ("grpc.max_reconnect_backoff_ms", 1000)]
-SPOOL_IN_MEMORY = 8 << 20   # a spooled job's rows stay in memory up to this, then go to a file
-SPOOL_PIECE = 4 << 20       # bytes handed on at a time from a spool
 
 
 @dataclass
@@ -95,48 +92,25 @@ class Dispatcher:
 
     async def stream(self, query_id: str, database: str, template: str, job: Job,
                      few_rows: bool = False, session_sql: str = ""):
-        """One job's rows as they arrive (fast path). With another replica to fail over to,
-        the job's rows are received whole first (`_spooled`); with one, they stream as the
-        worker sends them, and a worker's error after the first rows reaches the client in
-        place of the next row. `few_rows`: see ChunkQueryRequest.few_rows."""
+        """One job's rows as they arrive (fast path); a worker dying mid-stream is replaced by
+        another replica where there is one (czar/failover.py, resumable_pieces), and any other
+        error after the first rows reaches the client in place of the next row.
+        `few_rows`: see ChunkQueryRequest.few_rows."""
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
                                        chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
                                        few_rows=few_rows, session_sql=session_sql)
-        if len(job.replicas) > 1:
-            return await self._spooled(request, job)
-        attempts = []
-        for worker in job.replicas:
-            call = self.stubs[worker].RunChunkQuery(request)
-            try:
-                first = await call.read()
-            except grpc.aio.AioRpcError as e:
-                if not worker_failed(e):
-                    raise worker_error(e.details()) from None
-                attempts.append(attempt(worker, e))
-                continue
-            return _pieces(first, call, database, job.chunks, worker)
-        raise no_replica_error(database, job.chunks, attempts)
+        pieces = resumable_pieces(self.stubs_call(request), self.replicas.order(job.replicas),
+                                  self.replicas, database, job.chunks)
+        try:   # an error before the first rows is raised here, before the client gets a header
+            first = await anext(pieces, None)
+        except BaseException:
+            await pieces.aclose()
+            raise
+        return _starting_with(first, pieces)
 
-    async def _spooled(self, request, job: Job):
-        """A job's rows received whole from the first replica that can run it, then handed on
-        from the spool (in memory up to SPOOL_IN_MEMORY, then a file of the spool directory)."""
-        attempts = []
-        for worker in self.replicas.order(job.replicas):
-            spool = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=self.spool_dir)
-            try:
-                await self._receive(worker, request, spool)
-            except grpc.aio.AioRpcError as e:
-                spool.close()
-                if not worker_failed(e):
-                    raise worker_error(e.details()) from None
-                attempts.append(self._failed(worker, e))
-                continue
-            except BaseException:
-                spool.close()
-                raise
-            spool.seek(0)
-            return _spooled_pieces(spool)
-        raise no_replica_error(request.database, job.chunks, attempts)
+    def stubs_call(self, request):
+        """The function that starts `request` on a worker (see resumable_pieces)."""
+        return lambda worker: self.stubs[worker].RunChunkQuery(request)
 
     async def _receive(self, worker: str, request, out) -> None:
         """Write one call's rows to `out`; the call is cancelled if this is."""
@@ -201,27 +175,15 @@ class Dispatcher:
             await channel.close()
 
 
-async def _pieces(first, call, database: str, chunks: list[int], worker: str):
+async def _starting_with(first, pieces):
+    """`first`, then the rest of `pieces` (closed at the end, also when the reader stops)."""
     try:
-        batch = first
-        while batch is not grpc.aio.EOF:
-            if batch.tsv:
-                yield batch.tsv
-            batch = await call.read()
-    except grpc.aio.AioRpcError as e:
-        if worker_failed(e):   # no other replica (see stream): the rows sent cannot be undone
-            raise no_replica_error(database, chunks, [attempt(worker, e) + " (mid-stream)"]) from None
-        raise worker_error(e.details()) from None
+        if first is not None:
+            yield first
+            async for piece in pieces:
+                yield piece
     finally:
-        call.cancel()
-
-
-async def _spooled_pieces(spool):
-    try:
-        while piece := spool.read(SPOOL_PIECE):
-            yield piece
-    finally:
-        spool.close()
+        await pieces.aclose()
 
 
 def first_error(group: BaseExceptionGroup) -> BaseException:
@@ -230,10 +192,3 @@ def first_error(group: BaseExceptionGroup) -> BaseException:
     return next((e for e in errors if isinstance(e, QservError)), errors[0])
 
 
-def worker_error(details: str) -> QservError:
-    """Worker errors come as 'code:message' (see worker/service.py)."""
-    code, _, message = details.partition(":")
-    try:
-        return QservError(int(code), message)
-    except ValueError:
-        return QservError(ER_UNKNOWN_ERROR, details)

@@ -9,6 +9,11 @@ make good, and the error when none can.
   failed (worker down, connection lost, timeout: any gRPC status but INVALID_ARGUMENT, which
   carries the SQL error of a query that would fail anywhere), or its MariaDB was down or went
   away (`WORKER_DOWN_CODES`). A query's own error (1054, 1146, a KILL, ...) is not retried.
+- Streams resume (`resumable_pieces`): the rows of a streamed job go on as they arrive; when
+  the worker dies after sending some, the next replica runs the job and its stream continues
+  where the first one stopped. Its first bytes must be those already handed on (the same SQL
+  over the same rows, loaded from the same files, gives the same text; a hash checks it), and
+  are skipped; should they differ, the query fails clearly rather than repeat or lose a row.
 - The error when no replica could run a job names the database, the job's chunks and what
   each worker said, with MariaDB's code for an unreachable remote shard (1429, as Spider and
   FederatedX report it).
@@ -16,11 +21,12 @@ make good, and the error when none can.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import grpc
 
-from qserv.errors import QservError
+from qserv.errors import ER_UNKNOWN_ERROR, QservError
 
 ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429
 # The worker reached its MariaDB no more (or not yet): too many connections, server
@@ -89,3 +95,53 @@ def no_replica_error(database: str, chunks: list[int], attempts: list[str]) -> Q
 def attempt(worker: str, e: grpc.aio.AioRpcError) -> str:
     """One line of `no_replica_error`: the worker and what its call said."""
     return f"{worker}: {e.code().name} {e.details() or ''}".strip()
+
+
+def worker_error(details: str) -> QservError:
+    """A query's own error on a worker: INVALID_ARGUMENT 'code:message' (worker/service.py)."""
+    code = sql_code(details)
+    if code is None:
+        return QservError(ER_UNKNOWN_ERROR, details)
+    return QservError(code, details.partition(":")[2])
+
+
+async def resumable_pieces(open_call, workers: list[str], replicas: Replicas, database: str,
+                           chunks: list[int]):
+    """A job's row text, piece by piece as it arrives, from the first of `workers` that can
+    run it, continued by the next replica when a worker fails mid-stream (module docstring).
+    `open_call(worker)` starts the job's RunChunkQuery call on a worker."""
+    sent, sent_hash, attempts = 0, hashlib.blake2b(digest_size=16), []
+    for worker in workers:
+        call = open_call(worker)
+        skip, replayed = sent, hashlib.blake2b(digest_size=16)
+        try:
+            async for batch in call:
+                data = batch.tsv
+                if skip and data:
+                    head, data = data[:skip], data[skip:]
+                    replayed.update(head)
+                    skip -= len(head)
+                    if skip == 0 and replayed.digest() != sent_hash.digest():
+                        raise _diverged(database, chunks, attempts, worker)
+                if data:
+                    sent_hash.update(data)
+                    sent += len(data)
+                    yield data
+            if skip:   # the replica's rows ended before those already sent
+                raise _diverged(database, chunks, attempts, worker)
+            replicas.worked(worker)
+            return
+        except grpc.aio.AioRpcError as e:
+            if not worker_failed(e):
+                raise worker_error(e.details()) from None
+            replicas.failed(worker)
+            attempts.append(attempt(worker, e) + (" (mid-stream)" if sent else ""))
+        finally:
+            call.cancel()   # a no-op once the call has ended
+    raise no_replica_error(database, chunks, attempts)
+
+
+def _diverged(database: str, chunks: list[int], attempts: list[str], worker: str) -> QservError:
+    e = no_replica_error(database, chunks, attempts)
+    return QservError(e.code, f"{e.message}; {worker} holds the same rows but sends them in "
+                              "another order, so the stream cannot continue: run the query again")

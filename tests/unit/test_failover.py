@@ -69,17 +69,20 @@ def test_no_replica_error_names_the_chunks():
 class FakeWorker(pb_grpc.WorkerServicer):
     """Sends ROWS in pieces; `fail_after` pieces then ends as a dead worker's call ends."""
 
-    def __init__(self, fail_after: int | None = None, sql_error: str | None = None):
+    def __init__(self, fail_after: int | None = None, sql_error: str | None = None,
+                 rows=ROWS, piece_rows: int = 500):
         self.fail_after, self.sql_error, self.calls = fail_after, sql_error, 0
+        self.rows, self.piece_rows = rows, piece_rows
 
     async def RunChunkQuery(self, request, context):
         self.calls += 1
         if self.sql_error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, self.sql_error)
-        for i in range(0, len(ROWS), 500):
-            if self.fail_after is not None and i // 500 == self.fail_after:
+        n = self.piece_rows
+        for i in range(0, len(self.rows), n):
+            if self.fail_after is not None and i // n == self.fail_after:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, "Socket closed")
-            yield pb.ResultBatch(tsv=b"".join(ROWS[i:i + 500]))
+            yield pb.ResultBatch(tsv=b"".join(self.rows[i:i + n]))
             await asyncio.sleep(0)
         yield pb.ResultBatch(chunks_done=len(request.chunk_ids))
 
@@ -121,6 +124,31 @@ def test_stream_survives_a_worker_dying_mid_stream(tmp_path):
     assert flaky.calls == 1 and good.calls == 1
 
 
+def test_the_replica_continues_where_the_stream_stopped(tmp_path):
+    """The replica cuts its pieces elsewhere (333 rows, not 500): the skip is by bytes, and
+    the rows already sent are not sent again."""
+    flaky, good = FakeWorker(fail_after=3), FakeWorker(piece_rows=333)
+
+    async def body(d):
+        return [p async for p in await d.stream("q6", "demo", "SELECT 1",
+                                                Job([7, 9], ["flaky", "good"]))]
+    pieces = asyncio.run(_with_workers({"flaky": flaky, "good": good}, body, tmp_path))
+    assert b"".join(pieces) == b"".join(ROWS)
+    assert b"".join(pieces[:3]) == b"".join(ROWS[:1500])   # these came from the first worker
+
+
+def test_a_replica_sending_rows_in_another_order_is_an_error_not_a_wrong_answer(tmp_path):
+    flaky, other = FakeWorker(fail_after=2), FakeWorker(rows=ROWS[::-1])
+
+    async def body(d):
+        return await _collect(await d.stream("q7", "demo", "SELECT 1",
+                                             Job([7, 9], ["flaky", "other"])))
+    with pytest.raises(QservError) as e:
+        asyncio.run(_with_workers({"flaky": flaky, "other": other}, body, tmp_path))
+    assert e.value.code == ER_CONNECT_TO_FOREIGN_DATA_SOURCE
+    assert "another order" in e.value.message and "chunks 7, 9 of demo" in e.value.message
+
+
 def test_merge_jobs_fail_over_and_a_query_error_does_not(tmp_path):
     flaky, good = FakeWorker(fail_after=1), FakeWorker()
 
@@ -151,6 +179,7 @@ def test_one_replica_dying_mid_stream_is_a_clear_error(tmp_path):
         asyncio.run(_with_workers({"only": FakeWorker(fail_after=2)}, body, tmp_path))
     assert e.value.code == ER_CONNECT_TO_FOREIGN_DATA_SOURCE
     assert "chunk 5 of demo" in e.value.message and "only: UNAVAILABLE" in e.value.message
+    assert "(mid-stream)" in e.value.message
 
 
 def test_every_replica_down(tmp_path):
