@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
+from sqlglot.generators.mysql import MySQLGenerator
 
 from czar.analysis.aggregates import aliases, select_item_expression
 from czar.analysis.context import QueryContext
@@ -34,12 +35,12 @@ class MariaDB(MySQL):
     """sqlglot's MySQL dialect, writing only what MariaDB runs: sqlglot turns `x REGEXP p`
     (and RLIKE) into MySQL 8's REGEXP_LIKE(x, p), a function MariaDB does not have (1305)."""
 
-    class Generator(MySQL.Generator):
-        TRANSFORMS = {**MySQL.Generator.TRANSFORMS,
+    class Generator(MySQLGenerator):
+        TRANSFORMS = {**MySQLGenerator.TRANSFORMS,
                       exp.RegexpLike: lambda self, e: self.binary(e, "REGEXP")}
 
 
-def render(node: exp.Expression) -> str:
+def render(node: exp.Expr) -> str:
     return node.sql(dialect=MariaDB, identify=True)
 
 
@@ -86,11 +87,11 @@ class _Columns:
     """The chunk query's select list, de-duplicated by SQL text."""
 
     def __init__(self):
-        self.items: list[exp.Expression] = []
+        self.items: list[exp.Expr] = []
         self._by_sql: dict[tuple[str, str], str] = {}
         self._count: dict[str, int] = {}
 
-    def add(self, expr: exp.Expression, prefix: str) -> exp.Column:
+    def add(self, expr: exp.Expr, prefix: str) -> exp.Column:
         key = (prefix, expr.sql("mysql"))
         name = self._by_sql.get(key)
         if name is None:
@@ -102,7 +103,7 @@ class _Columns:
         return exp.column(name, quoted=True)
 
 
-def _merge_aggregate(agg: exp.AggFunc, cols: _Columns) -> exp.Expression:
+def _merge_aggregate(agg: exp.AggFunc, cols: _Columns) -> exp.Expr:
     if isinstance(agg, exp.Count):
         part = cols.add(agg, "a")
         return exp.Cast(this=exp.func("COALESCE", exp.Sum(this=part), exp.Literal.number(0)),
@@ -120,10 +121,10 @@ def _merge_aggregate(agg: exp.AggFunc, cols: _Columns) -> exp.Expression:
     raise AssertionError(f"validate() lets through only splittable aggregates, got {agg}")
 
 
-def _to_merge(expr: exp.Expression, cols: _Columns, group_map: dict[str, exp.Column],
-              keep_aliases: set[str]) -> exp.Expression:
+def _to_merge(expr: exp.Expr, cols: _Columns, group_map: dict[str, exp.Column],
+              keep_aliases: set[str]) -> exp.Expr:
     """Rewrite an expression of the user's query over the result table's columns."""
-    def fn(node: exp.Expression) -> exp.Expression:
+    def fn(node: exp.Expr) -> exp.Expr:
         text = node.sql("mysql")
         if text in group_map:
             return group_map[text].copy()
@@ -147,6 +148,7 @@ def _chunk_tables(select: exp.Select, ctx: QueryContext, marker: str | None,
         by_id[(ref.node.name, ref.node.alias, ref.node.db)] = ref
     from czar.analysis.resolve_tables import from_tables
     for table in from_tables(select):
+        assert isinstance(table, exp.Table)   # resolve_tables refused any other source
         ref = by_id[(table.name, table.alias, table.db)]
         if not table.alias:
             table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
@@ -237,7 +239,7 @@ def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> tuple[QueryPlan,
     chunk = select.copy()
     for key in ("group", "having", "order", "limit", "offset", "distinct"):
         chunk.set(key, None)
-    merge_items: list[exp.Expression] = []
+    merge_items: list[exp.Expr] = []
     merge = exp.Select()
     alias_names = set(aliases(select))
     order = select.args.get("order")
@@ -246,8 +248,8 @@ def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> tuple[QueryPlan,
 
     if ctx.is_aggregate:
         group_map: dict[str, exp.Column] = {}
-        for key in ctx.group_keys:
-            group_map[key.sql("mysql")] = cols.add(key, "g")
+        for group_key in ctx.group_keys:
+            group_map[group_key.sql("mysql")] = cols.add(group_key, "g")
         for item, name in zip(select.expressions, names):
             merge_items.append(exp.alias_(_to_merge(select_item_expression(item), cols, group_map, set()),
                                           name, quoted=True))
@@ -277,7 +279,7 @@ def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> tuple[QueryPlan,
             merge.set("distinct", exp.Distinct())
     else:
         item_exprs = [select_item_expression(i) for i in select.expressions]
-        by_sql = {}
+        by_sql: dict[str, exp.Column] = {}
         for i, (e, name) in enumerate(zip(item_exprs, names)):
             column = cols.add(e, "c") if e.sql("mysql") not in by_sql else by_sql[e.sql("mysql")]
             by_sql.setdefault(e.sql("mysql"), column)
@@ -330,9 +332,9 @@ def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> tuple[QueryPlan,
     return plan, chunk
 
 
-def _is_position(node: exp.Expression) -> bool:
+def _is_position(node: exp.Expr) -> bool:
     return isinstance(node, exp.Literal) and not node.is_string
 
 
-def _is_alias(node: exp.Expression, alias_names: set[str]) -> bool:
+def _is_alias(node: exp.Expr, alias_names: set[str]) -> bool:
     return isinstance(node, exp.Column) and not node.table and node.name.lower() in alias_names

@@ -161,6 +161,7 @@ _functions: dict = {}
 def backend() -> str:
     """"built" (the ahead-of-time module) or "jit"."""
     _resolve()
+    assert _backend is not None   # _resolve() always sets it
     return _backend
 
 
@@ -216,7 +217,8 @@ def build(out_dir: Path | None = None, quiet: bool = False) -> Path:
     # The JIT compiles for this CPU's exact features; the ahead-of-time codegen by default
     # for a CPU model's. Use the JIT's choice: the key names this CPU, so the module is only
     # ever loaded where these instructions exist.
-    codegen.AOTCPUCodegen._customize_tm_features = lambda self: self._get_host_cpu_features()
+    setattr(codegen.AOTCPUCodegen, "_customize_tm_features",   # a patch of numba's class
+            lambda self: self._get_host_cpu_features())
     places = [Path(out_dir)] if out_dir else _places()
     for place in places:
         try:

@@ -58,8 +58,8 @@ def generate(out_dir: str | Path, n_objects: int = 20_000, sources_per_object: i
     decl = np.degrees(np.arcsin(rng.uniform(s0, s1, n))).round(7)
     mags = {}
     for i, band in enumerate("ugri"):
-        m = rng.normal(22.0 - 0.3 * i, 1.5, n).round(4)
-        mags[f"{band}Mag"] = pa.array(m, mask=rng.random(n) < 0.05)
+        mag = rng.normal(22.0 - 0.3 * i, 1.5, n).round(4)
+        mags[f"{band}Mag"] = pa.array(mag, mask=rng.random(n) < 0.05)
     flags = rng.integers(0, 16, n).astype(np.int32)
     ext = pa.array(rng.integers(0, 2, n).astype(np.int8), mask=rng.random(n) < 0.1)
     names = pa.array([f"obj-{i}" if i % 7 else None for i in range(n)], pa.string())

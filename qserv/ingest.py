@@ -305,8 +305,8 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
         if not report.validation["ok"] and only is not None:
             raise IngestClientError(f"validation found {report.validation['n_differences']} "
                                     f"differences: {report.validation['differences'][:5]}")
-    await step("validate", validate, lambda: {"ok": report.validation["ok"],
-                                              "n_differences": report.validation["n_differences"]})
+    await step("validate", validate, lambda: {"ok": (report.validation or {}).get("ok"),
+                                              "n_differences": (report.validation or {}).get("n_differences")})
     return report
 
 
@@ -412,7 +412,8 @@ def plan_from_manifest(path: str | Path, *, database: str | None = None,
     tables = sorted((spec.table(name) for name in m["tables"]), key=lambda t: order[t.role])
     units: dict[int, Unit] = {}
     replicated: list[Unit] = []
-    expected = {"expected": defaultdict(dict), "overlap": defaultdict(dict), "replicated": {}}
+    expected: dict[str, dict] = {"expected": defaultdict(dict), "overlap": defaultdict(dict),
+                                 "replicated": {}}
     index_files = []
     for t in tables:
         entry = m["tables"][t.name]

@@ -33,7 +33,7 @@ def ready() -> None:
         from numba.core.registry import cpu_target
         absent = _BLAS not in sys.modules
         if absent:
-            sys.modules[_BLAS] = None          # import fails fast: numba goes on without BLAS
+            sys.modules[_BLAS] = None  # type: ignore[assignment]  # import fails fast: numba goes on without BLAS
         try:
             cpu_target.target_context.refresh()
         finally:

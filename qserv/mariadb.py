@@ -20,6 +20,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import pymysql
 
@@ -221,7 +222,7 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
-def pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> TypeGuard[int]:
     if pid is None:
         return False
     try:

@@ -26,6 +26,8 @@ when that database is the default one.
 
 from __future__ import annotations
 
+from typing import Callable
+
 # Formulas over placeholders; {x} is a parameter name or a parenthesized SQL expression.
 _HAV = ("(POW(SIN(RADIANS({ra1} - {ra2}) / 2), 2) * (POW(COS(RADIANS({dec1} + {dec2}) / 2), 2)"
         " - POW(SIN(RADIANS({dec1} - {dec2}) / 2), 2)) + POW(SIN(RADIANS({dec1} - {dec2}) / 2), 2))")
@@ -121,7 +123,7 @@ def abmag_to_flux(mag) -> str:
 
 
 # name -> (parameters, return type, SQL builder); the builder takes SQL for each parameter.
-FUNCTIONS = {
+FUNCTIONS: dict[str, tuple[tuple[str, ...], str, Callable[..., str]]] = {
     "scisql_angSep": (("ra1", "dec1", "ra2", "dec2"), "DOUBLE", angsep_full),
     "scisql_s2PtInBox": (("ra", "decl", "raMin", "declMin", "raMax", "declMax"), "INT", box_full),
     "scisql_s2PtInCircle": (("ra", "decl", "raCen", "declCen", "radius"), "INT", circle_full),
@@ -192,7 +194,7 @@ def install_statements(db: str) -> list[str]:
     return stmts
 
 
-POINT_TESTS = {"scisql_s2PtInBox": box_test_sql, "scisql_s2PtInCircle": circle_test_sql,
+POINT_TESTS: dict[str, Callable[..., str]] = {"scisql_s2PtInBox": box_test_sql, "scisql_s2PtInCircle": circle_test_sql,
                "scisql_s2PtInEllipse": ellipse_test_sql}
 
 

@@ -63,9 +63,10 @@ def expected_files(manifest_path: str | Path) -> list[Expected]:
                     out.append(Expected(base / e[key], e[key], int(e[rows]), e.get(checksum), columns))
         index = entry.get("index")
         if index and str(index.get("file", "")).endswith(".csv"):
-            key = entry.get("director_key") or table.director_key
+            index_key = entry.get("director_key") or table.director_key or ""
             out.append(Expected(base / index["file"], index["file"], int(index["rows"]),
-                                index.get("row_checksum"), [(key, types.get(key, "BIGINT"))] + ids))
+                                index.get("row_checksum"),
+                                [(index_key, types.get(index_key, "BIGINT"))] + ids))
     return out
 
 

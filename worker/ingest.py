@@ -13,7 +13,6 @@ are spooled next to mariadbd (its `secure_file_priv` directory) and bulk-loaded.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time

@@ -14,15 +14,15 @@ from sqlglot import exp
 from czar.analysis.context import QueryContext
 
 
-def select_item_expression(item: exp.Expression) -> exp.Expression:
+def select_item_expression(item: exp.Expr) -> exp.Expr:
     return item.this if isinstance(item, exp.Alias) else item
 
 
-def aliases(select: exp.Select) -> dict[str, exp.Expression]:
+def aliases(select: exp.Select) -> dict[str, exp.Expr]:
     return {item.alias.lower(): item.this for item in select.expressions if isinstance(item, exp.Alias)}
 
 
-def resolve_group_key(key: exp.Expression, select: exp.Select, ctx: QueryContext) -> exp.Expression:
+def resolve_group_key(key: exp.Expr, select: exp.Select, ctx: QueryContext) -> exp.Expr:
     if isinstance(key, exp.Literal) and not key.is_string:
         return select_item_expression(select.expressions[int(key.this) - 1]).copy()
     if isinstance(key, exp.Column) and not key.table and not ctx.is_table_column(key.name):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from czar.catalog_cache import CatalogView
 from qserv.catalog import TableSpec
+
+if TYPE_CHECKING:   # near_neighbour imports this module
+    from czar.analysis.near_neighbour import NeighbourJoin
 
 
 @dataclass
@@ -37,13 +41,13 @@ class QueryContext:
     tables: list[TableRef] = field(default_factory=list)
     database: str | None = None        # database of the partitioned tables (workers USE it)
     is_aggregate: bool = False
-    group_keys: list[exp.Expression] = field(default_factory=list)
+    group_keys: list[exp.Expr] = field(default_factory=list)
     # Chunk pruning: None = all chunks of the database; else only these (intersection of every
     # restriction a pass found: a spatial region, director-index look-ups, ...).
     chunk_restriction: set[int] | None = None
     pruned_by: list[str] = field(default_factory=list)  # human-readable reasons, for EXPLAIN
     index_lookups: list = field(default_factory=list)   # director_index.IndexLookup, run by the engine
-    neighbour_join: object | None = None               # near_neighbour.NeighbourJoin
+    neighbour_join: NeighbourJoin | None = None
 
     def restrict_chunks(self, chunks, reason: str) -> None:
         """Narrow the chunks to visit; passes call this, the planner applies it."""
@@ -71,7 +75,7 @@ class QueryContext:
         return any(name.lower() in (c.lower() for c in t.spec.column_names) for t in self.tables)
 
 
-def conjuncts(cond: exp.Expression | None) -> list[exp.Expression]:
+def conjuncts(cond: exp.Expr | None) -> list[exp.Expr]:
     """The terms ANDed at the top of a condition (WHERE/ON), through parentheses: only these
     constrain every row (a term under OR, XOR, NOT, IF or CASE does not)."""
     if cond is None:

@@ -35,7 +35,7 @@ class IndexLookup:
         return f"director index {self.director_table}: key BETWEEN {self.between[0]} AND {self.between[1]}"
 
 
-def _int_literal(node: exp.Expression) -> int | None:
+def _int_literal(node: exp.Expr) -> int | None:
     negative = False
     if isinstance(node, exp.Neg):
         negative, node = True, node.this
@@ -48,7 +48,7 @@ def _int_literal(node: exp.Expression) -> int | None:
     return None
 
 
-def _key_table(column: exp.Expression, ctx: QueryContext):
+def _key_table(column: exp.Expr, ctx: QueryContext) -> tuple[str, str] | None:
     """(database, director table) when `column` is a director key, else None."""
     if not isinstance(column, exp.Column):
         return None

@@ -30,13 +30,13 @@ class NeighbourJoin:
     radius: float      # degrees
 
 
-def _literal_number(node: exp.Expression) -> float | None:
+def _literal_number(node: exp.Expr) -> float | None:
     if isinstance(node, exp.Literal) and not node.is_string:
         return float(node.this)
     return None
 
 
-def _angsep_bound(term: exp.Expression):
+def _angsep_bound(term: exp.Expr):
     """(angSep call, radius) for `scisql_angSep(...) < r` / `<=` (either side), else None."""
     if isinstance(term, (exp.LT, exp.LTE)):
         call, bound = term.left, term.right
@@ -51,7 +51,7 @@ def _angsep_bound(term: exp.Expression):
     return None
 
 
-def _position_of(col: exp.Expression, axis: str, ctx: QueryContext) -> TableRef | None:
+def _position_of(col: exp.Expr, axis: str, ctx: QueryContext) -> TableRef | None:
     """The director whose partitioning position column (`axis` = ra|dec) `col` is."""
     if not isinstance(col, exp.Column):
         return None

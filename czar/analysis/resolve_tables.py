@@ -12,7 +12,7 @@ from czar.analysis.context import QueryContext, TableRef
 from qserv.errors import ER_BAD_DB_ERROR, ER_NO_DB_ERROR, ER_NO_SUCH_TABLE, QservError, not_supported
 
 
-def from_tables(select: exp.Select) -> list[exp.Expression]:
+def from_tables(select: exp.Select) -> list[exp.Expr]:
     """The sources of the top-level FROM clause and its joins, in order."""
     sources = []
     from_ = select.args.get("from_")

@@ -22,20 +22,20 @@ from czar.analysis.context import conjuncts
 from czar.analysis.spatial import POINT_IN, literal_value, point_in_call
 from qserv import scisql as defs
 from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
+from qserv.regions import MAX_POLY_VERTICES, RegionError, make_region
 
 ER_SP_WRONG_NO_OF_ARGS = 1318
-from qserv.regions import MAX_POLY_VERTICES, RegionError, make_region
 
 NAMES = {n.lower(): n for n in defs.FUNCTIONS}
 CPOLY = "scisql_s2ptincpoly"
 
 
-def _sql(node: exp.Expression) -> str:
+def _sql(node: exp.Expr) -> str:
     from czar.plan import MariaDB  # late: czar.plan imports the analysis package
     return "(" + node.sql(dialect=MariaDB, identify=True) + ")"
 
 
-def _parse(text: str) -> exp.Expression:
+def _parse(text: str) -> exp.Expr:
     return exp.Paren(this=sqlglot.parse_one(text, read="mysql"))
 
 
@@ -62,7 +62,7 @@ def _valid_region(call: exp.Anonymous) -> bool:
     return True
 
 
-def _inline(call: exp.Anonymous, where_true: bool, database: str | None = None) -> exp.Expression:
+def _inline(call: exp.Anonymous, where_true: bool, database: str | None = None) -> exp.Expr:
     name = call.name.lower()
     if name == CPOLY:
         vertices = _cpoly_vertices(call)
@@ -84,7 +84,7 @@ def _inline(call: exp.Anonymous, where_true: bool, database: str | None = None) 
     return _parse(defs.inline(canonical, [_sql(a) for a in call.expressions], where_true=where_true))
 
 
-def _is_scisql(node: exp.Expression) -> bool:
+def _is_scisql(node: exp.Expr) -> bool:
     return isinstance(node, exp.Anonymous) and (node.name.lower() in NAMES or node.name.lower() == CPOLY)
 
 

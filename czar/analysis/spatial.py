@@ -36,7 +36,7 @@ POINT_IN = {"scisql_s2ptinbox": "box", "scisql_s2ptincircle": "circle",
             "scisql_s2ptinellipse": "ellipse", "scisql_s2ptincpoly": "poly"}
 
 
-def literal_value(node: exp.Expression) -> float | None:
+def literal_value(node: exp.Expr) -> float | None:
     """The number a numeric literal (possibly negated or parenthesized) stands for."""
     sign = 1.0
     while isinstance(node, (exp.Neg, exp.Paren)):
@@ -51,7 +51,7 @@ def literal_value(node: exp.Expression) -> float | None:
     return None
 
 
-def literal_args(call: exp.Anonymous, name: str, skip: int = 0) -> list[float]:
+def literal_args(call: exp.Expr, name: str, skip: int = 0) -> list[float]:
     values = []
     for i, arg in enumerate(call.expressions[skip:], skip + 1):
         v = literal_value(arg)
@@ -62,7 +62,7 @@ def literal_args(call: exp.Anonymous, name: str, skip: int = 0) -> list[float]:
     return values
 
 
-def _is_areaspec(node: exp.Expression) -> bool:
+def _is_areaspec(node: exp.Expr) -> bool:
     return isinstance(node, exp.Anonymous) and bool(AREASPEC.match(node.name))
 
 
@@ -70,11 +70,11 @@ def _describe(name: str, args: list[float]) -> str:
     return f"{name.lower()}({', '.join(f'{a:g}' for a in args)})"
 
 
-def _one_literal(node: exp.Expression) -> bool:
+def _one_literal(node: exp.Expr) -> bool:
     return literal_value(node) == 1.0
 
 
-def point_in_call(term: exp.Expression) -> exp.Anonymous | None:
+def point_in_call(term: exp.Expr) -> exp.Anonymous | None:
     """The scisql point-in-region call of a term `f(...) = 1` (or `1 = f(...)`)."""
     if not isinstance(term, exp.EQ):
         return None
@@ -89,7 +89,7 @@ def chunker_of(ctx: QueryContext) -> Chunker:
     return Chunker(spec.chunk_order, spec.subchunk_bits)
 
 
-def _areaspec_equals_one(term: exp.Expression) -> exp.Expression | None:
+def _areaspec_equals_one(term: exp.Expr) -> exp.Expr | None:
     """`qserv_areaspec_*(...) = 1` and `1 = qserv_areaspec_*(...)` mean the restrictor itself
     (the original accepts both; case01 query 1006)."""
     if isinstance(term, exp.EQ):
@@ -113,7 +113,7 @@ def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
         if not directors:
             raise not_supported(f"{restrictors[0].name.lower()} without a director table in FROM",
                                 "spatial restrictors filter on a director table's position columns")
-        terms: list[exp.Expression] = []
+        terms: list[exp.Expr] = []
         added: set[int] = set()
         for term in top:
             if not _is_areaspec(term):

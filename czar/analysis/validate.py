@@ -92,7 +92,7 @@ def _linked_all(select: exp.Select, ctx: QueryContext, refs: list[TableRef]) -> 
     def union(a: TableRef, b: TableRef):
         parent[find(id(a))] = find(id(b))
 
-    def key_ref(col: exp.Expression) -> TableRef | None:
+    def key_ref(col: exp.Expr) -> TableRef | None:
         if not isinstance(col, exp.Column):
             return None
         ref = ctx.table_for_column(col)

@@ -102,14 +102,16 @@ class WorkerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ExecuteDdl(self, request, context):
-        """Run DDL on the worker's MariaDB (create database / chunk tables). Loader only.
+        """Run DDL on the worker's MariaDB, in order: the ingest controller creates the chunk
+        tables at publish and drops a deleted database; the thin loader creates its tables.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def LoadTable(self, request_iterator, context):
-        """Stream a TSV file into a table of the worker (LOAD DATA). Loader only.
+        """Stream a TSV file into a table of the worker (LOAD DATA). The thin loader only
+        (`qserv load --thin`); the ingest uses LoadContribution.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -194,7 +194,7 @@ def mutate(name: str, sql: str, ordered: bool, rng: random.Random) -> Case:
             tokens.insert(i, tokens[i] + " ")
             select_changed |= i in select
         elif kind == "case":
-            tokens = [t.lower() if rng.random() < 0.5 and not t[:1] in "'\"`" else t for t in tokens]
+            tokens = [t.lower() if rng.random() < 0.5 and t[:1] not in "'\"`" else t for t in tokens]
         elif kind == "expr" and not has_limit and select:
             choices = EXPRESSIONS + [f"{c} {op} 3" for t in tables for c in COLUMNS[t]
                                      for op in ("/", "||", "DIV")]

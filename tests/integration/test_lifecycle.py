@@ -47,9 +47,9 @@ def all_pids(config: ClusterConfig) -> list[int]:
 
 def test_status_all_up(life_dir):
     out = qserv("status", "--dir", str(life_dir)).stdout
-    lines = [l for l in out.splitlines() if l.strip()]
+    lines = [ln for ln in out.splitlines() if ln.strip()]
     assert len(lines) == 1 + 2 + 2 + 1  # czar mariadb, 2 worker mariadbs, 2 workers, czar
-    assert all(" up " in l for l in lines), out
+    assert all(" up " in ln for ln in lines), out
 
 
 def test_second_up_is_refused(life_dir):
@@ -85,7 +85,7 @@ def test_crashed_worker_shows_in_status(life_dir):
         time.sleep(0.05)
     proc = qserv("status", "--dir", str(life_dir), check=False)
     assert proc.returncode == 1
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("worker1 "))
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("worker1 "))
     assert "crashed" in line
 
 

@@ -4,7 +4,6 @@ director overlap rows sit in `<T>FullOverlap_<chunk>` beside the chunk table on 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from qserv.catalog import DatabaseSpec
 from qserv.loader import load, partition_to
 from qserv.mariadb import MariaDBServer
-from qserv.metadata import MetadataStore
 from tests.conftest import czar_connect, query
 
 CASE01 = Path(__file__).resolve().parents[1] / "case01" / "case01.yaml"

@@ -42,7 +42,7 @@ def learned(sql: str, db: str = "demo") -> PlanCache:
 def corpus() -> list[str]:
     queries = [c.query for c in read_cases(FIXTURES / "plan.sql", with_output=False)]
     for path in sorted(DIFFERENTIAL.glob("*.sql")):
-        text = "\n".join(l for l in path.read_text().splitlines() if not l.strip().startswith("--"))
+        text = "\n".join(ln for ln in path.read_text().splitlines() if not ln.strip().startswith("--"))
         queries.append(text.strip())
     return queries
 
