@@ -27,7 +27,7 @@ from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
 from sqlglot import exp
 
-from czar import mimic_batches, multi_results, session_state, statements
+from czar import mimic_batches, multi_results, session_state, statements, wire_guard
 from czar.multi_results import MultiResults, multi_statements
 from czar.result_charset import convert_results
 from czar.session_state import SessionState, apply_set, server_facts, set_targets
@@ -483,6 +483,7 @@ async def start_frontend(engine: QueryEngine, host: str, port: int,
                          identity_provider: IdentityProvider, ssl=None,
                          version_comment: str = "Qserv (Python)") -> MysqlServer:
     """`identity_provider`: who may log in (czar/login.py); `ssl`: an SSLContext to offer TLS."""
+    wire_guard.install(engine.config.connect_timeout, engine.config.max_allowed_packet)
     mimic_batches.install()
     multi_results.install()
     session_state.install()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import re
 import secrets
 import ssl
@@ -25,10 +26,12 @@ from asyncio import sslproto
 from dataclasses import dataclass
 
 from mysql_mimic import MysqlServer
-from mysql_mimic.stream import MysqlStream
+from mysql_mimic.errors import MysqlError
+from mysql_mimic.stream import ConnectionClosed, MysqlStream
 from mysql_mimic import utils as mimic_utils
 from mysql_mimic.auth import Forbidden, IdentityProvider, NativePasswordAuthPlugin, Success, User
 
+log = logging.getLogger("czar.login")
 # The client's address, set when its connection starts (the auth plugin has no other way to it).
 PEER_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("peer_host", default="localhost")
 MARIADB_HASH = re.compile(r"^\*[0-9A-Fa-f]{40}$")
@@ -196,7 +199,13 @@ class PeerAwareServer(MysqlServer):
     async def _client_connected_cb(self, reader, writer):
         peer = writer.get_extra_info("peername")
         PEER_HOST.set(peer[0] if isinstance(peer, tuple) and peer else "localhost")
-        return await super()._client_connected_cb(reader, writer)
+        try:
+            return await super()._client_connected_cb(reader, writer)
+        except (MysqlError, ConnectionError, TimeoutError, ConnectionClosed) as e:
+            # a login that failed (already answered) or a peer gone: not the server's fault
+            log.info("connection from %s ended at login: %s", PEER_HOST.get(), e)
+        finally:
+            writer.close()
 
 
 def users_of(config) -> dict[str, str]:

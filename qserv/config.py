@@ -41,6 +41,10 @@ class MariaDBSettings:
     # ~2.7k rows of each job sat in that cache while the client waited. MyISAM chunk scans
     # (which read through a cache of this size) measured no slower at 16K.
     read_buffer_size: str = "16K"
+    # Largest statement (and row) a server accepts: the czar's own statements to it and the
+    # workers' chunk statements stay far below (each chunk statement carries the client's
+    # text once, and the client's text is at most ClusterConfig.max_allowed_packet).
+    max_allowed_packet: str = "256M"
 
 
 @dataclass
@@ -88,6 +92,10 @@ class ClusterConfig:
     # (1 s, doubling up to login_max_wait_s); an address gets 4x as many over all users.
     login_max_failures: int = 5
     login_max_wait_s: float = 60.0
+    # The MySQL port's limits (MariaDB's variables): a login must end within connect_timeout
+    # seconds; a client packet (a statement) may be at most max_allowed_packet bytes (1153).
+    connect_timeout: float = 10.0
+    max_allowed_packet: int = 16 << 20
     # Dispatch: how many chunk jobs run at once per worker, and how many chunks go in one job.
     jobs_per_worker: int = 2
     # 64: measured on 1M Objects in 418 chunks, 4 workers: a full-scan GROUP BY at 0.85x one

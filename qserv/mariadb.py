@@ -139,7 +139,7 @@ class MariaDBServer:
             f"--max-connections={s.max_connections}", f"--table-open-cache={s.table_open_cache}",
             f"--tmp-table-size={s.tmp_table_size}", f"--max-heap-table-size={s.tmp_table_size}",
             f"--read-buffer-size={s.read_buffer_size}",
-            "--max-allowed-packet=256M", "--skip-log-bin",
+            f"--max-allowed-packet={s.max_allowed_packet}", "--skip-log-bin",
         ]
 
     def accounts_sql(self) -> str:
