@@ -27,7 +27,7 @@ def cmd_up(args) -> int:
                                       base_port=args.base_port, user=args.user, password=password)
         created = True
     try:
-        up(config)
+        up(config, supervise=not args.no_supervise)
     except ClusterError as e:
         print(f"qserv up: {e}", file=sys.stderr)
         return 1
@@ -55,7 +55,9 @@ def cmd_status(args) -> int:
     width = max(len(r.name) for r in rows)
     for r in rows:
         print(f"{r.name:<{width}}  {r.state:<9}  {r.detail}")
-    return 0 if all(r.state == "up" for r in rows) else 1
+    # a cluster started with --no-supervise is whole without a supervisor
+    return 0 if all(r.state == "up" or (r.name == "supervisor" and r.state == "off")
+                    for r in rows) else 1
 
 
 def cmd_load(args) -> int:
@@ -142,8 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="its password (default: generated, printed once and kept in DIR/my.cnf)")
         sp.add_argument("--no-password", action="store_true",
                         help="let the user log in without a password (a local playground only)")
+        sp.add_argument("--no-supervise", action="store_true",
+                        help="start no supervisor: a crashed process stays down until the next "
+                             "`qserv up`")
 
-    sp = with_dir(sub.add_parser("up", help="start a local cluster (private mariadbd per worker)"))
+    sp = with_dir(sub.add_parser(
+        "up", help="start a local cluster (private mariadbd per worker) and its supervisor; on a "
+                   "partly running cluster, start what is missing"))
     with_up_options(sp)
     sp.set_defaults(func=cmd_up)
     with_dir(sub.add_parser("down", help="stop every process of the cluster")).set_defaults(func=cmd_down)

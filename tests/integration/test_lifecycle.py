@@ -1,5 +1,7 @@
 """`qserv up` / `status` / `down` on a cluster of its own (2 workers, separate ports), through
-the real CLI: refusing a second `up`, showing a crashed daemon, leaving no process behind."""
+the real CLI, without the supervisor (`--no-supervise`: a crashed daemon stays down, as the
+tests below need; tests/faults/test_supervisor.py covers the supervised cluster): a second
+`up` starting nothing, showing a crashed daemon, leaving no process behind."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def life_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("lifecycle")
     # A small result limit, inherited by the daemons through the QSERV_* overrides.
     qserv("up", "--dir", str(d), "--workers", "2", "--port", str(LIFE_FRONTEND),
-          "--base-port", str(LIFE_BASE), env={"QSERV_MAX_RESULT_ROWS": "300"})
+          "--base-port", str(LIFE_BASE), "--no-supervise", env={"QSERV_MAX_RESULT_ROWS": "300"})
     yield d
     qserv("down", "--dir", str(d), check=False)
 
@@ -48,14 +50,18 @@ def all_pids(config: ClusterConfig) -> list[int]:
 def test_status_all_up(life_dir):
     out = qserv("status", "--dir", str(life_dir)).stdout
     lines = [ln for ln in out.splitlines() if ln.strip()]
-    assert len(lines) == 1 + 2 + 2 + 1  # czar mariadb, 2 worker mariadbs, 2 workers, czar
-    assert all(" up " in ln for ln in lines), out
+    # czar mariadb, 2 worker mariadbs, 2 workers, czar, the supervisor (off here)
+    assert len(lines) == 1 + 2 + 2 + 1 + 1
+    assert all(" up " in ln for ln in lines[:-1]), out
+    assert lines[-1].split()[:2] == ["supervisor", "off"], out
 
 
-def test_second_up_is_refused(life_dir):
-    proc = qserv("up", "--dir", str(life_dir), check=False)
-    assert proc.returncode != 0
-    assert "already running" in proc.stderr
+def test_second_up_starts_nothing(life_dir):
+    config = ClusterConfig.load(life_dir)
+    pids = all_pids(config)
+    proc = qserv("up", "--dir", str(life_dir), "--no-supervise")
+    assert "nothing to start" in proc.stdout
+    assert all_pids(config) == pids
 
 
 def test_load_and_query(life_dir, tmp_path_factory):
