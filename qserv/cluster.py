@@ -231,10 +231,10 @@ def cluster_processes(config: ClusterConfig) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
+            raw = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        args = [a.decode(errors="replace") for a in args]
+        args = [a.decode(errors="replace") for a in raw]
         ours = any(a == "--config" and b == root for a, b in zip(args, args[1:])) or \
             any(a.startswith(f"--datadir={root}/") for a in args)
         if ours and pid_alive(int(entry.name)):

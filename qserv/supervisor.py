@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 
@@ -61,7 +62,7 @@ class Supervisor:
         self.clock, self.mono = clock, mono
         self.watches = {name: Watch() for name in component_names(config)}
         self._load()
-        self.children = []   # Popen objects of what we started: polled, so none stays a zombie
+        self.children: list[subprocess.Popen] = []   # Popen objects of what we started: polled, so none stays a zombie
         self.stopping = False
 
     def step(self) -> bool:

@@ -85,7 +85,7 @@ def test_killed_process_is_restarted(sup_dir, victim):
     assert "restarted 1x by the supervisor, last at" in line.detail, line
     assert count_objects(config) == OBJECTS
     out = qserv("status", "--dir", str(sup_dir)).stdout   # exit 0: all up
-    assert f"restarted 1x" in next(l for l in out.splitlines() if l.startswith(victim + " "))
+    assert "restarted 1x" in next(ln for ln in out.splitlines() if ln.startswith(victim + " "))
 
 
 def test_up_starts_only_what_is_missing(sup_dir):
@@ -109,7 +109,7 @@ def test_up_starts_only_what_is_missing(sup_dir):
     assert "nothing to start" in out and pids(config) == after
     # the restarts seen by the first supervisor are still reported by the second
     out = qserv("status", "--dir", str(sup_dir)).stdout
-    assert "restarted 1x" in next(l for l in out.splitlines() if l.startswith("czar "))
+    assert "restarted 1x" in next(ln for ln in out.splitlines() if ln.startswith("czar "))
 
 
 def test_down_leaves_no_process(sup_dir):
