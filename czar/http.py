@@ -2,9 +2,14 @@
 
 Every answer is JSON with `success` (1 or 0) and `error` ("" when it worked); failures also
 carry an HTTP status (400 bad request, 401 no token, 404 unknown, 409 conflicting state,
-503 a worker unreachable). Requests that change anything need the admin token of the cluster
-config: `Authorization: Bearer TOKEN`, or `auth_key` in the JSON body or the query string
-(the original's way). `GET /openapi.json` describes every route.
+413 too large, 503 a worker unreachable). Requests that change anything need the admin token
+of the cluster config: `Authorization: Bearer TOKEN`, or `auth_key` in the query string or
+the JSON body (the original's way). `GET /openapi.json` describes every route.
+
+The token is checked before any body is read (issue 15, item 8: 300 MB of JSON without a token
+took the czar to 1 GB): a token in the header or the query decides at once; `auth_key` in the
+body is looked for only in a JSON body of at most AUTH_BODY_BYTES. JSON bodies are capped at
+`http_max_json_bytes` (413); file contributions are never held whole: they stream.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ log = logging.getLogger("czar.http")
 CONTROLLER = web.AppKey("controller", IngestController)
 TOKEN = web.AppKey("token", str)
 READ_PIECE = 1 << 20
+AUTH_BODY_BYTES = 64 << 10   # largest body searched for an auth_key before the token is known
+JSON_KEY = "qserv_json"      # the request's JSON body, once read for its auth_key
 
 
 def ok(payload: dict, status: int = 200) -> web.Response:
@@ -35,15 +42,41 @@ def fail(message: str, status: int, **ext) -> web.Response:
 
 
 async def json_body(request: web.Request) -> dict:
+    """The JSON object of the body (at most the app's client_max_size bytes, else 413)."""
+    if JSON_KEY in request:
+        return request[JSON_KEY]
     if not request.can_read_body:
         return {}
     try:
         body = await request.json()
-    except json.JSONDecodeError as e:
+    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested too deep
         raise IngestError(f"the body is not valid JSON: {e}")
     if not isinstance(body, dict):
         raise IngestError("the body must be a JSON object")
     return body
+
+
+async def small_json_body(request: web.Request) -> dict:
+    """The JSON body when it is small (AUTH_BODY_BYTES): read without knowing the caller."""
+    length = request.content_length
+    if not request.can_read_body or (length is not None and length > AUTH_BODY_BYTES):
+        return {}
+    data = await request.content.read(AUTH_BODY_BYTES + 1)
+    if len(data) > AUTH_BODY_BYTES or not request.content.at_eof():
+        return {}
+    try:
+        body = json.loads(data) if data else {}
+    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, nested too deep
+        raise IngestError(f"the body is not valid JSON: {e}")
+    if not isinstance(body, dict):
+        raise IngestError("the body must be a JSON object")
+    request[JSON_KEY] = body
+    return body
+
+
+def given_token(request: web.Request) -> str:
+    return (request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            or request.query.get("auth_key", ""))
 
 
 @web.middleware
@@ -53,13 +86,12 @@ async def errors_and_auth(request: web.Request, handler):
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             token = request.app[TOKEN]
             if token:
-                given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-                given = given or request.query.get("auth_key", "")
+                given = given_token(request)
                 if not given and request.content_type == "application/json":
-                    given = str((await json_body(request)).get("auth_key", ""))
+                    given = str((await small_json_body(request)).get("auth_key", ""))
                 if not hmac.compare_digest(given.encode(), token.encode()):
-                    return fail("a valid admin token is required (Authorization: Bearer TOKEN "
-                                "or auth_key)", 401)
+                    return fail("a valid admin token is required (Authorization: Bearer TOKEN, "
+                                "or auth_key in the query or in a small JSON body)", 401)
         return await handler(request)
     except IngestError as e:
         return fail(str(e), e.status, **e.ext)
@@ -67,8 +99,8 @@ async def errors_and_auth(request: web.Request, handler):
         if e.status >= 400:
             return fail(e.reason, e.status)
         raise
-    except (ValueError, KeyError) as e:
-        return fail(f"bad request: {e}", 400)
+    except (ValueError, KeyError, TypeError, OverflowError) as e:  # a field missing or mistyped
+        return fail(f"bad request: {type(e).__name__}: {e}", 400)
     except grpc.aio.AioRpcError as e:   # a worker down or failing: say which call, retry later
         return fail(f"a worker could not be reached or failed: {e.code().name}: {e.details()}", 503)
     except Exception as e:   # a bug or an unreachable component: say so, keep serving
@@ -83,8 +115,10 @@ async def _body_pieces(request: web.Request):
         yield piece
 
 
-def build_app(controller: IngestController, token: str) -> web.Application:
-    app = web.Application(middlewares=[errors_and_auth], client_max_size=1 << 40)
+def build_app(controller: IngestController, token: str,
+              max_json_bytes: int = 32 << 20) -> web.Application:
+    """`max_json_bytes`: the largest JSON body (file contributions stream, unbounded)."""
+    app = web.Application(middlewares=[errors_and_auth], client_max_size=max_json_bytes)
     app[CONTROLLER] = controller
     app[TOKEN] = token
     c = controller
@@ -175,9 +209,9 @@ def build_app(controller: IngestController, token: str) -> web.Application:
 
 
 async def start_http(controller: IngestController, host: str, port: int, token: str,
-                     ssl=None) -> web.AppRunner:
+                     ssl=None, max_json_bytes: int = 32 << 20) -> web.AppRunner:
     """`ssl`: an SSLContext to serve HTTPS instead of HTTP."""
-    runner = web.AppRunner(build_app(controller, token), access_log=None)
+    runner = web.AppRunner(build_app(controller, token, max_json_bytes), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=ssl).start()
     return runner

@@ -26,7 +26,8 @@ async def serve(config: ClusterConfig) -> None:
     log.info("czar listening on %s:%d", config.host, config.frontend_port)
     ingest = IngestController(config)
     await ingest.start()
-    http = await start_http(ingest, config.host, config.http_port, config.admin_token, ssl=tls)
+    http = await start_http(ingest, config.host, config.http_port, config.admin_token, ssl=tls,
+                            max_json_bytes=config.http_max_json_bytes)
     log.info("HTTP API (ingest) on %s:%d", config.host, config.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -72,6 +72,8 @@ class ClusterConfig:
     # requests need `admin_token` (`Authorization: Bearer TOKEN` or `auth_key` in the JSON).
     http_port: int = 4048
     admin_token: str = ""
+    # Largest JSON body the HTTP API reads (413 beyond); file contributions stream, unbounded.
+    http_max_json_bytes: int = 32 << 20
     czar_mariadb_port: int = 13306
     # The MySQL login of the default user (`qserv up` generates the password unless asked
     # for none), and more users as {name: password}; a password may also be given as
