@@ -7,6 +7,7 @@ import itertools
 import logging
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import AsyncIterator, Sequence
 
@@ -17,6 +18,7 @@ from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, make_jobs
 from czar.failover import spread
+from czar.leftovers import Leftovers
 from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
 from czar.plan import QueryPlan, build_plan
@@ -69,6 +71,10 @@ class QueryEngine:
         self.dispatcher = Dispatcher(config, str(spool))
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
+        # query id -> the lease a merged query holds while its result table and spool files
+        # exist (czar/leftovers.py); weak, so a result no one reads frees its entry
+        self.leases: weakref.WeakValueDictionary[str, Lease] = weakref.WeakValueDictionary()
+        self.leftovers = Leftovers(pool, spool, self._prefix, lambda: set(self.leases.keys()))
 
     @classmethod
     async def connect(cls, config: ClusterConfig) -> "QueryEngine":
@@ -231,8 +237,13 @@ class QueryEngine:
         query_id = self.new_query_id()
         started = time.monotonic()
         view = self.catalog.view
+        lease = self.leases[query_id] = Lease()
         result = ResultTable(self.pool, query_id, self.config.max_result_rows, plan.session_sql)
-        await result.create(plan.shadow_sql)
+        try:
+            await result.create(plan.shadow_sql)
+        except BaseException:
+            self._end_lease(query_id)
+            raise
         try:
             if plan.partitioned:
                 placement = view.placement.get(plan.database.lower(), {})
@@ -246,6 +257,7 @@ class QueryEngine:
             conn = await self.raw_pool.acquire()
         except BaseException:
             await result.drop()
+            self._end_lease(query_id)
             raise
         cur = conn.cursor(asyncmy.cursors.SSCursor)
         try:
@@ -256,6 +268,7 @@ class QueryEngine:
             await cur.close()
             self._release(conn, plan.session_sql)
             await result.drop()
+            self._end_lease(query_id)
             raise
 
         async def batches():
@@ -269,10 +282,17 @@ class QueryEngine:
                 await cur.close()
                 self._release(conn, plan.session_sql)
                 await result.drop()
+                self._end_lease(query_id, lease)
                 log.info("query %s done in %.3f s", query_id, time.monotonic() - started)
 
         binary = [f.charsetnr == BINARY_CHARSET for f in cur._result.fields]
         return QueryResult(columns=cur.description, binary=binary, batches=batches())
+
+    def _end_lease(self, query_id: str, lease: "Lease | None" = None) -> None:
+        """The query's table and files are gone: the sweeper may forget it. (The result's
+        reader passes its `lease`: naming it there keeps it alive as long as the reader.)"""
+        if self.leases.get(query_id) is lease or lease is None:
+            self.leases.pop(query_id, None)
 
     def _release(self, conn, session_sql: str) -> None:
         """Back to the pool, unless it carries a client's session settings (then closed)."""
@@ -285,6 +305,11 @@ class QueryEngine:
         for pool in (self.pool, self.raw_pool):
             pool.close()
             await pool.wait_closed()
+
+
+class Lease:
+    """Held by a running merged query (see QueryEngine.leases)."""
+    __slots__ = ("__weakref__",)
 
 
 def few_rows(lookups) -> bool:

@@ -19,6 +19,8 @@ log = logging.getLogger("czar")
 
 async def serve(config: ClusterConfig) -> None:
     engine = await QueryEngine.connect(config)
+    await engine.leftovers.sweep()   # what queries of an earlier run (a crash) left behind
+    sweeper = asyncio.create_task(engine.leftovers.run(config.cleanup_interval_s))
     tls = tls_context(config.tls_cert, config.tls_key)
     logins = QservIdentityProvider(users_of(config), LoginThrottle(config.login_max_failures,
                                                                    config.login_max_wait_s))
@@ -34,6 +36,7 @@ async def serve(config: ClusterConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    sweeper.cancel()
     server.close()
     await http.cleanup()
     await ingest.close()

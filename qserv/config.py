@@ -110,6 +110,9 @@ class ClusterConfig:
     # scans run (the czar forwards them; on a 2-core machine four scanning servers at the
     # same priority held a pymysql client to ~40% of a core). Idle CPU is still all theirs.
     worker_nice: int = 10
+    # How often the czar and the workers remove what killed queries left behind (result
+    # tables, spool files, outfiles: czar/leftovers.py, worker/leftovers.py); also at start.
+    cleanup_interval_s: float = 60.0
     mariadb: MariaDBSettings = field(default_factory=MariaDBSettings)
 
     # ---- derived paths -------------------------------------------------------------------

@@ -69,6 +69,10 @@ class Executor:
         self._query_pools: dict[str, asyncmy.Pool] = {}
         self._slots = asyncio.Semaphore(max_parallel)
         self.running: dict[str, set[int]] = defaultdict(set)  # query id -> MariaDB thread ids
+        # names of the OUTFILEs running queries follow: registered before MariaDB creates one,
+        # forgotten after it is deleted, so the leftover sweep (worker/leftovers.py) never
+        # takes the file of a running query
+        self.outfiles: set[str] = set()
 
     async def pool(self) -> asyncmy.Pool:
         if self._pool is None:
@@ -141,6 +145,7 @@ class Executor:
             yield outfile_text(rows)
             return
         path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
+        self.outfiles.add(path.name)
         # MariaDB appends to the file as it finds rows: pieces go out while it still scans,
         # so the czar and its client work in parallel with the scan.
         writing = asyncio.create_task(self._write_outfile(query_id, database, sql, path, where,
@@ -153,6 +158,7 @@ class Executor:
                 writing.cancel()
             await asyncio.gather(writing, return_exceptions=True)
             path.unlink(missing_ok=True)
+            self.outfiles.discard(path.name)
 
     async def _write_outfile(self, query_id: str, database: str, sql: str, path: Path,
                              where: str | None, session_sql: str = "") -> None:

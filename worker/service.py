@@ -16,6 +16,7 @@ from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 from worker.executor import ChunkQueryError, Executor
 from worker.ingest import IngestService
+from worker.leftovers import sweep_at_start, sweep_periodically
 from worker.loader import load_file, spool_path
 
 log = logging.getLogger("worker")
@@ -109,6 +110,10 @@ async def serve(config: ClusterConfig, name: str) -> None:
     wcfg = config.worker(name)
     mariadb = MariaDBServer.for_worker(config, name)
     service = WorkerService(name, mariadb)
+    # before serving: what the daemon before this one left (killed statements, files)
+    await sweep_at_start(service.executor.pool, mariadb.outfile_dir, READER_USER)
+    sweeper = asyncio.create_task(sweep_periodically(
+        mariadb.outfile_dir, lambda: set(service.executor.outfiles), config.cleanup_interval_s))
     server = grpc.aio.server(interceptors=[TokenCheck(config.grpc_token)], options=[
         ("grpc.max_send_message_length", 64 << 20),
         ("grpc.max_receive_message_length", 64 << 20),
@@ -122,6 +127,7 @@ async def serve(config: ClusterConfig, name: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    sweeper.cancel()
     await server.stop(grace=2)
     await service.executor.close()
     await service.ingest.close()
