@@ -168,7 +168,8 @@ def build_app(controller: IngestController, token: str,
     @routes.get("/ingest/trans")
     async def transactions(request):
         q = request.query
-        return ok({"transactions": await c.transactions(q.get("database"), q.get("state"))})
+        return ok({"transactions": await c.transactions(q.get("database"), q.get("state"),
+                                                        q.get("units", "0") not in ("0", ""))})
 
     @routes.post("/ingest/trans")
     async def start_transaction(request):
@@ -199,6 +200,10 @@ def build_app(controller: IngestController, token: str,
     @routes.post("/ingest/file")
     async def contribute(request):
         return ok(await c.contribute(request.query, _body_pieces(request)))
+
+    @routes.post("/ingest/files")
+    async def contribute_bundle(request):
+        return ok(await c.contribute_bundle(request.query, _body_pieces(request)))
 
     @routes.post("/ingest/index")
     async def index(request):
@@ -308,10 +313,13 @@ OPENAPI = {
                     "indexes": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
                     "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}}}})},
         "/ingest/trans": {
-            "get": _op("Transactions", params=[_q("database"), _q("state")], write=False),
+            "get": _op("Transactions", params=[_q("database"), _q("state"),
+                                               _q("units", "integer", desc="1: list each one's units")],
+                       write=False),
             "post": _op("Start a transaction", body={
                 "type": "object", "required": ["database"], "properties": {
-                    "database": {"type": "string"}, "context": {"type": "string"}}})},
+                    "database": {"type": "string"}, "context": {"type": "string"},
+                    "units": {"type": "array", "items": {"type": "string"}}}})},
         "/ingest/trans/{id}": {
             "get": _op("One transaction", params=[_p("id", "integer")], write=False),
             "put": _op("Commit (abort=0) or abort (abort=1): abort drops the transaction's "
@@ -333,6 +341,11 @@ OPENAPI = {
                                           _q("chunk", "integer"), _q("overlap", "integer"),
                                           _q("columns", desc="comma-separated file columns"),
                                           _q("name", desc="file name, for reports")] + _DIALECT)},
+        "/ingest/files": {
+            "post": _op("Contribute many chunk files of chunks on the same workers (a bundle): the "
+                        "body is one line of JSON {\"files\": [{table, chunk, overlap, name, columns, "
+                        "bytes}]} then the files' bytes back to back; one stream per worker",
+                        raw=True, params=[_q("transaction_id", "integer", True)] + _DIALECT)},
         "/ingest/index": {
             "post": _op("Stage a director-index file (key, chunkId, subChunkId) for publish",
                         raw=True, params=[_q("database", required=True), _q("table", required=True),

@@ -71,6 +71,11 @@ SCHEMA = [
         db VARCHAR(64) NOT NULL, step VARCHAR(32) NOT NULL, state VARCHAR(16) NOT NULL,
         seconds DOUBLE NULL, detail TEXT NULL, updated DOUBLE NOT NULL,
         PRIMARY KEY (db, step)) ENGINE=InnoDB""",
+    # The units (e.g. `chunk:1234`) a transaction loads when it loads several (a bundle of
+    # chunks): a resumed `qserv ingest` skips the units of committed transactions.
+    f"""CREATE TABLE IF NOT EXISTS {META_DB}.ingest_trans_units (
+        trans_id INT UNSIGNED NOT NULL, db VARCHAR(64) NOT NULL, unit VARCHAR(255) NOT NULL,
+        PRIMARY KEY (trans_id, unit), KEY (db)) ENGINE=InnoDB""",
     f"""CREATE TABLE IF NOT EXISTS {META_DB}.ingest_index_files (
         db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL, name VARCHAR(255) NOT NULL,
         `rows` BIGINT NOT NULL, PRIMARY KEY (db, tbl, name)) ENGINE=InnoDB""",
@@ -336,7 +341,7 @@ class IngestController:
                     m.execute(f"DROP TABLE IF EXISTS {index_stage_table(db, t.name)}")
             m.drop_database(db)
             for table in ("ingest_dbs", "ingest_trans", "ingest_contrib", "ingest_chunks",
-                          "ingest_steps", "ingest_index_files"):
+                          "ingest_steps", "ingest_index_files", "ingest_trans_units"):
                 m.execute(f"DELETE FROM {META_DB}.{table} WHERE db = %s", (db,))
         await self.meta(drop)
         return {"database": db, "deleted": True}
@@ -395,16 +400,27 @@ class IngestController:
             raise IngestError(f"no transaction {trans_id}", 404)
         return _trans_json(rows[0])
 
-    async def transactions(self, db: str | None = None, state: str | None = None) -> list[dict]:
+    async def transactions(self, db: str | None = None, state: str | None = None,
+                           units: bool = False) -> list[dict]:
+        """`units`: each transaction also lists the units it loads (a bundle's chunks)."""
         where, args = [], []
         if db:
             where.append("db = %s"), args.append(db)
         if state:
             where.append("state = %s"), args.append(state)
+        cond = (" WHERE " + " AND ".join(where) if where else "")
         sql = (f"SELECT id, db, state, context, begin_time, end_time, error FROM "
-               f"{META_DB}.ingest_trans" + (" WHERE " + " AND ".join(where) if where else "")
-               + " ORDER BY id")
-        return [_trans_json(r) for r in await self.sql(sql, args)]
+               f"{META_DB}.ingest_trans" + cond + " ORDER BY id")
+        out = [_trans_json(r) for r in await self.sql(sql, args)]
+        if units:
+            of: dict[int, list[str]] = defaultdict(list)
+            for t, u in await self.sql(
+                    f"SELECT trans_id, unit FROM {META_DB}.ingest_trans_units WHERE trans_id IN "
+                    f"(SELECT id FROM {META_DB}.ingest_trans{cond})", args):
+                of[t].append(u)
+            for t in out:
+                t["units"] = of.get(t["id"], [])
+        return out
 
     async def start_transaction(self, body: dict) -> dict:
         db = check_name(body.get("database"), "database")
@@ -412,11 +428,19 @@ class IngestController:
         if row["state"] == "PUBLISHED":
             raise IngestError(f"{db} is published: no transaction can start", 409)
         context = str(body.get("context", ""))[:255]
+        units = body.get("units") or []
+        if not isinstance(units, list) or not all(isinstance(u, str) and len(u) <= 255 for u in units):
+            raise IngestError("units must be a list of strings (at most 255 characters each)")
 
         def insert(m: MetadataStore):
             m.execute(f"INSERT INTO {META_DB}.ingest_trans (db, state, context, begin_time) "
                       "VALUES (%s, %s, %s, %s)", (db, STARTED, context, time.time()))
-            return m.execute("SELECT LAST_INSERT_ID()")[0][0]
+            trans_id = m.execute("SELECT LAST_INSERT_ID()")[0][0]
+            if units:
+                with m.conn.cursor() as cur:
+                    cur.executemany(f"INSERT IGNORE INTO {META_DB}.ingest_trans_units VALUES "
+                                    "(%s, %s, %s)", [(trans_id, db, u) for u in units])
+            return trans_id
         trans_id = await self.meta(insert)
         return {"transaction": await self.trans_row(trans_id)}
 
@@ -571,6 +595,11 @@ class IngestController:
                             "table": table.name, "chunk": chunk, "overlap": int(overlap),
                             "worker_table": target, "workers": workers, "rows": rows,
                             "bytes": nbytes}}
+
+    async def contribute_bundle(self, q, body: AsyncIterator[bytes]) -> dict:
+        """Many chunk files of one transaction in one request: czar/ingest_bundle.py."""
+        from czar.ingest_bundle import contribute_bundle
+        return await contribute_bundle(self, q, body)
 
     async def _stream(self, trans_id: int, workers: list[str], header: pb.ContributionHeader,
                       body: AsyncIterator[bytes]) -> tuple[int, int]:

@@ -119,7 +119,8 @@ def cmd_ingest(args) -> int:
         return status_command(config, args.database)
     return ingest_command(config, args.source, database=args.database or None,
                           replication=args.replication, jobs_per_worker=args.jobs,
-                          retries=args.retries, progress=not args.quiet, only=args.step)
+                          retries=args.retries, progress=not args.quiet, only=args.step,
+                          bundle_bytes=int(args.bundle_mb * (1 << 20)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--replication", type=int, default=1, help="copies of each chunk (default 1)")
     sp.add_argument("-j", "--jobs", type=int, default=2,
                     help="transactions loading at once per worker (default 2)")
+    sp.add_argument("--bundle-mb", type=float, default=16,
+                    help="chunks per transaction: whole chunks of the same workers up to this "
+                         "many MB (or 1000 files) in one request and one worker stream; 0: one "
+                         "transaction per chunk and one request per file (default 16)")
     sp.add_argument("--retries", type=int, default=2,
                     help="times a failed transaction is aborted and tried again (default 2)")
     sp.add_argument("--step", choices=("queue", "register", "allocate", "load", "index", "publish",

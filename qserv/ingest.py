@@ -28,6 +28,13 @@ import aiohttp
 from qserv.catalog import DIRECTOR, REPLICATED, TableSpec
 
 STEPS = ("queue", "register", "allocate", "load", "index", "publish", "validate")
+# A transaction loads a bundle of chunks on the same workers (POST /ingest/files): whole
+# chunks until it holds BUNDLE_BYTES or BUNDLE_FILES files. Big enough that the per-request,
+# per-transaction and per-stream costs vanish for small chunks; small enough that the last
+# bundles of each worker end together, and that a retry repeats little.
+BUNDLE_BYTES = 16 << 20
+BUNDLE_FILES = 1000
+BUNDLE_READ = 4 << 20
 
 
 class IngestClientError(RuntimeError):
@@ -136,6 +143,34 @@ class IngestClient:
             return (await self.call("POST", "/ingest/file", params=params, data=fh))["contrib"]
 
 
+    async def upload_bundle(self, trans_id: int, files: list[FileContribution], dialect: dict,
+                            sent=None) -> list[dict]:
+        """Many chunk files in one request (`POST /ingest/files`): a line of JSON listing them,
+        then their bytes back to back. `sent(nbytes)` is called as the bytes go."""
+        listing = [{"table": f.table, "chunk": f.chunk, "overlap": int(f.overlap),
+                    "name": str(f.path), "bytes": f.bytes,
+                    **({"columns": f.columns} if f.columns else {})} for f in files]
+
+        async def body():
+            yield json.dumps({"files": listing}, separators=(",", ":")).encode() + b"\n"
+            for f, entry in zip(files, listing):
+                left = entry["bytes"]
+                with open(f.path, "rb") as fh:
+                    while left > 0:
+                        piece = fh.read(min(left, BUNDLE_READ))
+                        if not piece:
+                            break
+                        left -= len(piece)
+                        yield piece
+                if left:
+                    raise IngestClientError(f"{f.path} changed while it was sent (shorter than "
+                                            f"{entry['bytes']} bytes)")
+                if sent:
+                    sent(entry["bytes"])
+        params = {"transaction_id": str(trans_id), **dialect}
+        return (await self.call("POST", "/ingest/files", params=params, data=body()))["contribs"]
+
+
 def trusting(cert_file: str) -> ssl.SSLContext:
     """A client context that trusts the system's CAs and the czar's own certificate (which
     may be self-signed, or a leaf whose CA the system does not know)."""
@@ -203,8 +238,11 @@ class Progress:
 
 async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker: int = 2,
                      retries: int = 2, progress: bool = True, echo=print,
-                     queue_seconds: float = 0.0, only: str | None = None) -> IngestReport:
-    """All steps, or `only` one of them (what each task of the Argo DAG runs)."""
+                     queue_seconds: float = 0.0, only: str | None = None,
+                     bundle_bytes: int = BUNDLE_BYTES) -> IngestReport:
+    """All steps, or `only` one of them (what each task of the Argo DAG runs). `bundle_bytes`
+    0: one transaction per chunk, one request per file (POST /ingest/file), as before
+    bundles."""
     report = IngestReport(plan.database)
     db = plan.database
 
@@ -285,7 +323,8 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
     # load and index are independent (the DAG runs them side by side too): the director index
     # file goes to the czar while the chunk files go to the workers.
     await asyncio.gather(
-        step("load", lambda: _load(client, plan, placement, report, jobs_per_worker, retries, progress),
+        step("load", lambda: _load(client, plan, placement, report, jobs_per_worker, retries, progress,
+                                   bundle_bytes),
              lambda: {"units": report.units_loaded, "skipped": report.units_skipped,
                       "recovered": report.recovered, "retries": report.retries,
                       "rows": report.rows, "bytes": report.bytes,
@@ -318,10 +357,13 @@ async def _quiet(coro):
 
 
 async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, list[str]],
-                report: IngestReport, jobs_per_worker: int, retries: int, show: bool) -> None:
+                report: IngestReport, jobs_per_worker: int, retries: int, show: bool,
+                bundle_bytes: int = BUNDLE_BYTES) -> None:
     db = plan.database
-    transactions = (await client.call("GET", "/ingest/trans", params={"database": db}))["transactions"]
+    transactions = (await client.call("GET", "/ingest/trans",
+                                      params={"database": db, "units": "1"}))["transactions"]
     committed = {t["context"] for t in transactions if t["state"] == "COMMITTED"}
+    committed |= {u for t in transactions if t["state"] == "COMMITTED" for u in t.get("units", [])}
     for t in transactions:   # left open by a killed run (or a dead worker): abort them first
         if t["state"] in ("STARTED", "ABORTING"):
             await client.call("PUT", f"/ingest/trans/{t['id']}", params={"abort": "1"})
@@ -330,7 +372,12 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
     report.units_skipped = len(plan.units) - len(todo)
     queues: dict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
     for u in todo:
-        queues[placement[u.chunk][0] if u.chunk is not None else "*replicated*"].put_nowait(u)
+        if u.chunk is None:
+            queues["*replicated*"].put_nowait(u)
+        elif bundle_bytes:     # a bundle's chunks live on the same workers
+            queues[",".join(sorted(placement[u.chunk]))].put_nowait(u)
+        else:
+            queues[placement[u.chunk][0]].put_nowait(u)
     total = sum(f.bytes for u in todo for f in u.files)
 
     with Progress(show, total, len(todo), db) as bar:
@@ -375,11 +422,70 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
             report.failures.append(f"{u.key}: failed after {retries + 1} attempts "
                                    f"(transactions aborted, nothing kept): {last}")
 
-        async def worker_loop(q: asyncio.Queue) -> None:
-            while not q.empty():
-                await load_unit(q.get_nowait())
+        async def load_bundle(units: list[Unit]) -> None:
+            files = [f for u in units for f in u.files]
+            keys = [u.key for u in units]
+            context = keys[0] if len(keys) == 1 else f"bundle:{keys[0]}+{len(keys) - 1}"
+            last = None
+            for attempt in range(retries + 1):
+                trans = (await client.call("POST", "/ingest/trans", json_body={
+                    "database": db, "context": context, "units": keys}))["transaction"]
+                sent = 0
 
-        loops = [worker_loop(q) for name, q in queues.items()
+                def advance(n: int) -> None:
+                    nonlocal sent
+                    sent += n
+                    bar.advance(nbytes=n)
+                try:
+                    try:
+                        answers = await client.upload_bundle(trans["id"], files, plan.dialect, advance)
+                    except IngestClientError as e:
+                        raise IngestClientError(f"a bundle of {len(files)} files ({len(units)} "
+                                                f"chunks from {keys[0]}): {e}")
+                    rows = 0
+                    for f, answer in zip(files, answers):
+                        if f.rows is not None and answer["rows"] != f.rows:
+                            raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
+                                                    f"manifest says {f.rows}")
+                        rows += answer["rows"] if not f.overlap else 0
+                    await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "0"})
+                    report.units_loaded += len(units)
+                    report.rows += rows
+                    report.bytes += sent
+                    bar.advance(units=len(units))
+                    return
+                except IngestClientError as e:
+                    last = e
+                    bar.advance(nbytes=-sent)
+                    try:
+                        await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "1"})
+                    except IngestClientError as abort_error:
+                        report.failures.append(f"{context}: {e}; and its abort failed: {abort_error} "
+                                               "(run again to finish the abort)")
+                        return
+                    if attempt < retries:
+                        report.retries += 1
+            report.failures.append(f"{context} ({len(units)} chunks): failed after {retries + 1} "
+                                   f"attempts (transactions aborted, nothing kept): {last}")
+
+        def next_bundle(q: asyncio.Queue) -> list[Unit]:
+            units, nbytes, nfiles = [], 0, 0
+            while not q.empty() and (not units or (nbytes < bundle_bytes and nfiles < BUNDLE_FILES)):
+                u = q.get_nowait()
+                units.append(u)
+                nbytes += sum(f.bytes for f in u.files)
+                nfiles += len(u.files)
+            return units
+
+        async def worker_loop(q: asyncio.Queue, bundles: bool) -> None:
+            while not q.empty():
+                if bundles:
+                    await load_bundle(next_bundle(q))
+                else:
+                    await load_unit(q.get_nowait())
+
+        loops = [worker_loop(q, bool(bundle_bytes) and name != "*replicated*")
+                 for name, q in queues.items()
                  for _ in range(1 if name == "*replicated*" else jobs_per_worker)]
         await asyncio.gather(*loops)
 
@@ -455,7 +561,7 @@ def plan_from_manifest(path: str | Path, *, database: str | None = None,
 # ---- the CLI -----------------------------------------------------------------------------
 def ingest_command(config, source: str, *, database: str | None = None, replication: int = 1,
                    jobs_per_worker: int = 2, retries: int = 2, progress: bool = True,
-                   echo=print, only: str | None = None) -> int:
+                   echo=print, only: str | None = None, bundle_bytes: int = BUNDLE_BYTES) -> int:
     started = time.monotonic()
     try:
         plan = plan_from_manifest(source, database=database, replication=replication)
@@ -472,7 +578,7 @@ def ingest_command(config, source: str, *, database: str | None = None, replicat
             client = IngestClient.for_config(config, session)
             return await run_ingest(client, plan, jobs_per_worker=jobs_per_worker, retries=retries,
                                     progress=progress, echo=echo, queue_seconds=queue_seconds,
-                                    only=only)
+                                    only=only, bundle_bytes=bundle_bytes)
     try:
         report = asyncio.run(main())
     except IngestClientError as e:

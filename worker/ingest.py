@@ -55,8 +55,16 @@ def _char(value: str, what: str, allow_empty: bool = True) -> str:
 
 
 def load_statement(path: Path, h: pb.ContributionHeader) -> str:
-    db, table = _name(h.database, "database"), _name(h.table, "table")
-    cols = ", ".join(f"`{_name(c, 'column')}`" for c in h.columns)
+    return load_sql(path, h.database, h.table, h.columns, h, h.trans_id)
+
+
+def load_sql(path, database: str, table: str, columns, dialect, trans_id: int) -> str:
+    """LOAD DATA of `path` into `database.table` in transaction `trans_id`; `dialect` is any
+    message with the fields_*/lines_terminated_by/ignore_lines fields (a contribution's or a
+    bundle's header)."""
+    db, table = _name(database, "database"), _name(table, "table")
+    cols = ", ".join(f"`{_name(c, 'column')}`" for c in columns)
+    h = dialect
     fields = f"FIELDS TERMINATED BY {_char(h.fields_terminated_by or ',', 'fields_terminated_by', False)}"
     if h.fields_enclosed_by:
         fields += f" OPTIONALLY ENCLOSED BY {_char(h.fields_enclosed_by, 'fields_enclosed_by')}"
@@ -64,7 +72,7 @@ def load_statement(path: Path, h: pb.ContributionHeader) -> str:
     lines = f"LINES TERMINATED BY {_char(h.lines_terminated_by or chr(10), 'lines_terminated_by', False)}"
     ignore = f" IGNORE {int(h.ignore_lines)} LINES" if h.ignore_lines else ""
     return (f"LOAD DATA INFILE '{path}' INTO TABLE `{db}`.`{table}` CHARACTER SET utf8mb4 "
-            f"{fields} {lines}{ignore} ({cols}) SET `{TRANS_COLUMN}` = {int(h.trans_id)}")
+            f"{fields} {lines}{ignore} ({cols}) SET `{TRANS_COLUMN}` = {int(trans_id)}")
 
 
 class IngestService:
@@ -165,6 +173,17 @@ class IngestService:
             raise ContributionError(f"LOAD DATA into {db}.{table} reported: "
                                     + "; ".join(f"{w[1]} {w[2]}" for w in warnings))
         return rows, len(warnings), ddl_seconds
+
+    async def LoadBundle(self, request_iterator, context):
+        """Many contributions of one transaction (worker/bundle.py)."""
+        from worker.bundle import BundleLoader
+        try:
+            return await BundleLoader(self.pool_factory, self.spool_dir).load(request_iterator)
+        except ContributionError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        except asyncmy.errors.MySQLError as e:
+            code = e.args[0] if e.args else 0
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"MariaDB error {code}: {e.args[-1]}")
 
     async def AbortTransaction(self, request, context):
         pool = await self.pool_factory()

@@ -99,6 +99,9 @@ class WorkerService(pb_grpc.WorkerServicer):
     async def LoadContribution(self, request_iterator, context):
         return await self.ingest.LoadContribution(request_iterator, context)
 
+    async def LoadBundle(self, request_iterator, context):
+        return await self.ingest.LoadBundle(request_iterator, context)
+
     async def AbortTransaction(self, request, context):
         return await self.ingest.AbortTransaction(request, context)
 

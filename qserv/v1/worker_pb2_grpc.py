@@ -64,6 +64,11 @@ class WorkerStub:
                 request_serializer=qserv_dot_v1_dot_worker__pb2.ContributionBatch.SerializeToString,
                 response_deserializer=qserv_dot_v1_dot_worker__pb2.ContributionReply.FromString,
                 _registered_method=True)
+        self.LoadBundle = channel.stream_unary(
+                '/qserv.v1.Worker/LoadBundle',
+                request_serializer=qserv_dot_v1_dot_worker__pb2.BundleBatch.SerializeToString,
+                response_deserializer=qserv_dot_v1_dot_worker__pb2.BundleReply.FromString,
+                _registered_method=True)
         self.AbortTransaction = channel.unary_unary(
                 '/qserv.v1.Worker/AbortTransaction',
                 request_serializer=qserv_dot_v1_dot_worker__pb2.TransactionRequest.SerializeToString,
@@ -127,6 +132,17 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadBundle(self, request_iterator, context):
+        """Many contributions of one transaction in one stream (a bundle: the files of many small
+        chunks). The first message carries the header listing every file in order with its size;
+        the data messages carry the files' bytes back to back. The worker creates the missing
+        tables of the whole bundle first (their DDL in bulk), then loads each file as its bytes
+        arrive. Malformed rows fail the call (the caller aborts the transaction).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AbortTransaction(self, request, context):
         """Drop the transaction's partition from every table of the database (abort).
         """
@@ -173,6 +189,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.LoadContribution,
                     request_deserializer=qserv_dot_v1_dot_worker__pb2.ContributionBatch.FromString,
                     response_serializer=qserv_dot_v1_dot_worker__pb2.ContributionReply.SerializeToString,
+            ),
+            'LoadBundle': grpc.stream_unary_rpc_method_handler(
+                    servicer.LoadBundle,
+                    request_deserializer=qserv_dot_v1_dot_worker__pb2.BundleBatch.FromString,
+                    response_serializer=qserv_dot_v1_dot_worker__pb2.BundleReply.SerializeToString,
             ),
             'AbortTransaction': grpc.unary_unary_rpc_method_handler(
                     servicer.AbortTransaction,
@@ -347,6 +368,33 @@ class Worker:
             '/qserv.v1.Worker/LoadContribution',
             qserv_dot_v1_dot_worker__pb2.ContributionBatch.SerializeToString,
             qserv_dot_v1_dot_worker__pb2.ContributionReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadBundle(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/qserv.v1.Worker/LoadBundle',
+            qserv_dot_v1_dot_worker__pb2.BundleBatch.SerializeToString,
+            qserv_dot_v1_dot_worker__pb2.BundleReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -175,6 +175,79 @@ def test_http_api_transactions_and_abort(icluster):
     assert http(icluster, "POST", "/ingest/trans", {"database": "api"})[0] == 409  # published
 
 
+def bundle_body(files) -> bytes:
+    """POST /ingest/files' body: a line of JSON listing the files, then their bytes."""
+    listing = [{k: v for k, v in f.items() if k != "data"} | {"bytes": len(f["data"])} for f in files]
+    return json.dumps({"files": listing}).encode() + b"\n" + b"".join(f["data"] for f in files)
+
+
+def test_http_api_bundles(icluster):
+    """POST /ingest/files: many chunk files of one transaction in one request and one worker
+    stream (tables created in bulk, files loaded through a named pipe). Files larger than a
+    gRPC message (4 MiB) cross message boundaries; a bad file fails the request naming it;
+    abort leaves no row and no table; a body shorter than its listing is refused."""
+    http(icluster, "POST", "/ingest/database", {"database": "bun", "chunk_order": 3})
+    schema = [{"name": "id", "type": "BIGINT NOT NULL"}, {"name": "ra", "type": "DOUBLE"},
+              {"name": "decl", "type": "DOUBLE"}, {"name": "note", "type": "VARCHAR(64)"}]
+    assert http(icluster, "POST", "/ingest/table", {
+        "database": "bun", "table": "Obj", "is_partitioned": 1, "is_director": 1, "director_key": "id",
+        "longitude_key": "ra", "latitude_key": "decl", "primary_key": ["id"], "schema": schema})[0] == 200
+    # chunks on the same worker (a bundle's chunks must share their workers)
+    locations = http(icluster, "POST", "/ingest/chunks", {"database": "bun", "chunks": list(range(40))})[1]
+    by_worker = {}
+    for loc in locations["locations"]:
+        by_worker.setdefault(loc["workers"][0]["worker"], []).append(loc["chunk"])
+    chunks = next(iter(by_worker.values()))[:3]
+    other = next(c for w, cs in by_worker.items() for c in cs if c not in chunks and w not in
+                 [loc["workers"][0]["worker"] for loc in locations["locations"] if loc["chunk"] == chunks[0]])
+    big = b"".join(b'"%d","1.5","2.5","%s","%d","1"\n' % (i, b"x" * 40, chunks[0])
+                   for i in range(1, 90_001))             # ~5.3 MB: crosses a 4 MiB message
+    files = [{"table": "Obj", "chunk": chunks[0], "name": "big.csv", "data": big},
+             {"table": "Obj", "chunk": chunks[0], "overlap": 1, "name": "big-overlap.csv",
+              "data": b'"900001","1","1",NULL,"%d","2"\n' % chunks[0]},
+             {"table": "Obj", "chunk": chunks[1], "name": "empty.csv", "data": b""},
+             {"table": "Obj", "chunk": chunks[2], "name": "small.csv",
+              "data": b'"900002","3","4","y","%d","5"\n"900003","3","4","z","%d","5"\n' % (chunks[2], chunks[2])}]
+    keep = http(icluster, "POST", "/ingest/trans", {"database": "bun", "units": ["u1", "u2"]})[1]["transaction"]
+    s, a = http(icluster, "POST", f"/ingest/files?transaction_id={keep['id']}", bundle_body(files))
+    assert s == 200, a
+    assert [c["rows"] for c in a["contribs"]] == [90_000, 1, 0, 2]
+    assert [c["worker_table"] for c in a["contribs"]] == [
+        f"Obj_{chunks[0]}", f"ObjFullOverlap_{chunks[0]}", f"Obj_{chunks[1]}", f"Obj_{chunks[2]}"]
+    assert worker_rows(icluster, "bun") == 90_003
+    # a bad file in the middle of a bundle: the request fails naming it; abort drops all
+    drop = http(icluster, "POST", "/ingest/trans", {"database": "bun"})[1]["transaction"]
+    bad = [{"table": "Obj", "chunk": chunks[1], "name": "fine.csv",
+            "data": b'"7","1","1","a","%d","1"\n' % chunks[1]},
+           {"table": "Obj", "chunk": chunks[2], "name": "broken.csv", "data": b'"8","one","1","a","1","1"\n'}]
+    s, a = http(icluster, "POST", f"/ingest/files?transaction_id={drop['id']}", bundle_body(bad))
+    assert s == 400 and "broken.csv" in a["error"] and "1366" in a["error"], a
+    assert worker_rows(icluster, "bun") == 90_004      # fine.csv was loaded, in `drop`
+    assert http(icluster, "PUT", f"/ingest/trans/{drop['id']}?abort=1")[1]["transaction"]["state"] == "ABORTED"
+    assert worker_rows(icluster, "bun") == 90_003
+    # a body shorter than its listing, chunks on different workers: refused, clearly
+    t = http(icluster, "POST", "/ingest/trans", {"database": "bun"})[1]["transaction"]
+    short = bundle_body(files[3:])[:-5]
+    s, a = http(icluster, "POST", f"/ingest/files?transaction_id={t['id']}", short)
+    assert s == 400 and "listing says" in a["error"], a
+    mixed = [files[3], {"table": "Obj", "chunk": other, "name": "o.csv", "data": b""}]
+    s, a = http(icluster, "POST", f"/ingest/files?transaction_id={t['id']}", bundle_body(mixed))
+    assert s == 400 and "same workers" in a["error"], a
+    s, a = http(icluster, "POST", f"/ingest/files?transaction_id={t['id']}", b"not json\n")
+    assert s == 400 and "JSON" in a["error"], a
+    assert http(icluster, "PUT", f"/ingest/trans/{t['id']}?abort=1")[0] == 200
+    assert http(icluster, "PUT", f"/ingest/trans/{keep['id']}?abort=0")[0] == 200
+    listed = http(icluster, "GET", "/ingest/trans?database=bun&units=1")[1]["transactions"]
+    assert [x["units"] for x in listed if x["id"] == keep["id"]] == [["u1", "u2"]]
+    s, a = http(icluster, "PUT", "/ingest/database/bun")
+    assert s == 200, a
+    conn = czar_connect(icluster, "bun")
+    try:
+        assert query(conn, "SELECT COUNT(*), MAX(id) FROM Obj")[1] == [(90_002, 900003)]
+    finally:
+        conn.close()
+
+
 def test_torn_file_is_refused_before_any_row_is_sent(icluster, partitioned, tmp_path):
     """Issue 14: a chunk file with a torn row (a row's head, other whole rows, its tail:
     the same bytes, line count and, as the writer computed it, CRC32) is refused by the
@@ -212,7 +285,9 @@ def test_bad_file_aborts_with_report_then_resume(icluster, partitioned, tmp_path
     e["rows"] += 1
     e["row_checksum"] = row_checksum.text(row_checksum.python_sums(victim.read_bytes())[0])
     (bad / "manifest.json").write_text(json.dumps(edited))
-    proc = qserv(icluster, "ingest", str(bad), "bad", "--quiet", "--retries", "1")
+    # Bundles of one chunk (the smallest): the transaction of the bad file's chunk fails alone.
+    proc = qserv(icluster, "ingest", str(bad), "bad", "--quiet", "--retries", "1",
+                 "--bundle-mb", "0.001")
     assert proc.returncode == 1, proc.stdout
     assert "FAILED chunk:" in proc.stdout and str(victim) in proc.stdout, proc.stdout
     assert "is not published" in proc.stdout
@@ -239,7 +314,7 @@ def test_bad_file_aborts_with_report_then_resume(icluster, partitioned, tmp_path
 
 def test_kill_worker_daemon_during_load_then_resume(icluster, partitioned):
     out, manifest = partitioned
-    proc = spawn_ingest(icluster, out, "wkill", "-j", "1", "--retries", "1")
+    proc = spawn_ingest(icluster, out, "wkill", "-j", "1", "--retries", "1", "--bundle-mb", "0.001")
     deadline = time.monotonic() + 120
     while committed(icluster, "wkill") < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -262,7 +337,7 @@ def test_kill_worker_daemon_during_load_then_resume(icluster, partitioned):
 
 def test_kill_ingest_then_resume_queries_see_only_published(icluster, partitioned):
     out, manifest = partitioned
-    proc = spawn_ingest(icluster, out, "ikill", "-j", "1")
+    proc = spawn_ingest(icluster, out, "ikill", "-j", "1", "--bundle-mb", "0.001")
     conn = czar_connect(icluster, None)
     seen_errors = 0
     try:

@@ -1,0 +1,102 @@
+"""Ingest of a catalog of many small chunks: 200k Objects (and ~4 Sources each) at HEALPix
+order 7 over the demo's sky patch (40 x 30 degrees): about 5,600 chunks of a few dozen
+Objects, into 3 workers. Issue 14's target: <= 30 s (it took about 2 minutes when the ingest
+loaded one transaction per chunk, one HTTP request and one gRPC stream per file, and one DDL
+per table and chunk).
+
+    python -m benchmarks.bench_ingest_small                     # this checkout
+    git archive <commit> | tar -x -C /tmp/before
+    python -m benchmarks.bench_ingest_small --before /tmp/before --repeat 2
+
+With --before, each repeat ingests with both trees, alternating which goes first, and the
+medians and their ratio are reported (the machine is shared: compare ratios). Ports: from
+--base-port (default $QSERV_TEST_BASE_PORT or 35100) up to base + 510.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import report
+from benchmarks.ingest_runs import HERE, load_average, timed_ingest
+from qserv.demo import generate
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--objects", type=int, default=200_000)
+    ap.add_argument("--sources-per-object", type=int, default=4)
+    ap.add_argument("--order", type=int, default=7, help="chunk order (default 7)")
+    ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("-j", "--jobs", type=int, default=2, help="`qserv ingest -j` (default 2)")
+    ap.add_argument("--before", help="another source tree to ingest with, side by side")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--base-port", type=int,
+                    default=int(os.environ.get("QSERV_TEST_BASE_PORT", 35100)))
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-small-"))
+    try:
+        spec_path = generate(work / "src", n_objects=args.objects,
+                             sources_per_object=args.sources_per_object, name="small",
+                             chunk_order=args.order)
+        subprocess.run([sys.executable, "-m", "qserv.cli", "partition", "-c", str(spec_path),
+                        "-o", str(work / "part"), "-j", "2", "-q"], check=True)
+        manifest = json.loads((work / "part" / "manifest.json").read_text())
+        rows = {name: e["rows"] for name, e in manifest["tables"].items()}
+        chunks = len(manifest["tables"]["Object"]["chunks"])
+        files = sum(bool(e.get("file")) + bool(e.get("overlap_file"))
+                    for t in manifest["tables"].values() for e in t.get("chunks", {}).values())
+
+        trees = {"after": HERE}
+        if args.before:
+            trees["before"] = Path(args.before).resolve()
+        runs: dict[str, list[dict]] = {k: [] for k in trees}
+        for i in range(args.repeat):
+            order = list(trees) if i % 2 == 0 else list(reversed(trees))
+            for name in order:
+                r = timed_ingest(trees[name], work, work / "part", workers=args.workers,
+                                 jobs=args.jobs, base_port=args.base_port,
+                                 frontend_port=args.base_port + 500)
+                print(f"{name}: {r['seconds']} s {r['steps']} worker {r['worker']} "
+                      f"load {r['load_average']}", file=sys.stderr)
+                runs[name].append(r)
+
+        def median(name):
+            return round(statistics.median(r["seconds"] for r in runs[name]), 2)
+
+        summary = {"objects": rows.get("Object"), "sources": rows.get("Source"), "chunks": chunks,
+                   "chunk_files": files, "workers": args.workers, "jobs_per_worker": args.jobs,
+                   "repeat": args.repeat, "target_seconds": 30,
+                   "after_seconds": median("after"), "after_runs": runs["after"],
+                   "load_average_end": load_average()}
+        table = [{"what": f"qserv ingest, this tree ({args.workers} workers, -j {args.jobs})",
+                  "seconds": summary["after_seconds"],
+                  "chunks/s": round(chunks / summary["after_seconds"], 1),
+                  "vs before": 1.0}]
+        if args.before:
+            summary["before_seconds"] = median("before")
+            summary["before_runs"] = runs["before"]
+            summary["speedup"] = round(summary["before_seconds"] / summary["after_seconds"], 2)
+            table[0]["vs before"] = summary["speedup"]
+            table.append({"what": f"qserv ingest, {args.before}", "seconds": summary["before_seconds"],
+                          "chunks/s": round(chunks / summary["before_seconds"], 1), "vs before": 1.0})
+        report("bench_ingest_small", summary, table)
+        return 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""One timed `qserv ingest` of a partitioner output into a fresh local cluster, with the code of
+any source tree (this checkout, or an older one unpacked beside it), so that a benchmark can
+put the ingest before and after a change side by side in one run: a shared machine's load
+comes and goes, and only ratios measured together mean something.
+
+Every command runs as a subprocess with the tree first on PYTHONPATH (the cluster's daemons
+inherit it), so nothing of this checkout's ingest code is in the timed path of the other."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+STEP_NAMES = ("queue", "register", "allocate", "load", "index", "publish", "validate")
+HERE = Path(__file__).resolve().parents[1]
+
+
+def _env(tree: Path) -> dict:
+    return dict(os.environ, PYTHONPATH=str(tree))
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def worker_log_totals(cluster: Path) -> dict:
+    """Sums of the workers' per-contribution timings (worker/ingest.py logs `receive`, `DDL`
+    and `LOAD` seconds of every contribution or bundle), over all workers."""
+    totals: dict[str, float] = defaultdict(float)
+    pattern = re.compile(r"\((receive|spool) ([0-9.]+), DDL ([0-9.]+), LOAD ([0-9.]+)\)")
+    n = 0
+    for log in (cluster / "logs").glob("worker*.log") if (cluster / "logs").exists() else []:
+        for line in log.read_text(errors="replace").splitlines():
+            m = pattern.search(line)
+            if m:
+                n += 1
+                totals["receive"] += float(m.group(2))
+                totals["ddl"] += float(m.group(3))
+                totals["load"] += float(m.group(4))
+    return {"worker_calls": n, **{k: round(v, 2) for k, v in totals.items()}}
+
+
+def timed_ingest(tree: Path, work: Path, part: Path, *, workers: int, jobs: int, base_port: int,
+                 frontend_port: int, extra: list[str] | None = None) -> dict:
+    """Start a cluster of `workers` with `tree`'s code, time `qserv ingest part`, stop it.
+    Returns seconds, the ingest's step timings, the worker-side sums and the load average."""
+    cluster = work / f"cluster-{int(time.time() * 1000)}"
+    env = _env(tree)
+    cli = [sys.executable, "-m", "qserv.cli"]
+    subprocess.run(cli + ["up", "--dir", str(cluster), "--workers", str(workers),
+                          "--port", str(frontend_port), "--base-port", str(base_port)],
+                   cwd=tree, env=env, check=True, capture_output=True)
+    try:
+        load_before = load_average()
+        t = time.monotonic()
+        proc = subprocess.run(cli + ["ingest", str(part), "--dir", str(cluster), "-j", str(jobs),
+                                     "--quiet", *(extra or [])],
+                              cwd=tree, env=env, capture_output=True, text=True)
+        seconds = time.monotonic() - t
+        if proc.returncode != 0:
+            raise RuntimeError(f"ingest with {tree} failed:\n{proc.stdout}\n{proc.stderr}")
+        steps = {}
+        for line in proc.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] in STEP_NAMES:
+                steps[parts[0]] = float(parts[1])
+        # The time before the first step's clock starts: process start, plan, manifest check.
+        return {"seconds": round(seconds, 2), "steps": steps,
+                "worker": worker_log_totals(cluster),
+                "load_average": [load_before, load_average()]}
+    finally:
+        subprocess.run(cli + ["down", "--dir", str(cluster)], cwd=tree, env=env,
+                       capture_output=True)
+        shutil.rmtree(cluster, ignore_errors=True)

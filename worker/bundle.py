@@ -1,0 +1,257 @@
+"""A bundle: many contributions of one ingest transaction in one gRPC stream (LoadBundle).
+
+Why: a catalog of thousands of small chunks spent its time in per-file overheads (an HTTP
+request, a czar metadata round trip, a gRPC stream and one DDL per file: ~2 minutes for 5,000
+chunks of a few dozen rows), and a big file waited to be spooled whole before its LOAD began.
+Here the header lists every file of the bundle in order with its size; the worker creates
+the bundle's missing tables first (bulk DDL over a few connections: a CREATE costs a few ms
+of file creation and syncs, so several run at once), then loads each file through a named
+pipe: `LOAD DATA INFILE` reads the FIFO while the bytes arrive from the stream, so nothing is
+written to disk but the table itself and receiving overlaps loading.
+
+Transactions work as for single contributions (worker/ingest.py): a table created here has
+only the transaction's partition `pT`, an existing table gets `pT` added, every row carries
+`qserv_trans_id = T`; aborting T drops them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import time
+import uuid
+from pathlib import Path
+
+import asyncmy
+
+from qserv.v1 import worker_pb2 as pb
+from worker.ingest import (ER_BAD_DB, ER_DUP_PARTITION, ER_TABLE_EXISTS, ContributionError,
+                           _name, load_sql)
+
+log = logging.getLogger("worker.bundle")
+
+DDL_CONNECTIONS = 3          # CREATEs at once: each waits on file syncs more than on the CPU
+
+
+class FifoLoad:
+    """One `LOAD DATA INFILE` reading a named pipe that this object writes."""
+
+    def __init__(self, path: Path, sql: str, conn):
+        self.path = path
+        self.sql = sql
+        self.conn = conn
+        self.fd: int | None = None
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        os.mkfifo(self.path, 0o600)
+        self.task = asyncio.ensure_future(self._run())
+        # MariaDB opens the pipe once the statement starts; a statement that fails before
+        # (no table, no partition for the transaction) never opens it: watch the task.
+        delay = 0.0002
+        while True:
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+                return
+            except OSError as e:
+                if e.errno != errno.ENXIO:
+                    raise
+            if self.task.done():
+                await self.task                 # raises the statement's error
+                raise ContributionError("LOAD DATA ended before reading its file")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.01)
+
+    async def _run(self):
+        async with self.conn.cursor() as cur:
+            await cur.execute(self.sql)
+            rows = cur.rowcount
+            warnings = []
+            if getattr(self.conn._result, "warning_count", 1):
+                await cur.execute("SHOW WARNINGS LIMIT 5")
+                warnings = await cur.fetchall()
+        return rows, warnings
+
+    async def write(self, data: memoryview) -> None:
+        loop = asyncio.get_running_loop()
+        while data:
+            try:
+                n = os.write(self.fd, data)
+                data = data[n:]
+            except BlockingIOError:
+                ready = loop.create_future()
+                loop.add_writer(self.fd, lambda: ready.done() or ready.set_result(None))
+                try:
+                    await asyncio.wait([ready, self.task], return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    loop.remove_writer(self.fd)
+                if self.task.done() and not ready.done():
+                    await self._ended_early()
+            except BrokenPipeError:
+                await self._ended_early()
+
+    async def _ended_early(self):
+        await self.task                         # its error says why
+        raise ContributionError("LOAD DATA stopped reading before the end of its file")
+
+    async def finish(self) -> tuple[int, list]:
+        os.close(self.fd)
+        self.fd = None
+        return await self.task
+
+    async def close(self) -> None:
+        """Whatever happened: the statement ends (an EOF for a reader still waiting), the pipe
+        goes."""
+        try:
+            if self.fd is None and self.task is not None and not self.task.done():
+                try:   # a reader blocked in open() gets a writer, then EOF
+                    self.fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:
+                    pass
+            if self.fd is not None:
+                os.close(self.fd)
+                self.fd = None
+            if self.task is not None and not self.task.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(self.task), 30)
+                except BaseException:
+                    pass
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+class BundleLoader:
+    def __init__(self, pool_factory, spool_dir: Path):
+        self.pool_factory = pool_factory
+        self.spool_dir = Path(spool_dir)
+
+    async def load(self, request_iterator) -> pb.BundleReply:
+        started = time.monotonic()
+        stream = request_iterator.__aiter__()
+        try:
+            first = await stream.__anext__()
+        except StopAsyncIteration:
+            raise ContributionError("empty bundle stream")
+        if not first.HasField("header"):
+            raise ContributionError("the first message must carry the header")
+        h = first.header
+        db = _name(h.database, "database")
+        if h.trans_id <= 0:
+            raise ContributionError("trans_id must be > 0")
+        trans = int(h.trans_id)
+        for f in h.files:
+            _name(f.table, "table")
+            if f.bytes < 0:
+                raise ContributionError(f"{f.table}: negative size")
+            if f.create_sql and (
+                    not f.create_sql.startswith(f"CREATE TABLE IF NOT EXISTS `{db}`.`{f.table}`")
+                    or f"(PARTITION p{trans} VALUES IN ({trans}))" not in f.create_sql):
+                raise ContributionError("create_sql must create the contribution's table "
+                                        "with the transaction's partition")
+        pool = await self.pool_factory()
+        await self._tables(pool, db, trans, h.files)
+        ddl_seconds = time.monotonic() - started
+
+        pending = memoryview(first.data)
+        waited = 0.0
+        rows: list[int] = []
+        total = 0
+        async with pool.acquire() as conn:
+            for f in h.files:
+                path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.fifo"
+                load = FifoLoad(path, load_sql(path, db, f.table, f.columns, h, trans), conn)
+                try:
+                    await load.start()
+                    remaining = f.bytes
+                    while remaining:
+                        if not pending:
+                            t = time.monotonic()
+                            try:
+                                msg = await stream.__anext__()
+                            except StopAsyncIteration:
+                                raise ContributionError(
+                                    f"the bundle stream ended {remaining} bytes before the end "
+                                    f"of {f.table} (contribution {f.contribution_id})")
+                            waited += time.monotonic() - t
+                            pending = memoryview(msg.data)
+                            continue
+                        piece, pending = pending[:remaining], pending[remaining:]
+                        await load.write(piece)
+                        remaining -= len(piece)
+                    n, warnings = await load.finish()
+                except asyncmy.errors.MySQLError as e:
+                    code = e.args[0] if e.args else 0
+                    raise ContributionError(
+                        f"LOAD DATA into {db}.{f.table} (contribution {f.contribution_id}): "
+                        f"MariaDB error {code}: {e.args[-1]}")
+                finally:
+                    await load.close()
+                if warnings:
+                    raise ContributionError(
+                        f"LOAD DATA into {db}.{f.table} (contribution {f.contribution_id}) "
+                        "reported: " + "; ".join(f"{w[1]} {w[2]}" for w in warnings))
+                rows.append(n)
+                total += f.bytes
+        if pending or await _more(stream):
+            raise ContributionError("the bundle stream carries more bytes than its files")
+        seconds = time.monotonic() - started
+        log.info("bundle %s trans %d: %d files, %d rows, %d bytes in %.3f s (receive %.3f, "
+                 "DDL %.3f, LOAD %.3f)", db, trans, len(rows), sum(rows), total, seconds, waited,
+                 ddl_seconds, seconds - ddl_seconds - waited)
+        return pb.BundleReply(rows=rows, bytes=total)
+
+    async def _tables(self, pool, db: str, trans: int, files) -> None:
+        """Every table of the bundle exists with the transaction's partition: the missing
+        ones created, the others given `pT`; the statements spread over a few connections."""
+        async with pool.acquire() as conn:
+            async with conn.cursor() as cur:
+                try:
+                    await cur.execute(f"SHOW TABLES FROM `{db}`")
+                    existing = {r[0] for r in await cur.fetchall()}
+                except asyncmy.errors.MySQLError as e:
+                    if e.args[0] != ER_BAD_DB:
+                        raise
+                    await cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+                    existing = set()
+        work: dict[str, str] = {}
+        for f in files:
+            if f.table in work:
+                continue
+            if f.table in existing or not f.create_sql:
+                work[f.table] = ""
+            else:
+                work[f.table] = f.create_sql
+        queue = list(work.items())
+
+        async def run():
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    while queue:
+                        table, create = queue.pop()
+                        if create:
+                            await cur.execute(create)
+                            if not getattr(conn._result, "warning_count", 1):
+                                continue
+                            await cur.execute("SHOW WARNINGS")
+                            if not any(w[1] == ER_TABLE_EXISTS for w in await cur.fetchall()):
+                                continue
+                        try:   # an existing table: the transaction's partition
+                            await cur.execute(f"ALTER TABLE `{db}`.`{table}` ADD PARTITION "
+                                              f"(PARTITION p{trans} VALUES IN ({trans}))")
+                        except asyncmy.errors.OperationalError as e:
+                            if e.args[0] != ER_DUP_PARTITION:
+                                raise
+        await asyncio.gather(*(run() for _ in range(min(DDL_CONNECTIONS, len(queue)))))
+
+
+async def _more(stream) -> bool:
+    """Whether the stream still holds data (it must not: the header's sizes are the truth)."""
+    try:
+        while True:
+            msg = await stream.__anext__()
+            if msg.data:
+                return True
+    except StopAsyncIteration:
+        return False
