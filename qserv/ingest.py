@@ -469,7 +469,8 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
                                    f"attempts (transactions aborted, nothing kept): {last}")
 
         def next_bundle(q: asyncio.Queue) -> list[Unit]:
-            units, nbytes, nfiles = [], 0, 0
+            units: list[Unit] = []
+            nbytes, nfiles = 0, 0
             while not q.empty() and (not units or (nbytes < bundle_bytes and nfiles < BUNDLE_FILES)):
                 u = q.get_nowait()
                 units.append(u)

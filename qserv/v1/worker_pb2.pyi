@@ -136,6 +136,56 @@ class ContributionReply(_message.Message):
     warnings: int
     def __init__(self, rows: _Optional[int] = ..., bytes: _Optional[int] = ..., warnings: _Optional[int] = ...) -> None: ...
 
+class BundleFile(_message.Message):
+    __slots__ = ("table", "create_sql", "columns", "bytes", "contribution_id")
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_SQL_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    table: str
+    create_sql: str
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    bytes: int
+    contribution_id: str
+    def __init__(self, table: _Optional[str] = ..., create_sql: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ..., bytes: _Optional[int] = ..., contribution_id: _Optional[str] = ...) -> None: ...
+
+class BundleHeader(_message.Message):
+    __slots__ = ("database", "trans_id", "fields_terminated_by", "fields_enclosed_by", "fields_escaped_by", "lines_terminated_by", "ignore_lines", "files")
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    TRANS_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_TERMINATED_BY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_ENCLOSED_BY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_ESCAPED_BY_FIELD_NUMBER: _ClassVar[int]
+    LINES_TERMINATED_BY_FIELD_NUMBER: _ClassVar[int]
+    IGNORE_LINES_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    database: str
+    trans_id: int
+    fields_terminated_by: str
+    fields_enclosed_by: str
+    fields_escaped_by: str
+    lines_terminated_by: str
+    ignore_lines: int
+    files: _containers.RepeatedCompositeFieldContainer[BundleFile]
+    def __init__(self, database: _Optional[str] = ..., trans_id: _Optional[int] = ..., fields_terminated_by: _Optional[str] = ..., fields_enclosed_by: _Optional[str] = ..., fields_escaped_by: _Optional[str] = ..., lines_terminated_by: _Optional[str] = ..., ignore_lines: _Optional[int] = ..., files: _Optional[_Iterable[_Union[BundleFile, _Mapping]]] = ...) -> None: ...
+
+class BundleBatch(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: BundleHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[BundleHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class BundleReply(_message.Message):
+    __slots__ = ("rows", "bytes")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedScalarFieldContainer[int]
+    bytes: int
+    def __init__(self, rows: _Optional[_Iterable[int]] = ..., bytes: _Optional[int] = ...) -> None: ...
+
 class TransactionRequest(_message.Message):
     __slots__ = ("database", "trans_id")
     DATABASE_FIELD_NUMBER: _ClassVar[int]
