@@ -37,7 +37,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("inputs", nargs="*", help="input files or globs (CSV, TSV, .gz, Parquet); with a "
                     "config, they replace the `data` of the one table chosen with --table")
-    sp.add_argument("-c", "--config", help="catalog config (JSON or YAML, a `qserv load` spec)")
+    sp.add_argument("-c", "--config", action="append", default=[],
+                    help="catalog config: a `qserv load` spec (JSON or YAML), or the original "
+                         "Qserv's sph-partition JSON (one table; repeat -c to merge files, later "
+                         "ones override; a common.json next to it is read first)")
     sp.add_argument("-o", "--out", required=True, help="output directory (must be empty, or --force)")
     sp.add_argument("-j", "--jobs", type=int, default=1,
                     help="worker processes; input is split into pieces of --piece-mb (default 1)")
@@ -77,7 +80,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--columns", help="comma-separated column names (files without a header)")
     g = sp.add_argument_group("CSV input (override the config)")
     g.add_argument("--delimiter", help="field separator, e.g. ',' or '\\t' (default ',')")
-    g.add_argument("--no-header", action="store_true", help="files have no header line")
+    g.add_argument("--no-header", action="store_true", help="files have no header line (the "
+                   "default with sph-partition configs)")
+    g.add_argument("--header", action="store_true", help="files start with a header line (the "
+                   "default with our specs and without a config)")
     g.add_argument("--null", help="the token for NULL (default \\N)")
     g.add_argument("--quote", help="quote character (default \")")
     g.add_argument("--no-quote", action="store_true", help="values are never quoted")
@@ -93,6 +99,8 @@ def _dialect_overrides(args) -> dict:
         d["delimiter"] = args.delimiter.encode().decode("unicode_escape")
     if args.no_header:
         d["header"] = False
+    elif getattr(args, "header", False):
+        d["header"] = True
     if args.null is not None:
         d["null"] = args.null
     if args.no_quote:
@@ -104,10 +112,31 @@ def _dialect_overrides(args) -> dict:
     return d
 
 
+def read_config(args):
+    """Our spec (one file), or the original's sph-partition configs (one table, merged)."""
+    import json
+
+    from partitioner.sph_config import is_sph_config, read_configs
+    from qserv.catalog import DatabaseSpec
+    paths = [Path(p) for p in args.config]
+    raws = [json.loads(p.read_text()) if p.suffix.lower() == ".json" else None for p in paths]
+    if any(r is not None and is_sph_config(r) for r in raws):
+        if any(r is None for r in raws):
+            raise ValueError("sph-partition configs are JSON; do not mix them with a YAML spec")
+        spec = read_configs(paths, table=args.table,
+                            database=args.database if args.database != "db" else None)
+        args.table = spec.tables[0].name     # the one table: inputs and the run are its
+        args.single_table = True
+        return spec
+    if len(paths) > 1:
+        raise ValueError("give one spec (several -c files are for sph-partition configs)")
+    return DatabaseSpec.read(paths[0])
+
+
 def build_spec(args):
     from qserv.catalog import ColumnSpec, DatabaseSpec, TableSpec
     if args.config:
-        spec = DatabaseSpec.read(args.config)
+        spec = read_config(args)
     else:
         if not (args.table and args.inputs):
             raise ValueError("give a --config, or --table and input files")
@@ -154,7 +183,7 @@ def run(args) -> int:
     try:
         spec = build_spec(args)
         tables = args.tables.split(",") if args.tables else None
-        if not args.config:
+        if not args.config or getattr(args, "single_table", False):
             tables = [args.table]
         index = dict(x.split("=", 1) for x in args.director_index)
         manifest = partition(spec, Options(

@@ -422,7 +422,8 @@ class _NoBar:
 
 
 class _Progress:
-    """A rich progress bar (rows, MB/s, ETA) over the tasks of each table."""
+    """A rich progress bar (rows, MB/s, ETA) over the tasks of each table; plain periodic
+    lines when stdout is no terminal."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -430,6 +431,10 @@ class _Progress:
     def __enter__(self):
         if not self.enabled:          # (-q: rich is not even imported, ~0.06 s)
             self.bar = _NoBar()
+            return self
+        from qserv.progress import PlainProgress, interactive
+        if not interactive():         # a log or a pipe: plain lines, not a redrawn bar
+            self.bar = PlainProgress()
             return self
         from rich.progress import (BarColumn, Progress, TextColumn, TimeRemainingColumn,
                                    TransferSpeedColumn)

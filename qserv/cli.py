@@ -8,6 +8,16 @@ import time
 from pathlib import Path
 
 DEFAULT_DIR = "./qserv-cluster"
+# Exit codes, the same for every command (shown by `qserv --help`).
+OK, FAILED, USAGE = 0, 1, 2
+EXIT_CODES = """\
+exit codes (every command):
+  0  done
+  1  failed: the command ran and did not succeed (a file missing or malformed, a process not
+     up, an ingest or validation that failed); the message says what and where
+  2  usage: the command line is wrong (unknown option, missing argument, a confirmation such
+     as `qserv drop --yes` not given, options that contradict the cluster directory)
+set QSERV_DEBUG=1 to see the Python traceback of a failure"""
 
 
 def cmd_up(args) -> int:
@@ -65,21 +75,40 @@ def cmd_load(args) -> int:
     from qserv.config import ClusterConfig
     spec = DatabaseSpec.read(args.spec)
     started = time.monotonic()
+    rejected: dict[str, int] = {}
     if getattr(args, "thin", False):
+        if args.rejects:
+            print("qserv load: --rejects needs the partitioner (not with --thin)", file=sys.stderr)
+            return USAGE
         from qserv.loader import load
         counts = load(ClusterConfig.load(args.dir), spec, show_progress=not args.quiet)
     else:   # qserv partition + qserv ingest (transactions, validation)
-        from qserv.ingest import IngestClientError, partition_and_ingest
-        try:
-            counts = partition_and_ingest(ClusterConfig.load(args.dir), spec,
-                                          show_progress=not args.quiet,
-                                          echo=(lambda *_: None) if args.quiet else print)
-        except IngestClientError as e:
-            print(f"qserv load: {e}", file=sys.stderr)
-            return 1
+        from qserv.ingest import partition_and_ingest
+        counts = partition_and_ingest(ClusterConfig.load(args.dir), spec,
+                                      show_progress=not args.quiet, rejects=args.rejects,
+                                      rejected=rejected,
+                                      echo=(lambda *_: None) if args.quiet else print)
     print(f"loaded {spec.name} in {time.monotonic() - started:.1f} s: "
           + ", ".join(f"{t} {n} rows" for t, n in counts.items()))
-    return 0
+    if any(rejected.values()):
+        print(f"set aside in {args.rejects}: "
+              + ", ".join(f"{t} {n} rows" for t, n in rejected.items() if n))
+    return OK
+
+
+def cmd_drop(args) -> int:
+    from qserv.config import ClusterConfig
+    from qserv.ingest import drop_command
+    if not args.yes:
+        answer = ""
+        if sys.stdin.isatty():
+            answer = input(f"drop database {args.database} and every row of it on every worker? "
+                           "[y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print(f"qserv drop: not dropped; add --yes to drop {args.database} without asking",
+                  file=sys.stderr)
+            return USAGE
+    return drop_command(ClusterConfig.load(args.dir), args.database)
 
 
 def cmd_demo(args) -> int:
@@ -124,9 +153,12 @@ def cmd_ingest(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from qserv import __version__
     p = argparse.ArgumentParser(prog="qserv", description=(
         "Qserv in Python: a distributed, spatially sharded SQL engine for sky catalogs. "
-        "Clients connect with any MySQL client to the czar (port 4040 by default)."))
+        "Clients connect with any MySQL client to the czar (port 4040 by default)."),
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"qserv {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_dir(sp):
@@ -160,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = with_dir(sub.add_parser("load", help="load a catalog described by a spec JSON (CSV files)"))
     sp.add_argument("spec", help="DatabaseSpec JSON; its `data` paths are relative to it")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
+    sp.add_argument("--rejects", metavar="FILE",
+                    help="write input rows that cannot be loaded (malformed, no position, child "
+                         "without director) to FILE (table, file, line, reason, row; "
+                         "tab-separated) and load the others, instead of stopping at the first")
     sp.add_argument("--thin", action="store_true",
                     help="the first, non-transactional loader instead of partition + ingest")
     sp.set_defaults(func=cmd_load)
@@ -190,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run only this step (one task of the Argo workflow in deploy/argo/)")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_ingest)
+    sp = with_dir(sub.add_parser(
+        "drop", help="delete a database: its tables on every worker, its metadata, its ingest "
+                     "state (asks first; --yes does not)"))
+    sp.add_argument("database", help="the database to delete")
+    sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sp.set_defaults(func=cmd_drop)
     sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "
                                               "catalog, run two queries"))
     with_up_options(sp)
@@ -199,12 +241,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    import json
+    import os
+
+    args = build_parser().parse_args(argv)   # usage errors: argparse exits with 2
+    from partitioner.run import PartitionError
+    from qserv.cluster import ClusterError
+    from qserv.ingest import IngestClientError
     try:
         return args.func(args)
-    except FileNotFoundError as e:
+    except KeyboardInterrupt:
+        print(f"qserv {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, PartitionError, IngestClientError, ClusterError, json.JSONDecodeError,
+            ValueError) as e:
+        # What a user can fix (a file, a row, a process that is down): one line, no traceback.
+        if os.environ.get("QSERV_DEBUG"):
+            raise
         print(f"qserv {args.command}: {e}", file=sys.stderr)
-        return 1
+        return FAILED
 
 
 if __name__ == "__main__":

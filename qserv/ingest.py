@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from qserv.catalog import DIRECTOR, REPLICATED, TableSpec
+from qserv.progress import PlainProgress, interactive
 
 STEPS = ("queue", "register", "allocate", "load", "index", "publish", "validate")
 # A transaction loads a bundle of chunks on the same workers (POST /ingest/files): whole
@@ -81,6 +82,12 @@ class IngestPlan:
     index_dialect: dict = field(default_factory=dict)
     expected: dict = field(default_factory=dict)      # for validate: expected/overlap/replicated
     source: str = ""
+    # What `qserv ingest status` shows as the source (default `source`): `qserv load`
+    # partitions into a temporary directory, removed once loaded.
+    origin: str = ""
+    # A digest of what the manifest says of the data (see data_fingerprint): a published
+    # database keeps the one it was loaded from, so a run with other data is refused.
+    fingerprint: str = ""
 
     @property
     def total_bytes(self) -> int:
@@ -88,7 +95,13 @@ class IngestPlan:
 
     @property
     def total_rows(self) -> int:
-        return sum(f.rows or 0 for u in self.units for f in u.files)
+        """The catalog's rows: overlap rows (copies of rows of neighbouring chunks) are
+        counted apart, in `overlap_rows`, here and in every total the ingest prints."""
+        return sum(f.rows or 0 for u in self.units for f in u.files if not f.overlap)
+
+    @property
+    def overlap_rows(self) -> int:
+        return sum(f.rows or 0 for u in self.units for f in u.files if f.overlap)
 
 
 def table_json(db: str, t: TableSpec) -> dict:
@@ -189,7 +202,8 @@ class IngestReport:
     units_skipped: int = 0            # committed by an earlier run
     recovered: int = 0                # open transactions of an earlier run, aborted
     retries: int = 0                  # failed attempts aborted and retried
-    rows: int = 0
+    rows: int = 0                     # the catalog's rows, without overlap rows
+    overlap_rows: int = 0
     bytes: int = 0
     failures: list[str] = field(default_factory=list)
     validation: dict | None = None
@@ -201,11 +215,19 @@ class IngestReport:
 
 
 class Progress:
-    """A rich progress display (bytes and units), or nothing."""
+    """A rich progress display (bytes and units) on a terminal, plain periodic lines
+    elsewhere (qserv/progress.py), or nothing."""
 
     def __init__(self, enabled: bool, total_bytes: int, total_units: int, label: str):
         self.enabled = enabled
+        self.plain: PlainProgress | None = None
         if not enabled:
+            return
+        if not interactive():
+            self.plain = PlainProgress()
+            self.plain_bytes = self.plain.add_task(f"{label} data", total=total_bytes)
+            self.plain_units = self.plain.add_task(f"{label} transactions", total=total_units,
+                                                   unit="transactions")
             return
         from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as P,
                                    TextColumn, TimeElapsedColumn, TimeRemainingColumn,
@@ -220,16 +242,21 @@ class Progress:
         self.unit_task = self.u.add_task(f"{label} transactions", total=total_units)
 
     def __enter__(self):
-        if self.enabled:
+        if self.enabled and self.plain is None:
             self.live.__enter__()
         return self
 
     def __exit__(self, *exc):
-        if self.enabled:
+        if self.plain is not None:
+            self.plain.__exit__(*exc)
+        elif self.enabled:
             self.live.__exit__(*exc)
 
     def advance(self, nbytes: int = 0, units: int = 0):
-        if self.enabled:
+        if self.plain is not None:
+            self.plain.update(self.plain_bytes, advance=nbytes)
+            self.plain.update(self.plain_units, advance=units)
+        elif self.enabled:
             if nbytes:
                 self.p.advance(self.bytes_task, nbytes)
             if units:
@@ -269,6 +296,17 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
             "state": "DONE", "seconds": round(seconds, 3), "detail": detail() if detail else None})
         return result
 
+    # A published database is never changed in place: the same data again is only validated,
+    # other data is refused (before anything is registered or recorded).
+    if only in (None, "register", "queue", "load", "index") and plan.fingerprint:
+        published = await _published_fingerprint(client, db)
+        if published and published != plan.fingerprint:
+            raise IngestClientError(
+                f"{db} is published and holds other data than {plan.origin or plan.source} "
+                "(a published database is not changed in place): drop it first "
+                f"(`qserv drop {db} --yes`) and ingest again, or ingest into a new database "
+                f"(`qserv ingest {plan.origin and 'OUT' or plan.source} NEW_NAME`)")
+
     # register (idempotent: a resumed run registers the same things again)
     async def register():
         await client.call("POST", "/ingest/database", json_body={
@@ -281,14 +319,15 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
     if wanted("queue"):   # reading and checking the manifest (done by the caller)
         report.steps = {"queue": queue_seconds, **report.steps}
         await _quiet(client.call("PUT", f"/ingest/database/{db}/step/queue", json_body={
-            "state": "DONE", "seconds": round(queue_seconds, 3), "detail": {"source": plan.source}}))
+            "state": "DONE", "seconds": round(queue_seconds, 3),
+            "detail": {"source": plan.origin or plan.source, "fingerprint": plan.fingerprint}}))
         if only == "queue":
             return report
 
     status = (await client.call("GET", f"/ingest/database/{db}"))["database"]
     if status["state"] == "PUBLISHED" and only in (None, "validate", "publish"):
         if only is None:
-            echo(f"{db} is already published: validating only")
+            echo(f"{db} is already published (with this data): validating only")
         report.published = True
         if only != "publish":
             report.validation = (await client.call("POST", f"/ingest/database/{db}/validate",
@@ -327,7 +366,8 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
                                    bundle_bytes),
              lambda: {"units": report.units_loaded, "skipped": report.units_skipped,
                       "recovered": report.recovered, "retries": report.retries,
-                      "rows": report.rows, "bytes": report.bytes,
+                      "rows": report.rows, "overlap_rows": report.overlap_rows,
+                      "bytes": report.bytes,
                       "failures": report.failures[:5]}),
         step("index", index, lambda: {"files": len(plan.index_files)}))
     if report.failures:
@@ -347,6 +387,29 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
     await step("validate", validate, lambda: {"ok": (report.validation or {}).get("ok"),
                                               "n_differences": (report.validation or {}).get("n_differences")})
     return report
+
+
+async def _published_fingerprint(client: IngestClient, db: str) -> str | None:
+    """The data fingerprint `db` was published with; None when it is not published (or
+    not registered); "" when published by a run that recorded none (then nothing to
+    compare with: validate decides)."""
+    try:
+        status = (await client.call("GET", f"/ingest/database/{db}"))["database"]
+    except IngestClientError as e:
+        if e.status == 404:
+            return None
+        raise
+    if status["state"] != "PUBLISHED":
+        return None
+    for s in status.get("steps") or []:
+        if s["step"] == "queue" and isinstance(s.get("detail"), dict):
+            return s["detail"].get("fingerprint") or ""
+        if s["step"] == "queue" and isinstance(s.get("detail"), str):
+            try:
+                return json.loads(s["detail"]).get("fingerprint") or ""
+            except (ValueError, AttributeError):
+                return ""
+    return ""
 
 
 async def _quiet(coro):
@@ -388,7 +451,7 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
                                            json_body={"database": db, "context": u.key}))["transaction"]
                 sent = 0
                 try:
-                    rows = 0
+                    rows = overlap_rows = 0
                     for f in u.files:
                         try:
                             answer = await client.upload(trans["id"], f, plan.dialect)
@@ -399,12 +462,16 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
                         if f.rows is not None and answer["rows"] != f.rows:
                             raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
                                                     f"manifest says {f.rows}")
-                        rows += answer["rows"] if not f.overlap else 0
+                        if f.overlap:
+                            overlap_rows += answer["rows"]
+                        else:
+                            rows += answer["rows"]
                         sent += f.bytes
                         bar.advance(nbytes=f.bytes)
                     await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "0"})
                     report.units_loaded += 1
                     report.rows += rows
+                    report.overlap_rows += overlap_rows
                     report.bytes += sent
                     bar.advance(units=1)
                     return
@@ -498,6 +565,22 @@ PARTITIONER_DIALECT = {"fields_terminated_by": ",", "fields_enclosed_by": '"',
                        "fields_escaped_by": "", "lines_terminated_by": "\\n"}
 
 
+def data_fingerprint(manifest: dict) -> str:
+    """A digest of the data a partitioner output holds: chunking, table definitions, and per
+    file its rows and checksums (not where the input came from nor when it was read), so two
+    partitionings of the same catalog agree and any changed row changes it."""
+    import hashlib
+    volatile = ("inputs", "seconds")
+    content = {
+        "chunking": [manifest.get("chunk_order"), manifest.get("subchunk_bits"),
+                     manifest.get("overlap_deg")],
+        "spec": [{k: v for k, v in t.items() if k not in ("data", "schema", "csv")}
+                 for t in manifest.get("spec", {}).get("tables", [])],
+        "tables": {name: {k: v for k, v in entry.items() if k not in volatile}
+                   for name, entry in manifest.get("tables", {}).items()}}
+    return "sha256:" + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def plan_from_manifest(path: str | Path, *, database: str | None = None,
                        replication: int = 1) -> IngestPlan:
     """The ingest plan of a `qserv partition` output (its directory or its manifest.json):
@@ -556,7 +639,8 @@ def plan_from_manifest(path: str | Path, *, database: str | None = None,
         overlap=float(m.get("overlap_deg", spec.overlap_deg)), replication=replication,
         dialect=dict(PARTITIONER_DIALECT), index_files=index_files,
         index_dialect={**PARTITIONER_DIALECT, **({"columns": index_columns} if index_columns else {})},
-        expected={k: dict(v) for k, v in expected.items()}, source=str(path))
+        expected={k: dict(v) for k, v in expected.items()}, source=str(path.resolve()),
+        fingerprint=data_fingerprint(m))
 
 
 # ---- the CLI -----------------------------------------------------------------------------
@@ -568,10 +652,11 @@ def ingest_command(config, source: str, *, database: str | None = None, replicat
         plan = plan_from_manifest(source, database=database, replication=replication)
     except (IngestClientError, KeyError, ValueError) as e:
         echo(f"qserv ingest: {e}")
-        return 2
+        return 1
     queue_seconds = time.monotonic() - started
     echo(f"ingest {plan.database}: {len(plan.tables)} tables, {len(plan.units)} transactions, "
-         f"{plan.total_rows:,} rows, {plan.total_bytes / 1e6:.1f} MB from {plan.source}")
+         f"{plan.total_rows:,} rows (and {plan.overlap_rows:,} overlap rows), "
+         f"{plan.total_bytes / 1e6:.1f} MB from {plan.source}")
 
     async def main():
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
@@ -599,8 +684,8 @@ def print_report(report: IngestReport, plan: IngestPlan, seconds: float, echo=pr
     load = report.steps.get("load") or 0
     echo(f"{'total':<10} {seconds:>9.2f}")
     echo(f"\nloaded {report.units_loaded} transactions ({report.units_skipped} already committed, "
-         f"{report.recovered} left open by an earlier run aborted), {report.rows:,} rows, "
-         f"{report.bytes / 1e6:.1f} MB" + (f" at {report.bytes / 1e6 / load:.1f} MB/s, "
+         f"{report.recovered} left open by an earlier run aborted), {report.rows:,} rows "
+         f"(and {report.overlap_rows:,} overlap rows), {report.bytes / 1e6:.1f} MB" + (f" at {report.bytes / 1e6 / load:.1f} MB/s, "
                                             f"{report.rows / load:,.0f} rows/s" if load else "")
          + f"; retries: {report.retries}")
     for f in report.failures:
@@ -640,7 +725,8 @@ def status_command(config, database: str | None, echo=print) -> int:
          f"{d['replication']}, tables {', '.join(t['table'] for t in d['tables'])}")
     echo("transactions: " + (", ".join(f"{s} {n}" for s, n in sorted(d["transactions"].items()))
                              or "none"))
-    echo("contributions: " + (", ".join(f"{s} {v['count']} ({v['rows']:,} rows, {v['bytes'] / 1e6:.1f} MB)"
+    echo("contributions: " + (", ".join(f"{s} {v['count']} ({v['rows']:,} rows with overlap rows, "
+                                         f"{v['bytes'] / 1e6:.1f} MB)"
                                          for s, v in sorted(d["contributions"].items())) or "none"))
     echo("committed rows: " + (", ".join(f"{t} {n:,}" for t, n in d["committed_rows"].items()) or "none")
          + "".join(f"; {t} overlap {n:,}" for t, n in d.get("committed_overlap_rows", {}).items()))
@@ -648,7 +734,8 @@ def status_command(config, database: str | None, echo=print) -> int:
                                   or "none"))
     retried = d["transactions"].get("ABORTED", 0)
     echo(f"aborted transactions (retried or recovered): {retried}")
-    for s in d["steps"]:
+    rank = {name: i for i, name in enumerate(STEPS)}
+    for s in sorted(d["steps"], key=lambda s: rank.get(s["step"], len(STEPS))):   # run order
         sec = f"{s['seconds']:.2f} s" if s["seconds"] is not None else ""
         echo(f"  step {s['step']:<9} {s['state']:<8} {sec:>10}  {s['detail'] or ''}")
     for t in d["open_transactions"]:
@@ -656,13 +743,54 @@ def status_command(config, database: str | None, echo=print) -> int:
     return 0
 
 
+def drop_command(config, database: str, echo=print) -> int:
+    """`qserv drop DB`: delete a database (published or being ingested, or loaded by the thin
+    loader) on every worker and in the czar's metadata, over DELETE /ingest/database/DB."""
+    async def main():
+        async with aiohttp.ClientSession() as session:
+            client = IngestClient.for_config(config, session)
+            known = {d["database"] for d in
+                     (await client.call("GET", "/ingest/database"))["databases"]}
+            if database not in known and database not in await _catalog_databases(config):
+                raise IngestClientError(f"no database {database!r} in the cluster")
+            return await client.call("DELETE", f"/ingest/database/{database}")
+    try:
+        asyncio.run(main())
+    except IngestClientError as e:
+        echo(f"qserv drop: {e}")
+        return 1
+    echo(f"dropped {database}")
+    return 0
+
+
+async def _catalog_databases(config) -> set[str]:
+    """The databases the czar serves (SHOW DATABASES over its MySQL port): those loaded by
+    the thin loader have no ingest state."""
+    def show() -> set[str]:
+        import pymysql
+        try:
+            conn = pymysql.connect(host=config.host, port=config.frontend_port, user=config.user,
+                                   password=config.password, connect_timeout=10)
+        except pymysql.MySQLError as e:
+            raise IngestClientError(f"cannot reach the czar on port {config.frontend_port}: {e}")
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW DATABASES")
+                return {r[0] for r in cur.fetchall()}
+        finally:
+            conn.close()
+    return await asyncio.to_thread(show)
+
+
 # ---- partition + ingest in one call (`qserv load`, the demo) -------------------------------
 def partition_and_ingest(config, spec, *, out_dir: str | Path | None = None, jobs: int = 1,
                          show_progress: bool = True, replace: bool = True,
+                         rejects: str | None = None, rejected: dict | None = None,
                          echo=print) -> dict[str, int]:
     """Partition the CSV files of `spec` (a DatabaseSpec) and ingest them; returns the rows per
     table. `replace`: an existing database of that name is deleted first (`qserv load`
-    semantics)."""
+    semantics). `rejects`: a file for the input rows that cannot be placed (instead of
+    stopping at the first, with its file and line); `rejected` gets their count per table."""
     import shutil
     import tempfile
 
@@ -672,8 +800,13 @@ def partition_and_ingest(config, spec, *, out_dir: str | Path | None = None, job
         tmp = out_dir = Path(tempfile.mkdtemp(prefix=f"qserv-load-{spec.name}-"))
     try:
         manifest = partition(spec, Options(out_dir=str(out_dir), jobs=jobs, progress=show_progress,
-                                           force=True))
+                                           force=True, rejects=rejects))
+        if rejected is not None:
+            rejected.update({t: int(e.get("rejected", 0)) for t, e in manifest["tables"].items()})
         plan = plan_from_manifest(out_dir)
+        if tmp is not None:
+            plan.origin = (f"qserv load of {spec.name} from {spec.source_dir} (partitioned into "
+                           "a temporary directory, removed once loaded)")
 
         async def main():
             timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)

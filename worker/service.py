@@ -136,6 +136,16 @@ async def serve(config: ClusterConfig, name: str) -> None:
     await service.ingest.close()
 
 
+class _IfNotExistsNotes(logging.Filter):
+    """MariaDB answers `CREATE ... IF NOT EXISTS` of an existing database or table with a note
+    (1007, 1050) that asyncmy logs as a warning: every ingest would log one per table and
+    contribution. Those are expected; every other warning still reaches the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.endswith("already exists") or message.endswith("database exists"))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m worker",
                                      description="Qserv worker daemon (gRPC, own MariaDB).")
@@ -144,5 +154,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s {args.name} %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("asyncmy").addFilter(_IfNotExistsNotes())
     config = ClusterConfig.load(args.config)
     asyncio.run(serve(config, args.name))
