@@ -22,7 +22,6 @@ Two limits bound what one client may hold:
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from dataclasses import dataclass
 
