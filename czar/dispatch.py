@@ -19,8 +19,9 @@ from typing import Awaitable, Callable
 
 import grpc
 
-from czar.failover import (Replicas, attempt, no_replica_error, resumable_pieces, spread,
-                           worker_error, worker_failed)
+from czar import deadline
+from czar.failover import (Replicas, attempt, no_replica_error, query_error, resumable_pieces,
+                           spread, worker_failed)
 from qserv.catalog import CHUNK_MARKER
 from qserv.config import ClusterConfig
 from qserv.errors import QservError
@@ -34,6 +35,18 @@ log = logging.getLogger("czar.dispatch")
 # reconnection attempts grows to 2 minutes, during which every call to it fails at once.
 RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
                      ("grpc.max_reconnect_backoff_ms", 1000)]
+# A worker that stops answering without closing its connections (SIGSTOP, a frozen host) is
+# found by HTTP/2 pings: unanswered for KEEPALIVE_TIMEOUT_MS, the connection is dropped, its
+# calls fail (UNAVAILABLE) and their jobs go to another replica (czar/failover.py). Workers
+# accept these pings (worker/service.py SERVER_OPTIONS). gRPC's ping_timeout (60 s by default)
+# also bounds the wait for a ping's answer while a call is in flight: without it a stopped
+# worker held its calls for a minute, whatever the keepalive timeout.
+KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS = 5000, 5000
+KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+                     ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+                     ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+                     ("grpc.keepalive_permit_without_calls", 1),
+                     ("grpc.http2.max_pings_without_data", 0)]
 
 
 @dataclass
@@ -60,7 +73,8 @@ class Dispatcher:
         self.config = config
         self.spool_dir = spool_dir
         self.channels = {w.name: aio_channel(w.grpc_address(), config.grpc_token,
-                                             CHANNEL_OPTIONS + RECONNECT_OPTIONS)
+                                             CHANNEL_OPTIONS + RECONNECT_OPTIONS
+                                             + KEEPALIVE_OPTIONS)
                          for w in config.workers}
         self.stubs = {name: pb_grpc.WorkerStub(ch) for name, ch in self.channels.items()}
         self.slots = {w.name: asyncio.Semaphore(config.jobs_per_worker) for w in config.workers}
@@ -110,11 +124,12 @@ class Dispatcher:
 
     def stubs_call(self, request):
         """The function that starts `request` on a worker (see resumable_pieces)."""
-        return lambda worker: self.stubs[worker].RunChunkQuery(request)
+        return lambda worker: self.stubs[worker].RunChunkQuery(
+            request, timeout=deadline.call_timeout())
 
     async def _receive(self, worker: str, request, out) -> None:
         """Write one call's rows to `out`; the call is cancelled if this is."""
-        call = self.stubs[worker].RunChunkQuery(request)
+        call = self.stubs[worker].RunChunkQuery(request, timeout=deadline.call_timeout())
         try:
             async for batch in call:
                 if batch.tsv:
@@ -138,7 +153,7 @@ class Dispatcher:
                                          session_sql)
             except grpc.aio.AioRpcError as e:
                 if not worker_failed(e):
-                    raise worker_error(e.details()) from None
+                    raise query_error(e) from None
                 attempts.append(self._failed(worker, e))
                 continue
             try:

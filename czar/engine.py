@@ -14,6 +14,7 @@ from typing import AsyncIterator, Sequence
 import asyncmy
 from sqlglot import exp
 
+from czar import deadline
 from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
 from czar.dispatch import Dispatcher, Job, make_jobs
@@ -263,7 +264,7 @@ class QueryEngine:
         try:
             if plan.session_sql:  # the client's settings: this connection is not reused
                 await cur.execute(plan.session_sql)
-            await cur.execute(plan.merge_for(result.name))
+            await cur.execute(deadline.limited(plan.merge_for(result.name)))
         except BaseException:
             await cur.close()
             self._release(conn, plan.session_sql)

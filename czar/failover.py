@@ -6,9 +6,10 @@ make good, and the error when none can.
   which left the last worker idle), and a worker that failed in the last `SUSPECT_S` seconds
   goes last (`Replicas.order`), so queries after a crash do not all knock at it first.
 - Failover: a job is retried on the next replica when the worker could not run it — the call
-  failed (worker down, connection lost, timeout: any gRPC status but INVALID_ARGUMENT, which
-  carries the SQL error of a query that would fail anywhere), or its MariaDB was down or went
-  away (`WORKER_DOWN_CODES`). A query's own error (1054, 1146, a KILL, ...) is not retried.
+  failed (worker down, connection lost, unanswered keepalive pings: any gRPC status but
+  INVALID_ARGUMENT, which carries the SQL error of a query that would fail anywhere, and
+  DEADLINE_EXCEEDED, the statement's time limit: 1969), or its MariaDB was down or went away
+  (`WORKER_DOWN_CODES`). A query's own error (1054, 1146, a KILL, ...) is not retried.
 - Streams resume (`resumable_pieces`): the rows of a streamed job go on as they arrive; when
   the worker dies after sending some, the next replica runs the job and its stream continues
   where the first one stopped. Its first bytes must be those already handed on (the same SQL
@@ -26,6 +27,7 @@ import time
 
 import grpc
 
+from czar.deadline import interrupted
 from qserv.errors import ER_UNKNOWN_ERROR, QservError
 
 ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429
@@ -51,10 +53,20 @@ def sql_code(details: str) -> int | None:
 
 
 def worker_failed(e: grpc.aio.AioRpcError) -> bool:
-    """True when another replica may succeed where this call failed."""
+    """True when another replica may succeed where this call failed. A call past its deadline
+    (the statement's time limit, czar/deadline.py) is the query's end: no replica has time."""
+    if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return False
     if e.code() != grpc.StatusCode.INVALID_ARGUMENT:
         return True
     return sql_code(e.details()) in WORKER_DOWN_CODES
+
+
+def query_error(e: grpc.aio.AioRpcError) -> QservError:
+    """The query's error for a call that no replica can make good (see worker_failed)."""
+    if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return interrupted()
+    return worker_error(e.details())
 
 
 class Replicas:
@@ -133,7 +145,7 @@ async def resumable_pieces(open_call, workers: list[str], replicas: Replicas, da
             return
         except grpc.aio.AioRpcError as e:
             if not worker_failed(e):
-                raise worker_error(e.details()) from None
+                raise query_error(e) from None
             replicas.failed(worker)
             attempts.append(attempt(worker, e) + (" (mid-stream)" if sent else ""))
         finally:

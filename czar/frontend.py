@@ -27,7 +27,7 @@ from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
 from sqlglot import exp
 
-from czar import mimic_batches, multi_results, session_state, statements, wire_guard
+from czar import deadline, mimic_batches, multi_results, session_state, statements, wire_guard
 from czar.multi_results import MultiResults, multi_statements
 from czar.result_charset import convert_results
 from czar.session_state import SessionState, apply_set, server_facts, set_targets
@@ -155,6 +155,7 @@ class QservSession(Session):
         self.state: SessionState | None = None  # known once the shadow connection is open
         self._raw_names: list[str] | None = None  # see _statement_text
         self._first_word: str | None = None  # of the statement running (for messages)
+        self._shadow_limit: float | None = None  # max_statement_time set on the shadow
         self.middlewares = [
             self._session_set_middleware, self._set_var_middleware, self._set_middleware, self._use_middleware,
             self._kill_middleware, self._begin_middleware, self._commit_middleware, self._rollback_middleware,
@@ -176,7 +177,26 @@ class QservSession(Session):
             elif self.state.values:  # a new shadow connection gets the session's settings
                 async with self._shadow.cursor() as cur:
                     await cur.execute(self.state.shadow_sql)
+            self._shadow_limit = None
+        limit = self.time_limit() or 0
+        if limit != self._shadow_limit:  # the time limit, also for what runs on the shadow
+            async with self._shadow.cursor() as cur:
+                await cur.execute(f"SET SESSION max_statement_time = {limit:.3f}")
+            self._shadow_limit = limit
         return self._shadow
+
+    def interrupted(self) -> None:
+        """The statement was stopped by the frontend's timer, perhaps in the middle of a
+        round trip on the shadow connection: that connection cannot be used again."""
+        if self._shadow is not None:
+            self._shadow.close()
+            self._shadow = None
+            self._checked_database = None
+
+    def time_limit(self) -> float | None:
+        """This session's statement time limit in seconds (czar/deadline.py); None: none."""
+        value = self.state.get("max_statement_time") if self.state is not None else 0
+        return deadline.effective_limit(value, self.engine.config.max_statement_time)
 
     async def _shadow_use(self, database: str) -> None:
         try:
@@ -329,6 +349,7 @@ class QservSession(Session):
         if names is None:
             return await q.next()
         await apply_set(await self.shadow(), q.sql, names, self.state, self.variables)
+        self._shadow_limit = None  # the SET may have changed the shadow's max_statement_time
         return [], []
 
     async def _cached(self, sql: str) -> ResultSet | None:

@@ -11,13 +11,18 @@ The server also advertises CLIENT_MULTI_STATEMENTS and CLIENT_MULTI_RESULTS (`CA
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import AsyncIterator
 
 from mysql_mimic import packets
+from mysql_mimic.errors import MysqlError
 from mysql_mimic.connection import Connection
 from mysql_mimic.constants import DEFAULT_SERVER_CAPABILITIES
 from mysql_mimic.results import ensure_result_set
 from mysql_mimic.types import Capabilities, ServerStatus
+
+from czar import deadline
 
 CAPABILITIES = (DEFAULT_SERVER_CAPABILITIES | Capabilities.CLIENT_MULTI_STATEMENTS
                 | Capabilities.CLIENT_MULTI_RESULTS)
@@ -43,19 +48,43 @@ async def _write(self: Connection, result) -> None:
         await self.write_text_resultset(result_set)
 
 
+@contextlib.asynccontextmanager
+async def _timed(self: Connection):
+    """One statement, its result written included, within the session's time limit
+    (czar/deadline.py): the servers it uses stop it first; this timer, a little later, stops
+    whatever is left (a client not reading its rows, a stuck call)."""
+    limit = self.session.time_limit() if hasattr(self.session, "time_limit") else None
+    with deadline.started(limit):
+        try:
+            async with asyncio.timeout(None if limit is None else limit + deadline.GRACE_S):
+                yield
+        except TimeoutError:
+            if hasattr(self.session, "interrupted"):
+                self.session.interrupted()
+            e = deadline.interrupted()
+            raise MysqlError(e.message, code=e.code) from None
+
+
 async def _handle_query(self: Connection, data: bytes) -> None:
     com_query = packets.parse_com_query(capabilities=self.capabilities,
                                         client_charset=self.client_charset, data=data)
-    result = await self.session.handle_query(com_query.sql, com_query.query_attrs)
-    if not isinstance(result, MultiResults):
-        return await _write(self, result)
-    async for one, more in result.results:
-        if more:  # every packet of this result says another one follows, as MariaDB's do
-            self.status_flags |= ServerStatus.SERVER_MORE_RESULTS_EXISTS
-        try:
-            await _write(self, one)
-        finally:
-            self.status_flags &= ~ServerStatus.SERVER_MORE_RESULTS_EXISTS
+    async with _timed(self):
+        result = await self.session.handle_query(com_query.sql, com_query.query_attrs)
+        if not isinstance(result, MultiResults):
+            return await _write(self, result)
+    results = result.results
+    while True:
+        async with _timed(self):  # each statement has its own time (a SET may change it)
+            try:
+                one, more = await anext(results)
+            except StopAsyncIteration:
+                return
+            if more:  # every packet of this result says another one follows, as MariaDB's do
+                self.status_flags |= ServerStatus.SERVER_MORE_RESULTS_EXISTS
+            try:
+                await _write(self, one)
+            finally:
+                self.status_flags &= ~ServerStatus.SERVER_MORE_RESULTS_EXISTS
 
 
 def install() -> None:

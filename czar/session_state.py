@@ -14,7 +14,8 @@ Every session variable a client sets now lands in exactly one of these groups:
   rejects statements, which the shadow check already does on the client's own text.
 - CLIENT_SIDE: the client's character sets, which the frontend applies itself (mysql-mimic
   decodes statements with character_set_client; results are converted to character_set_results).
-- EDGE: sql_select_limit, applied to the rows the client receives.
+- EDGE: sql_select_limit, applied to the rows the client receives; max_statement_time, the
+  statement's time limit on the czar and the workers (czar/deadline.py).
 - NO_EFFECT: variables that cannot change the answer of a read (timeouts, buffer sizes,
   optimizer choices, write-only checks); MariaDB still validates them on the shadow.
 - everything else is refused with an error naming the variable (or MariaDB's own error when it
@@ -49,7 +50,7 @@ CARRIED = (  # in the order they are set (character set before collation)
     "character_set_connection", "collation_connection",
 )
 CLIENT_SIDE = ("character_set_client", "character_set_results")
-EDGE = ("sql_select_limit",)
+EDGE = ("sql_select_limit", "max_statement_time")
 NO_EFFECT = frozenset({
     "autocommit", "transaction_isolation", "tx_isolation", "transaction_read_only",
     "tx_read_only", "wait_timeout", "interactive_timeout", "net_read_timeout",

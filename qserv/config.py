@@ -98,6 +98,9 @@ class ClusterConfig:
     # seconds; a client packet (a statement) may be at most max_allowed_packet bytes (1153).
     connect_timeout: float = 10.0
     max_allowed_packet: int = 16 << 20
+    # The longest a statement may run, in seconds, everywhere (czar, workers, their MariaDB;
+    # 1969 beyond; 0: no limit); a session may lower it (SET max_statement_time), not raise it.
+    max_statement_time: float = 3600.0
     # Dispatch: how many chunk jobs run at once per worker, and how many chunks go in one job.
     jobs_per_worker: int = 2
     # 64: measured on 1M Objects in 418 chunks, 4 workers: a full-scan GROUP BY at 0.85x one

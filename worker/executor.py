@@ -118,7 +118,7 @@ class Executor:
 
     async def run(self, query_id: str, database: str, sql_template: str, marker: str,
                   chunk_ids: list[int], few_rows: bool = False,
-                  session_sql: str = "") -> AsyncIterator[bytes]:
+                  session_sql: str = "", time_limit: float | None = None) -> AsyncIterator[bytes]:
         """Yield the rows of `sql_template` over each chunk (or once when no chunk is given).
 
         All chunks of a request run as ONE statement, `(q_1) UNION ALL (q_2) ... INTO OUTFILE`:
@@ -126,7 +126,8 @@ class Executor:
         small chunk. With `few_rows` the rows are fetched over the connection instead and
         yielded as one piece of the same text (worker/rows_text.py). `session_sql` (the
         client's session variables, e.g. `SET SESSION sql_mode = ...`) runs first on the
-        connection, which is then closed rather than returned to the pool.
+        connection, which is then closed rather than returned to the pool. `time_limit`
+        (seconds): MariaDB stops the statement after it (1969, max_statement_time).
         """
         if len(chunk_ids) == 1:
             # not parenthesized: MariaDB refuses `((a) UNION ALL (b)) INTO OUTFILE`, which is
@@ -136,11 +137,12 @@ class Executor:
             sql = " UNION ALL ".join(f"({sql_template.replace(marker, str(c))})" for c in chunk_ids)
         else:
             sql = sql_template
+        prefix = with_time_limit(time_limit)
         where = (f"chunks {chunk_ids[0]}..{chunk_ids[-1]}" if len(chunk_ids) > 1
                  else f"chunk {chunk_ids[0]}" if chunk_ids else None)
         if few_rows:
             async with self._statement(query_id, database, where, session_sql) as cur:
-                await self._execute(cur, sql, where)
+                await self._execute(cur, prefix + sql, where)
                 rows = await cur.fetchall()
             yield outfile_text(rows)
             return
@@ -148,8 +150,8 @@ class Executor:
         self.outfiles.add(path.name)
         # MariaDB appends to the file as it finds rows: pieces go out while it still scans,
         # so the czar and its client work in parallel with the scan.
-        writing = asyncio.create_task(self._write_outfile(query_id, database, sql, path, where,
-                                                          session_sql))
+        writing = asyncio.create_task(self._write_outfile(query_id, database, prefix + sql, path,
+                                                          where, session_sql))
         try:
             async for piece in follow_pieces(path, writing):
                 yield piece
@@ -219,6 +221,13 @@ class Executor:
         for t in threads:
             await self.kill(t)
         return len(threads)
+
+
+def with_time_limit(seconds: float | None) -> str:
+    """The prefix that makes MariaDB stop a statement after `seconds` (None: no prefix)."""
+    if seconds is None:
+        return ""
+    return f"SET STATEMENT max_statement_time = {max(seconds, 0.001):.3f} FOR "
 
 
 def _chunk_error(e: asyncmy.errors.MySQLError, where: str | None) -> ChunkQueryError:

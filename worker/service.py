@@ -20,11 +20,30 @@ from worker.leftovers import sweep_at_start, sweep_periodically
 from worker.loader import load_file, spool_path
 
 log = logging.getLogger("worker")
+# The czar pings its channels every few seconds (czar/dispatch.py KEEPALIVE_OPTIONS) to find
+# a worker that stopped answering; the server must not take those pings for abuse (by default
+# it answers pings more often than every 5 minutes without data with GOAWAY).
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+    ("grpc.http2.max_ping_strikes", 0),
+]
+
+
+def time_limit(context, cap: float) -> float | None:
+    """Seconds a chunk statement may run: what is left of the call's deadline (the czar's
+    statement time, czar/deadline.py), at most the cluster's max_statement_time; None: none."""
+    left = context.time_remaining()
+    limits = [x for x in (left, cap or None) if x is not None and x > 0]
+    return min(limits) if limits else (0.001 if left is not None else None)
 
 
 class WorkerService(pb_grpc.WorkerServicer):
-    def __init__(self, name: str, mariadb: MariaDBServer):
+    def __init__(self, name: str, mariadb: MariaDBServer, max_statement_time: float = 0.0):
         self.name = name
+        self.max_statement_time = max_statement_time
         self.mariadb = mariadb
         if not mariadb.reader_password:
             raise ValueError("no mariadb_reader_password in the cluster config: run `qserv up`")
@@ -39,7 +58,9 @@ class WorkerService(pb_grpc.WorkerServicer):
             async for piece in self.executor.run(request.query_id, request.database,
                                                  request.sql_template, request.chunk_marker,
                                                  chunks, few_rows=request.few_rows,
-                                                 session_sql=request.session_sql):
+                                                 session_sql=request.session_sql,
+                                                 time_limit=time_limit(context,
+                                                                       self.max_statement_time)):
                 # few rows come as one piece: rows and the count in one message
                 yield pb.ResultBatch(tsv=piece, chunks_done=len(chunks) if request.few_rows else 0)
         except ChunkQueryError as e:
@@ -112,15 +133,12 @@ class WorkerService(pb_grpc.WorkerServicer):
 async def serve(config: ClusterConfig, name: str) -> None:
     wcfg = config.worker(name)
     mariadb = MariaDBServer.for_worker(config, name)
-    service = WorkerService(name, mariadb)
+    service = WorkerService(name, mariadb, config.max_statement_time)
     # before serving: what the daemon before this one left (killed statements, files)
     await sweep_at_start(service.executor.pool, mariadb.outfile_dir, READER_USER)
     sweeper = asyncio.create_task(sweep_periodically(
         mariadb.outfile_dir, lambda: set(service.executor.outfiles), config.cleanup_interval_s))
-    server = grpc.aio.server(interceptors=[TokenCheck(config.grpc_token)], options=[
-        ("grpc.max_send_message_length", 64 << 20),
-        ("grpc.max_receive_message_length", 64 << 20),
-    ])
+    server = grpc.aio.server(interceptors=[TokenCheck(config.grpc_token)], options=SERVER_OPTIONS)
     pb_grpc.add_WorkerServicer_to_server(service, server)
     server.add_insecure_port(f"{wcfg.host}:{wcfg.grpc_port}")
     await server.start()

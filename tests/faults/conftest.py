@@ -17,7 +17,7 @@ DOOR_BASE = BASE_PORT + 550       # MariaDB 550..552, gRPC 651..652
 DOOR_FRONTEND = BASE_PORT + 600   # MySQL 600, HTTP 608
 # the limits of the cluster: small enough to reach quickly
 DOOR_SETTINGS = dict(connect_timeout=2.0, max_allowed_packet=1 << 20, login_max_failures=1_000_000,
-                     http_max_json_bytes=1 << 20,
+                     http_max_json_bytes=1 << 20, max_statement_time=30.0,
                      mariadb=MariaDBSettings(max_allowed_packet="4M"))
 
 
