@@ -154,12 +154,17 @@ class DatabaseSpec:
         """From a JSON or (by extension .yaml/.yml) YAML file; relative paths in it are
         relative to the file."""
         path = Path(path)
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-            raw = yaml.safe_load(path.read_text())
-            raw["source_dir"] = str(path.parent.resolve())
-            return cls(**raw)
-        return cls.from_json(path.read_text(), source_dir=str(path.parent.resolve()))
+        try:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+                raw = yaml.safe_load(path.read_text())
+                raw["source_dir"] = str(path.parent.resolve())
+                return cls(**raw)
+            return cls.from_json(path.read_text(), source_dir=str(path.parent.resolve()))
+        except TypeError as e:   # a missing or unknown key: say which, in which file
+            what = str(e).split(".", 1)[-1].replace("__init__() ", "")
+            raise ValueError(f"{path}: not a catalog spec ({what}); see `qserv partition "
+                             "--help` for its keys") from e
 
     def overlap_of(self, table: TableSpec) -> float:
         """Overlap radius (degrees) of a table's rows: only directors have one."""

@@ -817,8 +817,11 @@ def partition_and_ingest(config, spec, *, out_dir: str | Path | None = None, job
                 return await run_ingest(client, plan, progress=show_progress, echo=echo)
         report = asyncio.run(main())
         if not report.ok:
-            raise IngestClientError("; ".join(report.failures) or
-                                    f"validation: {report.validation and report.validation['differences'][:5]}")
+            message = ("; ".join(report.failures) or
+                       f"validation: {report.validation and report.validation['differences'][:5]}")
+            if tmp is not None:   # the chunk files are gone after this: name them by table
+                message = message.replace(f"{tmp}/", "partitioned ")
+            raise IngestClientError(message)
         return {t: e["rows"] - e.get("rejected", 0) for t, e in manifest["tables"].items()}
     finally:
         if tmp is not None:

@@ -65,6 +65,27 @@ def test_malformed_row_names_file_and_line(cluster, data):
     assert "--rejects FILE" in proc.stderr
 
 
+def test_a_value_that_does_not_fit_its_column(cluster, data, tmp_path):
+    """A row with the right fields but a value MariaDB refuses: the error names the table,
+    the column and the value, and no temporary file that is gone."""
+    d, spec = data
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in (d / "data").iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    lines = (bad / "Object.csv").read_text().splitlines(keepends=True)
+    lines[4] = lines[4].rstrip("\n") + ',"x"\n'                 # the fixture's missing field
+    fields = lines[3].split(",")
+    fields[3] = "x1"                                            # uMag, a DOUBLE
+    lines[3] = ",".join(fields)
+    (bad / "Object.csv").write_text("".join(lines))
+    proc = qserv("load", str(bad / "spec.json"), "--dir", str(cluster.root), "--quiet")
+    assert proc.returncode == 1, proc.stdout
+    no_traceback(proc)
+    assert "Incorrect double value: 'x1'" in proc.stderr and "uMag" in proc.stderr, proc.stderr
+    assert "qserv-load-" not in proc.stderr and "partitioned Object/chunk_" in proc.stderr
+
+
 def test_load_with_rejects_plain_progress_and_totals(cluster, data):
     """`--rejects` (which the error suggests) loads the other rows; the progress output is
     plain lines (no bar fragments, no `?` rate) and every total counts the same rows."""

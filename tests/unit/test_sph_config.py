@@ -102,3 +102,11 @@ def test_case01_partition_configs_match_our_case01_spec(tmp_path):
     assert a["rows_out"] == b["rows_out"] == 88
     assert {c: e["rows"] for c, e in a["chunks"].items()} == {c: e["rows"] for c, e in b["chunks"].items()}
     assert a["overlap_rows"] == b["overlap_rows"]
+
+
+def test_a_spec_with_an_unknown_key_is_a_clear_error(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"name": "x", "tables": [], "chunk_size": 3}))
+    proc = qserv("partition", "-c", str(spec), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{spec}: not a catalog spec" in proc.stderr and "'chunk_size'" in proc.stderr
