@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +26,7 @@ from worker.rows_text import outfile_text
 log = logging.getLogger("worker.executor")
 
 READ_SIZE = 4 << 20  # bytes per ResultBatch: large, as DESIGN §6 asks
+UNION_BYTES = 1 << 20  # the most text of chunk queries joined into one statement
 FOLLOW_POLL_S = 0.01  # how often a growing OUTFILE is looked at while MariaDB writes it
 FOLLOW_MIN_PIECE = 64 << 10  # bytes worth a message while MariaDB still writes (see below)
 SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"}
@@ -123,34 +125,39 @@ class Executor:
 
         All chunks of a request run as ONE statement, `(q_1) UNION ALL (q_2) ... INTO OUTFILE`:
         one round trip and one file instead of one per chunk, which is most of the cost of a
-        small chunk. With `few_rows` the rows are fetched over the connection instead and
+        small chunk; but a statement never carries the template more often than fits in
+        UNION_BYTES (`chunk_statements`), so a client's large literal is not multiplied. With `few_rows` the rows are fetched over the connection instead and
         yielded as one piece of the same text (worker/rows_text.py). `session_sql` (the
         client's session variables, e.g. `SET SESSION sql_mode = ...`) runs first on the
         connection, which is then closed rather than returned to the pool. `time_limit`
         (seconds): MariaDB stops the statement after it (1969, max_statement_time).
         """
-        if len(chunk_ids) == 1:
-            # not parenthesized: MariaDB refuses `((a) UNION ALL (b)) INTO OUTFILE`, which is
-            # what a near-neighbour template over one chunk would become
-            sql = sql_template.replace(marker, str(chunk_ids[0]))
-        elif chunk_ids:
-            sql = " UNION ALL ".join(f"({sql_template.replace(marker, str(c))})" for c in chunk_ids)
-        else:
-            sql = sql_template
-        prefix = with_time_limit(time_limit)
-        where = (f"chunks {chunk_ids[0]}..{chunk_ids[-1]}" if len(chunk_ids) > 1
-                 else f"chunk {chunk_ids[0]}" if chunk_ids else None)
+        started = time.monotonic()
+        statements = chunk_statements(sql_template, marker, chunk_ids)
+        texts = []
+        for sql, chunks in statements:
+            left = None if time_limit is None else time_limit - (time.monotonic() - started)
+            where = (f"chunks {chunks[0]}..{chunks[-1]}" if len(chunks) > 1
+                     else f"chunk {chunks[0]}" if chunks else None)
+            sql = with_time_limit(left) + sql
+            if few_rows:  # every statement's rows, sent as one piece
+                async with self._statement(query_id, database, where, session_sql) as cur:
+                    await self._execute(cur, sql, where)
+                    texts.append(outfile_text(await cur.fetchall()))
+                continue
+            async for piece in self._outfile_pieces(query_id, database, sql, where, session_sql):
+                yield piece
         if few_rows:
-            async with self._statement(query_id, database, where, session_sql) as cur:
-                await self._execute(cur, prefix + sql, where)
-                rows = await cur.fetchall()
-            yield outfile_text(rows)
-            return
+            yield b"".join(texts)
+
+    async def _outfile_pieces(self, query_id: str, database: str, sql: str, where: str | None,
+                              session_sql: str) -> AsyncIterator[bytes]:
+        """The rows of one statement, read from its OUTFILE while MariaDB writes it."""
         path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
         self.outfiles.add(path.name)
         # MariaDB appends to the file as it finds rows: pieces go out while it still scans,
         # so the czar and its client work in parallel with the scan.
-        writing = asyncio.create_task(self._write_outfile(query_id, database, prefix + sql, path,
+        writing = asyncio.create_task(self._write_outfile(query_id, database, sql, path,
                                                           where, session_sql))
         try:
             async for piece in follow_pieces(path, writing):
@@ -221,6 +228,29 @@ class Executor:
         for t in threads:
             await self.kill(t)
         return len(threads)
+
+
+def chunk_statements(template: str, marker: str, chunk_ids: list[int],
+                     budget: int | None = None) -> list[tuple[str, list[int]]]:
+    """The statements that run `template` over `chunk_ids`, with the chunks of each: as few as
+    possible, each a `UNION ALL` of at most UNION_BYTES of text (one chunk at least). Issue 15,
+    item 5: a 10 MB string literal in a query was copied 64 times into one statement, and the
+    worker's MariaDB was killed for its memory; now such a query runs chunk by chunk."""
+    budget = UNION_BYTES if budget is None else budget
+    if not chunk_ids:
+        return [(template, [])]
+    per_statement = max(1, budget // max(1, len(template)))
+    out = []
+    for i in range(0, len(chunk_ids), per_statement):
+        group = chunk_ids[i:i + per_statement]
+        if len(group) == 1:
+            # not parenthesized: MariaDB refuses `((a) UNION ALL (b)) INTO OUTFILE`, which is
+            # what a near-neighbour template over one chunk would become
+            out.append((template.replace(marker, str(group[0])), group))
+        else:
+            out.append((" UNION ALL ".join(f"({template.replace(marker, str(c))})" for c in group),
+                        group))
+    return out
 
 
 def with_time_limit(seconds: float | None) -> str:
