@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("-j", "--jobs", type=int, default=2, help="`qserv ingest -j` (default 2)")
     ap.add_argument("--before", help="another source tree to ingest with, side by side")
+    ap.add_argument("--after", help="the tree to measure (default: this checkout); a snapshot "
+                                    "keeps edits made during the run out of it")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--base-port", type=int,
                     default=int(os.environ.get("QSERV_TEST_BASE_PORT", 35100)))
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
         files = sum(bool(e.get("file")) + bool(e.get("overlap_file"))
                     for t in manifest["tables"].values() for e in t.get("chunks", {}).values())
 
-        trees = {"after": HERE}
+        trees = {"after": Path(args.after).resolve() if args.after else HERE}
         if args.before:
             trees["before"] = Path(args.before).resolve()
         runs: dict[str, list[dict]] = {k: [] for k in trees}

@@ -5,9 +5,11 @@ request, a czar metadata round trip, a gRPC stream and one DDL per file: ~2 minu
 chunks of a few dozen rows), and a big file waited to be spooled whole before its LOAD began.
 Here the header lists every file of the bundle in order with its size; the worker creates
 the bundle's missing tables first (bulk DDL over a few connections: a CREATE costs a few ms
-of file creation and syncs, so several run at once), then loads each file through a named
-pipe: `LOAD DATA INFILE` reads the FIFO while the bytes arrive from the stream, so nothing is
-written to disk but the table itself and receiving overlaps loading.
+of file creation and syncs, so several run at once), then loads the files, several at
+once (a small file costs a few round trips to a MariaDB that may wait for the CPU: they
+overlap). A big file goes through a named pipe: `LOAD DATA INFILE` reads the FIFO while the
+bytes arrive from the stream, so receiving overlaps loading and nothing is written to disk
+but the table itself; a small one (<= 1 MiB) is spooled whole and loaded in one statement.
 
 Transactions work as for single contributions (worker/ingest.py): a table created here has
 only the transaction's partition `pT`, an existing table gets `pT` added, every row carries
@@ -33,6 +35,9 @@ from worker.ingest import (ER_BAD_DB, ER_DUP_PARTITION, ER_TABLE_EXISTS, Contrib
 log = logging.getLogger("worker.bundle")
 
 DDL_CONNECTIONS = 3          # CREATEs at once: each waits on file syncs more than on the CPU
+LOADERS = 4                  # LOADs at once: small files cost round trips more than the CPU
+SPOOL_MAX = 1 << 20          # files up to this size are spooled whole and loaded in one
+                             # statement; bigger ones stream through a named pipe
 
 
 class FifoLoad:
@@ -156,44 +161,108 @@ class BundleLoader:
 
         pending = memoryview(first.data)
         waited = 0.0
-        rows: list[int] = []
-        total = 0
-        async with pool.acquire() as conn:
-            for f in h.files:
-                path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.fifo"
-                load = FifoLoad(path, load_sql(path, db, f.table, f.columns, h, trans), conn)
+        rows: list[int] = [0] * len(h.files)
+        slots = asyncio.Semaphore(LOADERS)
+        tasks: list[asyncio.Task] = []
+        failed: list[BaseException] = []
+
+        async def take(n: int, f) -> memoryview:
+            """The next `n` bytes of the stream (at most; a piece at a time)."""
+            nonlocal pending, waited
+            while not pending:
+                t = time.monotonic()
                 try:
-                    await load.start()
-                    remaining = f.bytes
-                    while remaining:
-                        if not pending:
-                            t = time.monotonic()
-                            try:
-                                msg = await stream.__anext__()
-                            except StopAsyncIteration:
-                                raise ContributionError(
-                                    f"the bundle stream ended {remaining} bytes before the end "
-                                    f"of {f.table} (contribution {f.contribution_id})")
-                            waited += time.monotonic() - t
-                            pending = memoryview(msg.data)
-                            continue
-                        piece, pending = pending[:remaining], pending[remaining:]
-                        await load.write(piece)
-                        remaining -= len(piece)
-                    n, warnings = await load.finish()
-                except asyncmy.errors.MySQLError as e:
-                    code = e.args[0] if e.args else 0
+                    msg = await stream.__anext__()
+                except StopAsyncIteration:
                     raise ContributionError(
-                        f"LOAD DATA into {db}.{f.table} (contribution {f.contribution_id}): "
-                        f"MariaDB error {code}: {e.args[-1]}")
-                finally:
-                    await load.close()
-                if warnings:
-                    raise ContributionError(
-                        f"LOAD DATA into {db}.{f.table} (contribution {f.contribution_id}) "
-                        "reported: " + "; ".join(f"{w[1]} {w[2]}" for w in warnings))
-                rows.append(n)
-                total += f.bytes
+                        f"the bundle stream ended before the end of {f.table} (contribution "
+                        f"{f.contribution_id})")
+                waited += time.monotonic() - t
+                pending = memoryview(msg.data)
+            piece, pending = pending[:n], pending[n:]
+            return piece
+
+        def named(f, e: asyncmy.errors.MySQLError) -> ContributionError:
+            code = e.args[0] if e.args else 0
+            return ContributionError(f"LOAD DATA into {db}.{f.table} (contribution "
+                                     f"{f.contribution_id}): MariaDB error {code}: {e.args[-1]}")
+
+        def check(f, warnings) -> None:
+            if warnings:
+                raise ContributionError(
+                    f"LOAD DATA into {db}.{f.table} (contribution {f.contribution_id}) "
+                    "reported: " + "; ".join(f"{w[1]} {w[2]}" for w in warnings))
+
+        async def spooled(i: int, f, path: Path) -> None:
+            """A small file, whole on disk: one statement (a pipe's hand-shake costs more)."""
+            try:
+                async with pool.acquire() as conn:
+                    async with conn.cursor() as cur:
+                        await cur.execute(load_sql(path, db, f.table, f.columns, h, trans))
+                        rows[i] = cur.rowcount
+                        warnings = []
+                        if getattr(conn._result, "warning_count", 1):
+                            await cur.execute("SHOW WARNINGS LIMIT 5")
+                            warnings = await cur.fetchall()
+                check(f, warnings)
+            except asyncmy.errors.MySQLError as e:
+                failed.append(named(f, e))
+            except BaseException as e:
+                failed.append(e)
+            finally:
+                path.unlink(missing_ok=True)
+                slots.release()
+
+        async def piped(i: int, f) -> None:
+            """A big file through a named pipe, fed here as its bytes arrive."""
+            path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.fifo"
+            try:
+                async with pool.acquire() as conn:
+                    load = FifoLoad(path, load_sql(path, db, f.table, f.columns, h, trans), conn)
+                    try:
+                        await load.start()
+                        remaining = f.bytes
+                        while remaining:
+                            piece = await take(remaining, f)
+                            await load.write(piece)
+                            remaining -= len(piece)
+                        rows[i], warnings = await load.finish()
+                    except asyncmy.errors.MySQLError as e:
+                        raise named(f, e)
+                    finally:
+                        await load.close()
+                check(f, warnings)
+            finally:
+                slots.release()
+
+        try:
+            for i, f in enumerate(h.files):
+                await slots.acquire()
+                if failed:
+                    slots.release()
+                    break
+                if f.bytes > SPOOL_MAX:
+                    await piped(i, f)
+                    continue
+                path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.csv"
+                try:
+                    with open(path, "wb") as out:
+                        remaining = f.bytes
+                        while remaining:
+                            piece = await take(remaining, f)
+                            out.write(piece)
+                            remaining -= len(piece)
+                except BaseException:
+                    path.unlink(missing_ok=True)
+                    slots.release()
+                    raise
+                tasks.append(asyncio.ensure_future(spooled(i, f, path)))
+        finally:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        if failed:
+            raise failed[0]
+        total = sum(f.bytes for f in h.files)
         if pending or await _more(stream):
             raise ContributionError("the bundle stream carries more bytes than its files")
         seconds = time.monotonic() - started
