@@ -76,8 +76,9 @@ def cmd_load(args) -> int:
     spec = DatabaseSpec.read(args.spec)
     started = time.monotonic()
     rejected: dict[str, int] = {}
+    rejects = getattr(args, "rejects", None)      # (`qserv demo` calls this without it)
     if getattr(args, "thin", False):
-        if args.rejects:
+        if rejects:
             print("qserv load: --rejects needs the partitioner (not with --thin)", file=sys.stderr)
             return USAGE
         from qserv.loader import load
@@ -85,13 +86,13 @@ def cmd_load(args) -> int:
     else:   # qserv partition + qserv ingest (transactions, validation)
         from qserv.ingest import partition_and_ingest
         counts = partition_and_ingest(ClusterConfig.load(args.dir), spec,
-                                      show_progress=not args.quiet, rejects=args.rejects,
+                                      show_progress=not args.quiet, rejects=rejects,
                                       rejected=rejected,
                                       echo=(lambda *_: None) if args.quiet else print)
     print(f"loaded {spec.name} in {time.monotonic() - started:.1f} s: "
           + ", ".join(f"{t} {n} rows" for t, n in counts.items()))
     if any(rejected.values()):
-        print(f"set aside in {args.rejects}: "
+        print(f"set aside in {rejects}: "
               + ", ".join(f"{t} {n} rows" for t, n in rejected.items() if n))
     return OK
 

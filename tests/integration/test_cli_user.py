@@ -177,3 +177,20 @@ def test_drop(cluster, data):
         cur.execute("SHOW DATABASES")
         assert DB not in {r[0] for r in cur.fetchall()}
     assert "not registered" in qserv("ingest", "status", DB, "--dir", str(cluster.root)).stdout
+
+
+def test_demo_on_a_cluster_of_its_own(tmp_path):
+    """The README's first command after install: `qserv demo` starts a cluster, generates,
+    loads (partition + ingest, plain progress lines off a terminal) and queries."""
+    from tests.conftest import BASE_PORT
+    root = tmp_path / "demo-cluster"
+    try:
+        proc = qserv("demo", "--dir", str(root), "--workers", "1", "--objects", "300",
+                     "--port", str(BASE_PORT + 1005), "--base-port", str(BASE_PORT + 320),
+                     "--no-password")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        no_traceback(proc)
+        assert "SELECT COUNT(*) FROM Object\n  -> ((300,),)" in proc.stdout, proc.stdout
+        assert "\r" not in proc.stdout and "━" not in proc.stdout
+    finally:
+        qserv("down", "--dir", str(root))
