@@ -153,6 +153,26 @@ def cmd_ingest(args) -> int:
                           bundle_bytes=int(args.bundle_mb * (1 << 20)))
 
 
+def cmd_replicate(args) -> int:
+    from qserv.config import ClusterConfig
+    from qserv.replicate import ReplicationError, replicate
+    try:
+        reports = replicate(ClusterConfig.load(args.dir), args.database or None,
+                            replication=args.replication)
+    except ReplicationError as e:
+        print(f"qserv replicate: {e}", file=sys.stderr)
+        return 1
+    for r in reports:
+        for chunk, new in sorted(r.copied.items()):
+            print(f"{r.database}: chunk {chunk} copied to {', '.join(new)} (verified)")
+        if r.unrecoverable:
+            print(f"{r.database}: no live replica of chunks {', '.join(map(str, r.unrecoverable))}: "
+                  "start a worker that holds them and run this again", file=sys.stderr)
+        for chunk, why in sorted(r.failed.items()):
+            print(f"{r.database}: chunk {chunk} not restored: {why}", file=sys.stderr)
+    return 0 if all(r.ok for r in reports) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from qserv import __version__
     p = argparse.ArgumentParser(prog="qserv", description=(
@@ -233,6 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("database", help="the database to delete")
     sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sp.set_defaults(func=cmd_drop)
+    sp = with_dir(sub.add_parser(
+        "replicate", help="give every chunk its R live replicas again after a worker is lost",
+        description="Copies the chunks that have fewer live replicas than the database's "
+                    "replication factor from a live replica to other live workers, verifies "
+                    "each copy (row counts per transaction and CHECKSUM TABLE) and only then "
+                    "lists it in the placement queries use. See docs/operations.md."))
+    sp.add_argument("database", nargs="?", default=None, help="one database (default: all)")
+    sp.add_argument("--replication", type=int, default=None,
+                    help="copies wanted (default: the database's, from its ingest)")
+    sp.set_defaults(func=cmd_replicate)
     sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "
                                               "catalog, run two queries"))
     with_up_options(sp)
