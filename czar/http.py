@@ -209,6 +209,11 @@ def build_app(controller: IngestController, token: str,
     async def index(request):
         return ok(await c.stage_index(request.query, _body_pieces(request)))
 
+    @routes.post("/ingest/index/build")
+    async def build_index(request):
+        body = await json_body(request)
+        return ok(await c.build_index(str(body.get("database")), str(body.get("table"))))
+
     app.add_routes(routes)
     return app
 
@@ -346,6 +351,11 @@ OPENAPI = {
                         "body is one line of JSON {\"files\": [{table, chunk, overlap, name, columns, "
                         "bytes}]} then the files' bytes back to back; one stream per worker",
                         raw=True, params=[_q("transaction_id", "integer", True)] + _DIALECT)},
+        "/ingest/index/build": {
+            "post": _op("Build a director index from its staged files now (publish keeps it "
+                        "unless a file is staged after)", body={
+                "type": "object", "required": ["database", "table"], "properties": {
+                    "database": {"type": "string"}, "table": {"type": "string"}}})},
         "/ingest/index": {
             "post": _op("Stage a director-index file (key, chunkId, subChunkId) for publish",
                         raw=True, params=[_q("database", required=True), _q("table", required=True),

@@ -170,6 +170,18 @@ class IngestController:
         """Run `fn(MetadataStore, *args)` on the czar's MariaDB, in a thread, one at a time."""
         return await asyncio.to_thread(self._run, fn, *args)
 
+    async def meta_apart(self, fn, *args):
+        """`fn(MetadataStore, *args)` on a connection of its own, in a thread: for long
+        statements (director-index loads and builds) that must not hold up the load's
+        contributions and commits behind the shared connection's lock."""
+        def run():
+            conn = self.czar_db.connect()
+            try:
+                return fn(MetadataStore(conn), *args)
+            finally:
+                conn.close()
+        return await asyncio.to_thread(run)
+
     async def sql(self, sql: str, args=None):
         return await self.meta(lambda m: m.execute(sql, args))
 
@@ -712,15 +724,34 @@ class IngestController:
                 n = m.execute(f"SELECT COUNT(*) FROM {stage} WHERE src = %s", (name,))[0][0]
                 m.execute(f"REPLACE INTO {META_DB}.ingest_index_files VALUES (%s, %s, %s, %s)",
                           (db, table.name, name, n))
+                if not published:   # an index built earlier no longer holds every file
+                    m.execute(f"DROP TABLE IF EXISTS {director_index_table(db, table.name)}")
                 return n
+            published = (await self.database_row(db))["state"] == "PUBLISHED"
             try:
-                rows = await self.meta(load)
+                rows = await self.meta_apart(load)
             except pymysql.MySQLError as e:
                 raise IngestError(f"index file {name}: MariaDB error {e.args[0]}: {e.args[-1]}")
         return {"index": {"database": db, "table": table.name, "name": name, "rows": rows}}
 
+    async def build_index(self, db: str, table: str) -> dict:
+        """Build the director index of `db.table` from its staged files now (the ingest does it
+        right after staging them, beside the load), so that publish finds it built: staging
+        another file drops it again, and publish then builds it."""
+        spec = await self.spec(check_name(db, "database"))
+        try:
+            t = spec.table(check_name(table, "table"))
+        except KeyError:
+            raise IngestError(f"table {table!r} is not registered in {db}", 404)
+        if t.role != DIRECTOR:
+            raise IngestError(f"{t.name} is not a director table")
+        if (await self.database_row(db))["state"] == "PUBLISHED":
+            raise IngestError(f"{db} is published: its director index is built", 409)
+        return {"index": await self._build_index(spec, t, {}, reuse=False)}
+
     async def _build_index(self, spec: DatabaseSpec, table: TableSpec,
-                           placement: dict[int, list[str]]) -> dict:
+                           placement: dict[int, list[str]], reuse: bool = True) -> dict:
+        """`reuse`: an index built from the staged files already (build_index) is kept."""
         final = director_index_table(spec.name, table.name)
         staged = await self.sql(f"SELECT COUNT(*) FROM {META_DB}.ingest_index_files "
                                 "WHERE db = %s AND tbl = %s", (spec.name, table.name))
@@ -732,6 +763,10 @@ class IngestController:
             stage = index_stage_table(spec.name, table.name)
 
             def build(m: MetadataStore):
+                if reuse and m.execute("SELECT 1 FROM information_schema.TABLES WHERE "
+                                       "TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                                       (META_DB, final.split("`")[3])):
+                    return m.execute(f"SELECT COUNT(*) FROM {final}")[0][0]
                 m.execute(f"DROP TABLE IF EXISTS {final}")
                 m.execute(create)
                 try:
@@ -741,7 +776,8 @@ class IngestController:
                     m.execute(f"DROP TABLE IF EXISTS {final}")
                     raise IngestError(f"director index of {table.name}: duplicate key ({e.args[-1]})", 409)
                 return m.execute(f"SELECT COUNT(*) FROM {final}")[0][0]
-            return {"table": table.name, "source": "index files", "rows": await self.meta(build)}
+            return {"table": table.name, "source": "index files",
+                    "rows": await self.meta_apart(build)}
         # No index file: read (key, chunkId, subChunkId) from the workers' chunk tables.
         by_worker: dict[str, list[int]] = defaultdict(list)
         for c, ws in placement.items():

@@ -350,6 +350,9 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
                 answer = await client.call("POST", "/ingest/index", data=fh, params={
                     "database": db, "table": table, "name": Path(path).name, **plan.index_dialect})
             n += answer["index"]["rows"]
+        # Built now, beside the load, instead of at publish (after it).
+        for table in sorted({t for t, _ in plan.index_files}):
+            await client.call("POST", "/ingest/index/build", json_body={"database": db, "table": table})
         return n
     if plan.source and (wanted("load") or wanted("index")):
         # Every file against the manifest before any row is sent (qserv/verify.py): a torn,

@@ -248,6 +248,42 @@ def test_http_api_bundles(icluster):
         conn.close()
 
 
+def test_director_index_built_beside_the_load(icluster):
+    """POST /ingest/index/build builds the index from the files staged so far (the ingest
+    calls it while chunks still load); publish keeps it. A file staged after the build drops
+    it, and publish builds it again with every file."""
+    http(icluster, "POST", "/ingest/database", {"database": "idx", "chunk_order": 3})
+    schema = [{"name": "id", "type": "BIGINT NOT NULL"}, {"name": "ra", "type": "DOUBLE"},
+              {"name": "decl", "type": "DOUBLE"}]
+    assert http(icluster, "POST", "/ingest/table", {
+        "database": "idx", "table": "Obj", "is_partitioned": 1, "is_director": 1, "director_key": "id",
+        "longitude_key": "ra", "latitude_key": "decl", "primary_key": ["id"], "schema": schema})[0] == 200
+    t = http(icluster, "POST", "/ingest/trans", {"database": "idx"})[1]["transaction"]
+    rows = b'"1","10.5","1.5","7","3"\n"2","10.6","1.6","7","4"\n"3","10.7","1.7","7","5"\n'
+    assert http(icluster, "POST", f"/ingest/file?transaction_id={t['id']}&table=Obj&chunk=7", rows)[0] == 200
+    assert http(icluster, "PUT", f"/ingest/trans/{t['id']}?abort=0")[0] == 200
+    stage = "/ingest/index?database=idx&table=Obj&columns=id,chunkId,subChunkId&name="
+    assert http(icluster, "POST", stage + "a", b'"1","7","3"\n"2","7","4"\n')[0] == 200
+    s, a = http(icluster, "POST", "/ingest/index/build", {"database": "idx", "table": "Obj"})
+    assert s == 200 and a["index"]["rows"] == 2, a
+    conn = pymysql.connect(unix_socket=str(icluster.instance_dir("czar") / "mysqld.sock"), user="root",
+                           password=icluster.mariadb_root_password)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM qservMeta.dirindex__idx__Obj")
+            assert cur.fetchone() == (2,)
+            assert http(icluster, "POST", stage + "b", b'"3","7","5"\n')[0] == 200
+            with pytest.raises(pymysql.err.ProgrammingError):   # dropped: it lacks file b
+                cur.execute("SELECT COUNT(*) FROM qservMeta.dirindex__idx__Obj")
+    finally:
+        conn.close()
+    s, a = http(icluster, "PUT", "/ingest/database/idx")
+    assert s == 200 and a["director_index"][0]["rows"] == 3, a
+    v = http(icluster, "POST", "/ingest/database/idx/validate", {})[1]["validation"]
+    assert v["ok"] and v["director_index"][0]["entries"] == 3, v
+    assert http(icluster, "POST", "/ingest/index/build", {"database": "idx", "table": "Obj"})[0] == 409
+
+
 def test_torn_file_is_refused_before_any_row_is_sent(icluster, partitioned, tmp_path):
     """Issue 14: a chunk file with a torn row (a row's head, other whole rows, its tail:
     the same bytes, line count and, as the writer computed it, CRC32) is refused by the
