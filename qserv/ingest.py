@@ -297,13 +297,16 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
         return result
 
     # A published database is never changed in place: the same data again is only validated,
-    # other data is refused (before anything is registered or recorded).
+    # other data is refused (before anything is registered or recorded). So is resuming an
+    # ingest whose committed chunks came from other data (the mix would be neither).
     if only in (None, "register", "queue", "load", "index") and plan.fingerprint:
-        published = await _published_fingerprint(client, db)
-        if published and published != plan.fingerprint:
+        state, recorded = await _recorded_fingerprint(client, db)
+        if recorded and recorded != plan.fingerprint:
+            what = ("is published and holds" if state == "PUBLISHED"
+                    else "has chunks committed by an ingest of")
             raise IngestClientError(
-                f"{db} is published and holds other data than {plan.origin or plan.source} "
-                "(a published database is not changed in place): drop it first "
+                f"{db} {what} other data than {plan.origin or plan.source} "
+                "(a database is not changed in place): drop it first "
                 f"(`qserv drop {db} --yes`) and ingest again, or ingest into a new database "
                 f"(`qserv ingest {plan.origin and 'OUT' or plan.source} NEW_NAME`)")
 
@@ -392,27 +395,29 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
     return report
 
 
-async def _published_fingerprint(client: IngestClient, db: str) -> str | None:
-    """The data fingerprint `db` was published with; None when it is not published (or
-    not registered); "" when published by a run that recorded none (then nothing to
-    compare with: validate decides)."""
+async def _recorded_fingerprint(client: IngestClient, db: str) -> tuple[str, str]:
+    """(state, the data fingerprint of the ingest that published `db` or committed chunks of
+    it); the fingerprint is "" when there is nothing to compare with: `db` not registered, no
+    transaction committed, or recorded by a run before fingerprints (then validate decides)."""
     try:
         status = (await client.call("GET", f"/ingest/database/{db}"))["database"]
     except IngestClientError as e:
         if e.status == 404:
-            return None
+            return "", ""
         raise
-    if status["state"] != "PUBLISHED":
-        return None
+    if status["state"] != "PUBLISHED" and not (status.get("transactions") or {}).get("COMMITTED"):
+        return status["state"], ""
     for s in status.get("steps") or []:
-        if s["step"] == "queue" and isinstance(s.get("detail"), dict):
-            return s["detail"].get("fingerprint") or ""
-        if s["step"] == "queue" and isinstance(s.get("detail"), str):
+        if s["step"] != "queue":
+            continue
+        detail = s.get("detail")
+        if isinstance(detail, str):
             try:
-                return json.loads(s["detail"]).get("fingerprint") or ""
-            except (ValueError, AttributeError):
-                return ""
-    return ""
+                detail = json.loads(detail)
+            except ValueError:
+                detail = None
+        return status["state"], (detail.get("fingerprint") or "") if isinstance(detail, dict) else ""
+    return status["state"], ""
 
 
 async def _quiet(coro):

@@ -142,6 +142,18 @@ def test_changed_data_into_a_published_database_is_refused(cluster, data):
     assert f"{DB} is published and holds other data" in proc.stdout
     assert f"qserv drop {DB} --yes" in proc.stdout
 
+    # resuming an unpublished ingest with other data is refused too (its committed chunks
+    # and the new ones would mix): steps as the Argo workflow runs them, stopped after load
+    other = f"{DB}_resume"
+    for step in ("register", "queue", "allocate", "load"):
+        run = qserv("ingest", str(d / "part-same"), other, "--step", step, "--dir", str(cluster.root))
+        assert run.returncode == 0, run.stdout + run.stderr
+    proc = qserv("ingest", str(changed), other, "--dir", str(cluster.root))
+    assert proc.returncode == 1 and f"{other} has chunks committed by an ingest of other data" \
+        in proc.stdout, proc.stdout
+    assert qserv("ingest", str(d / "part-same"), other, "--dir", str(cluster.root)).returncode == 0
+    assert qserv("drop", other, "--yes", "--dir", str(cluster.root)).returncode == 0
+
 
 def test_ingest_status_lists_steps_in_order_without_temporary_paths(cluster, data):
     proc = qserv("ingest", "status", DB, "--dir", str(cluster.root))
