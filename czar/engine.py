@@ -22,12 +22,13 @@ from czar.failover import spread
 from czar.leftovers import Leftovers
 from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
+from czar.shadow_pool import ShadowPool
 from czar.plan import QueryPlan, build_plan
 from czar.streaming import FannedIn, OneStream, RowWindow
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError, not_supported
 from qserv.mariadb import MariaDBServer
-from qserv.metadata import META_DB, director_index_table
+from qserv.metadata import META_DB, SHADOW_USER, director_index_table
 
 log = logging.getLogger("czar.engine")
 FETCH_ROWS = 10_000
@@ -70,6 +71,8 @@ class QueryEngine:
         spool = MariaDBServer.for_czar(config).outfile_dir
         spool.mkdir(parents=True, exist_ok=True)
         self.dispatcher = Dispatcher(config, str(spool))
+        # the sessions' connections to this MariaDB: one bounded pool for all of them
+        self.shadows = ShadowPool(socket, SHADOW_USER, config.shadow_pool_size)
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
         # query id -> the lease a merged query holds while its result table and spool files
@@ -302,6 +305,7 @@ class QueryEngine:
         self.raw_pool.release(conn)
 
     async def close(self):
+        self.shadows.close()
         await self.dispatcher.close()
         for pool in (self.pool, self.raw_pool):
             pool.close()

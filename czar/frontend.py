@@ -37,6 +37,7 @@ from czar.engine import BINARY_CHARSET, QueryEngine, ShadowResult
 from czar.explain import COLUMNS as EXPLAIN_COLUMNS, explain_rows
 from czar.login import PeerAwareServer
 from czar.mimic_batches import BatchedRows
+from czar.shadow_pool import UNTRACKED, USER_LOCKS, ShadowConnection
 from czar.statements import MAX_NESTING, too_deep
 from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
                           ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
@@ -155,7 +156,8 @@ class QservSession(Session):
         self.state: SessionState | None = None  # known once the shadow connection is open
         self._raw_names: list[str] | None = None  # see _statement_text
         self._first_word: str | None = None  # of the statement running (for messages)
-        self._shadow_limit: float | None = None  # max_statement_time set on the shadow
+        self._borrowed: ShadowConnection | None = None  # from the engine's pool, see shadow()
+        self._untracked = False  # the statement may leave state the pool does not track
         self.middlewares = [
             self._session_set_middleware, self._set_var_middleware, self._set_middleware, self._use_middleware,
             self._kill_middleware, self._begin_middleware, self._commit_middleware, self._rollback_middleware,
@@ -164,34 +166,42 @@ class QservSession(Session):
 
     # ---- plumbing ---------------------------------------------------------------------
     async def shadow(self) -> asyncmy.Connection:
-        if self._shadow is None:
-            self._shadow = await asyncmy.connect(unix_socket=self.engine.socket, user=SHADOW_USER,
-                                                 password="", autocommit=True, charset="utf8mb4")
-            if self.state is None:
-                self.state = SessionState(dict((await server_facts(self._shadow)).defaults))
-                for name, value in self.state.defaults.items():
-                    # mysql-mimic's defaults are not MariaDB's, and @@name must read the
-                    # session's value (mysql-mimic reads a variable it does not hold as NULL)
-                    self.variables.schema.setdefault(name, (type(value), value, True))
-                    self.variables.set(name, value, force=True)
-            elif self.state.values:  # a new shadow connection gets the session's settings
-                async with self._shadow.cursor() as cur:
-                    await cur.execute(self.state.shadow_sql)
-            self._shadow_limit = None
-        limit = self.time_limit() or 0
-        if limit != self._shadow_limit:  # the time limit, also for what runs on the shadow
-            async with self._shadow.cursor() as cur:
-                await cur.execute(f"SET SESSION max_statement_time = {limit:.3f}")
-            self._shadow_limit = limit
+        """The session's connection to the czar's MariaDB for this statement, borrowed from
+        the engine's shared pool (czar/shadow_pool.py) and set up as the session's own: its
+        database, session variables and time limit. Given back at the statement's end."""
+        if self._borrowed is None:
+            sc = await self.engine.shadows.acquire(self._checked_database)
+            try:
+                if self.state is None:
+                    self.state = SessionState(dict((await server_facts(sc.conn)).defaults))
+                    for name, value in self.state.defaults.items():
+                        # mysql-mimic's defaults are not MariaDB's, and @@name must read the
+                        # session's value (mysql-mimic reads a variable it does not hold as NULL)
+                        self.variables.schema.setdefault(name, (type(value), value, True))
+                        self.variables.set(name, value, force=True)
+                await sc.configure(self._checked_database, self.state.values,
+                                   self.state.defaults, self.time_limit() or 0)
+            except BaseException:
+                self.engine.shadows.release(sc, reusable=False)
+                raise
+            self._borrowed, self._shadow = sc, sc.conn
+        elif (self.time_limit() or 0) != self._borrowed.limit:  # a SET changed it
+            await self._borrowed.configure(self._checked_database, self.state.values,
+                                           self.state.defaults, self.time_limit() or 0)
         return self._shadow
+
+    def release_shadow(self, reusable: bool = True) -> None:
+        """Give the borrowed connection back (closed instead when the statement may have left
+        state on it that the pool does not track)."""
+        if self._borrowed is not None:
+            sc, self._borrowed, self._shadow = self._borrowed, None, None
+            self.engine.shadows.release(sc, reusable and not self._untracked)
+        self._untracked = False
 
     def interrupted(self) -> None:
         """The statement was stopped by the frontend's timer, perhaps in the middle of a
         round trip on the shadow connection: that connection cannot be used again."""
-        if self._shadow is not None:
-            self._shadow.close()
-            self._shadow = None
-            self._checked_database = None
+        self.release_shadow(reusable=False)
 
     def time_limit(self) -> float | None:
         """This session's statement time limit in seconds (czar/deadline.py); None: none."""
@@ -204,11 +214,10 @@ class QservSession(Session):
                 await cur.execute(f"USE `{database.replace('`', '``')}`")
         except asyncmy.errors.MySQLError as e:
             raise mysql_error(e) from None
+        self._borrowed.database = database
 
     async def close(self) -> None:
-        if self._shadow is not None:
-            self._shadow.close()
-            self._shadow = None
+        self.release_shadow()
         await super().close()
 
     async def init(self, connection) -> None:
@@ -219,10 +228,7 @@ class QservSession(Session):
     async def reset(self) -> None:
         """COM_RESET_CONNECTION: session variables back to the server's defaults, as MariaDB
         does (czar/session_state.py); the shadow connection is opened afresh."""
-        if self._shadow is not None:
-            self._shadow.close()
-            self._shadow = None
-            self._checked_database = None  # the new shadow connection is USEd again
+        self.release_shadow()  # the next one gets the defaults set (ShadowConnection.configure)
         if self.state is not None:
             for name, value in self.state.defaults.items():
                 self.variables.set(name, value, force=True)
@@ -233,29 +239,38 @@ class QservSession(Session):
         view = await self.engine.refresh_catalog()
         if database.lower() != "information_schema" and view.database(database) is None:
             raise MysqlError(f"Unknown database '{database}'", code=ER_BAD_DB_ERROR)
-        await self.shadow()
-        await self._shadow_use(database)
-        self.database = self._checked_database = database
+        owner = self._borrowed is None
+        try:
+            await self.shadow()
+            await self._shadow_use(database)
+            self.database = self._checked_database = database
+        finally:
+            if owner:  # COM_INIT_DB: not within a statement
+                self.release_shadow()
 
     async def handle_query(self, sql, attrs):
         """One COM_QUERY: its statements as MariaDB splits them (czar/statements.py), each
         run in turn; several only for a client that enabled CLIENT_MULTI_STATEMENTS."""
         multi = multi_statements(self.connection)
         try:
-            scan = await self._scan(sql, multi)
-        except Exception as e:
-            raise mysql_error(e) from None
-        if scan.error is None and len(scan.statements) == 1:
-            return await self._statement(scan.statements[0], attrs)
-        if not multi or not scan.statements:
-            raise mysql_error(scan.error)
-        return MultiResults(self._each(sql, scan, attrs))
+            try:
+                scan = await self._scan(sql, multi)
+            except Exception as e:
+                raise mysql_error(e) from None
+            if scan.error is None and len(scan.statements) == 1:
+                return await self._statement(scan.statements[0], attrs)
+            if not multi or not scan.statements:
+                raise mysql_error(scan.error)
+            return MultiResults(self._each(sql, scan, attrs))
+        finally:
+            self.release_shadow()
 
     async def _scan(self, sql: str, multi: bool) -> statements.Scan:
         """The statements of `sql`, read with the session's sql_mode quoting rules."""
-        await self.shadow()
+        if self.state is None:
+            await self.shadow()
         flags = self.state.parse_flags
-        return statements.split(sql, version=(await server_facts(self._shadow)).version,
+        return statements.split(sql, version=(await server_facts(None)).version,
                                 multi=multi, ansi_quotes="ANSI_QUOTES" in flags,
                                 no_backslash_escapes="NO_BACKSLASH_ESCAPES" in flags)
 
@@ -278,8 +293,17 @@ class QservSession(Session):
             raise mysql_error(scan.error)
 
     async def _statement(self, statement: statements.Statement, attrs):
-        """One statement, its text in the client's character_set_results."""
-        result = await self._answer(statement, attrs)
+        """One statement, its text in the client's character_set_results. The shadow
+        connection is given back at its end (its rows, if any, come from elsewhere)."""
+        self._untracked = bool(UNTRACKED.search(statement.text))
+        if USER_LOCKS.search(statement.text):
+            raise MysqlError("Qserv does not support user locks (GET_LOCK): sessions share their "
+                             "connections to MariaDB, so a lock would not outlive its statement",
+                             code=ER_NOT_SUPPORTED_YET)
+        try:
+            result = await self._answer(statement, attrs)
+        finally:
+            self.release_shadow()
         return await convert_results(result, self.variables.get("character_set_results"))
 
     async def _answer(self, statement: statements.Statement, attrs):
@@ -348,8 +372,8 @@ class QservSession(Session):
         names = set_targets(q.expression)
         if names is None:
             return await q.next()
+        self._untracked = True  # the SET ran on the shadow: it is not given back to the pool
         await apply_set(await self.shadow(), q.sql, names, self.state, self.variables)
-        self._shadow_limit = None  # the SET may have changed the shadow's max_statement_time
         return [], []
 
     async def _cached(self, sql: str) -> ResultSet | None:

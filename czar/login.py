@@ -31,6 +31,8 @@ from mysql_mimic.stream import ConnectionClosed, MysqlStream
 from mysql_mimic import utils as mimic_utils
 from mysql_mimic.auth import Forbidden, IdentityProvider, NativePasswordAuthPlugin, Success, User
 
+from czar.sessions import HELD, Held, LoginEnded, SessionLimits
+
 log = logging.getLogger("czar.login")
 # The client's address, set when its connection starts (the auth plugin has no other way to it).
 PEER_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("peer_host", default="localhost")
@@ -106,8 +108,9 @@ def denied(user: str, host: str, with_password: bool) -> str:
 class ThrottledNativePassword(NativePasswordAuthPlugin):
     """mysql_native_password with MariaDB's 1045 text and the back-off of `LoginThrottle`."""
 
-    def __init__(self, throttle: LoginThrottle):
+    def __init__(self, throttle: LoginThrottle, sessions: SessionLimits | None = None):
         self.throttle = throttle
+        self.sessions = sessions
 
     async def auth(self, auth_info=None):
         if auth_info and auth_info.handshake_plugin_name == self.name and auth_info.handshake_auth_data:
@@ -122,6 +125,8 @@ class ThrottledNativePassword(NativePasswordAuthPlugin):
             yield Forbidden(f"{message}; too many failed logins: retry in {wait:.0f} s")
         elif self.password_matches(user=auth_info.user, scramble=auth_info.data, nonce=nonce):
             self.throttle.succeeded(host, name)
+            if self.sessions is not None:
+                self.sessions.admit(name)   # SessionRefused (1040, 1203) when over a limit
             yield Success(auth_info.user.name)
         else:
             self.throttle.failed(host, name)
@@ -132,9 +137,11 @@ class QservIdentityProvider(IdentityProvider):
     """The users of the cluster config; an unknown name is a user no password matches, so it
     is refused exactly like a wrong password."""
 
-    def __init__(self, users: dict[str, str], throttle: LoginThrottle | None = None):
+    def __init__(self, users: dict[str, str], throttle: LoginThrottle | None = None,
+                 sessions: SessionLimits | None = None):
         self.auth_strings = {name: auth_string(pw) for name, pw in users.items()}
-        self.plugins = [ThrottledNativePassword(throttle or LoginThrottle())]
+        self.sessions = sessions
+        self.plugins = [ThrottledNativePassword(throttle or LoginThrottle(), sessions)]
         self._nobody = NativePasswordAuthPlugin.create_auth_string(secrets.token_hex(32))
 
     def get_plugins(self):
@@ -199,12 +206,17 @@ class PeerAwareServer(MysqlServer):
     async def _client_connected_cb(self, reader, writer):
         peer = writer.get_extra_info("peername")
         PEER_HOST.set(peer[0] if isinstance(peer, tuple) and peer else "localhost")
+        held = Held()
+        HELD.set(held)
         try:
             return await super()._client_connected_cb(reader, writer)
-        except (MysqlError, ConnectionError, TimeoutError, ConnectionClosed) as e:
+        except (MysqlError, ConnectionError, TimeoutError, ConnectionClosed, LoginEnded) as e:
             # a login that failed (already answered) or a peer gone: not the server's fault
             log.info("connection from %s ended at login: %s", PEER_HOST.get(), e)
         finally:
+            sessions = getattr(self.identity_provider, "sessions", None)
+            if sessions is not None:
+                sessions.release(held)
             writer.close()
 
 

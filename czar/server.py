@@ -12,6 +12,7 @@ from czar.frontend import start_frontend
 from czar.http import start_http
 from czar.ingest import IngestController
 from czar.login import LoginThrottle, QservIdentityProvider, tls_context, users_of
+from czar.sessions import SessionLimits
 from qserv.config import ClusterConfig
 
 log = logging.getLogger("czar")
@@ -22,8 +23,11 @@ async def serve(config: ClusterConfig) -> None:
     await engine.leftovers.sweep()   # what queries of an earlier run (a crash) left behind
     sweeper = asyncio.create_task(engine.leftovers.run(config.cleanup_interval_s))
     tls = tls_context(config.tls_cert, config.tls_key)
+    sessions = SessionLimits(config.max_connections, config.max_user_connections,
+                             config.reserved_admin_connections, config.admin_user or config.user)
     logins = QservIdentityProvider(users_of(config), LoginThrottle(config.login_max_failures,
-                                                                   config.login_max_wait_s))
+                                                                   config.login_max_wait_s),
+                                   sessions)
     server = await start_frontend(engine, config.host, config.frontend_port, logins, ssl=tls)
     log.info("czar listening on %s:%d", config.host, config.frontend_port)
     ingest = IngestController(config)

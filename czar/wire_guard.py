@@ -34,6 +34,8 @@ from mysql_mimic.packets import ComChangeUser, ComFieldList, HandshakeResponse41
 from mysql_mimic.stream import ConnectionClosed, MysqlStream
 from mysql_mimic.types import Capabilities
 
+from czar.sessions import LoginEnded, SessionRefused
+
 log = logging.getLogger("czar.wire_guard")
 
 ER_HANDSHAKE_ERROR = 1043
@@ -268,6 +270,9 @@ async def connection_phase_in_time(self: Connection) -> None:
     try:
         async with asyncio.timeout(LIMITS.connect_timeout):
             await _original_connection_phase(self)
+    except SessionRefused as e:  # over a session limit (czar/sessions.py): its own code
+        await self.stream.write(self.error(msg=e.msg, code=e.code))
+        raise LoginEnded(e.msg) from None
     except TimeoutError:
         raise Refused(f"Bad handshake: no login within connect_timeout "
                          f"({LIMITS.connect_timeout:g} s)", ER_HANDSHAKE_ERROR) from None

@@ -101,6 +101,15 @@ class ClusterConfig:
     # The longest a statement may run, in seconds, everywhere (czar, workers, their MariaDB;
     # 1969 beyond; 0: no limit); a session may lower it (SET max_statement_time), not raise it.
     max_statement_time: float = 3600.0
+    # Client sessions (MariaDB's names): at most max_connections at once (1040 beyond), the
+    # last reserved_admin_connections of them only for admin_user (default: the default
+    # user); at most max_user_connections per user (1203). Sessions share shadow_pool_size
+    # connections to the czar's MariaDB (each borrows one per statement).
+    max_connections: int = 500
+    max_user_connections: int = 250
+    reserved_admin_connections: int = 10
+    admin_user: str = ""
+    shadow_pool_size: int = 48
     # Dispatch: how many chunk jobs run at once per worker, and how many chunks go in one job.
     jobs_per_worker: int = 2
     # 64: measured on 1M Objects in 418 chunks, 4 workers: a full-scan GROUP BY at 0.85x one

@@ -13,12 +13,14 @@ from qserv.demo import generate
 from qserv.ingest import ingest_command
 from tests.conftest import BASE_PORT, running_cluster
 
-DOOR_BASE = BASE_PORT + 550       # MariaDB 550..552, gRPC 651..652
+DOOR_BASE = BASE_PORT + 620       # MariaDB 620..622, gRPC 721..722
 DOOR_FRONTEND = BASE_PORT + 600   # MySQL 600, HTTP 608
 # the limits of the cluster: small enough to reach quickly
 DOOR_SETTINGS = dict(connect_timeout=2.0, max_allowed_packet=1 << 20, login_max_failures=1_000_000,
                      http_max_json_bytes=1 << 20, max_statement_time=30.0,
-                     mariadb=MariaDBSettings(max_allowed_packet="4M"))
+                     max_connections=200, max_user_connections=130, reserved_admin_connections=5,
+                     shadow_pool_size=4, users={"alice": "alice-pw", "bob": "bob-pw"},
+                     mariadb=MariaDBSettings(max_allowed_packet="4M", max_connections=100))
 
 
 DOOR_OBJECTS = 3000  # in ~25 chunks (order 3): a quick ingest
