@@ -41,7 +41,6 @@ from czar.shadow_pool import UNTRACKED, USER_LOCKS, ShadowConnection
 from czar.statements import MAX_NESTING, too_deep
 from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
                           ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
-from qserv.metadata import SHADOW_USER
 
 log = logging.getLogger("czar.frontend")
 
