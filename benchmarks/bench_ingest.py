@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("-j", "--jobs", type=int, default=2, help="transactions at once per worker")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--before", help="another source tree to ingest with, side by side")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of floor + ingests (alternating order); medians reported")
     ap.add_argument("--after", help="the tree to measure (default: this checkout); a snapshot "
                                     "keeps edits made during the run out of it")
     ap.add_argument("--floor-nice", default="0",
@@ -114,21 +117,27 @@ def main(argv=None) -> int:
                       if p.name != "index.csv")
         n_chunks = len(manifest["tables"]["Object"]["chunks"])
 
-        floors = {}
-        for nice in [int(x) for x in args.floor_nice.split(",")]:
-            floors[nice], floor_rows = floor_load(work, spec, args.base_port + 200, nice)
-            assert floor_rows == rows, (floor_rows, rows)
-            print(f"floor (nice {nice}): {floors[nice]:.1f} s, load {load_average()}", file=sys.stderr)
-
         trees = {"after": Path(args.after).resolve() if args.after else HERE}
         if args.before:
             trees["before"] = Path(args.before).resolve()
-        runs = {}
-        for name in (["before", "after"] if args.before else ["after"]):
-            runs[name] = timed_ingest(trees[name], work, work / "part", workers=args.workers,
-                                      jobs=args.jobs, base_port=args.base_port,
-                                      frontend_port=args.base_port + 500)
-            print(f"{name}: {runs[name]}", file=sys.stderr)
+        floor_runs: dict[int, list[float]] = {}
+        all_runs: dict[str, list[dict]] = {k: [] for k in trees}
+        for i in range(args.repeat):     # floors and ingests interleaved: the load moves
+            for nice in [int(x) for x in args.floor_nice.split(",")]:
+                seconds, floor_rows = floor_load(work, spec, args.base_port + 200, nice)
+                assert floor_rows == rows, (floor_rows, rows)
+                floor_runs.setdefault(nice, []).append(seconds)
+                print(f"floor (nice {nice}): {seconds:.1f} s, load {load_average()}", file=sys.stderr)
+            order = sorted(trees, reverse=(i % 2 == 1))     # after, before / before, after
+            for name in order:
+                r = timed_ingest(trees[name], work, work / "part", workers=args.workers,
+                                 jobs=args.jobs, base_port=args.base_port,
+                                 frontend_port=args.base_port + 500)
+                all_runs[name].append(r)
+                print(f"{name}: {r}", file=sys.stderr)
+        floors = {k: statistics.median(v) for k, v in floor_runs.items()}
+        runs = {k: min(v, key=lambda r: abs(r["seconds"] - statistics.median(x["seconds"] for x in v)))
+                for k, v in all_runs.items()}
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -157,6 +166,9 @@ def main(argv=None) -> int:
         "generate_seconds": round(gen_seconds, 1),
         "steps": after["steps"], "worker": after["worker"],
         "load_average": after["load_average"],
+        "repeat": args.repeat,
+        "runs_seconds": {k: [r["seconds"] for r in v] for k, v in all_runs.items()},
+        "floor_runs_seconds": {str(k): [round(x, 2) for x in v] for k, v in floor_runs.items()},
     }
     table = [
         {"what": f"qserv ingest ({args.workers} workers, -j {args.jobs})",

@@ -9,7 +9,7 @@ of file creation and syncs, so several run at once), then loads the files, sever
 once (a small file costs a few round trips to a MariaDB that may wait for the CPU: they
 overlap). A big file goes through a named pipe: `LOAD DATA INFILE` reads the FIFO while the
 bytes arrive from the stream, so receiving overlaps loading and nothing is written to disk
-but the table itself; a small one (<= 1 MiB) is spooled whole and loaded in one statement.
+but the table itself; a smaller one (<= 8 MiB) is spooled whole and loaded in one statement.
 
 Transactions work as for single contributions (worker/ingest.py): a table created here has
 only the transaction's partition `pT`, an existing table gets `pT` added, every row carries
@@ -19,7 +19,9 @@ only the transaction's partition `pT`, an existing table gets `pT` added, every 
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
+import fcntl
 import logging
 import os
 import time
@@ -33,11 +35,16 @@ from worker.ingest import (ER_BAD_DB, ER_DUP_PARTITION, ER_TABLE_EXISTS, Contrib
                            _name, load_sql)
 
 log = logging.getLogger("worker.bundle")
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 DDL_CONNECTIONS = 3          # CREATEs at once: each waits on file syncs more than on the CPU
 LOADERS = 4                  # LOADs at once: small files cost round trips more than the CPU
-SPOOL_MAX = 1 << 20          # files up to this size are spooled whole and loaded in one
-                             # statement; bigger ones stream through a named pipe
+SPOOL_MAX = 8 << 20          # files up to this size are spooled whole and loaded in one
+                             # statement; bigger ones stream through a named pipe (whose
+                             # reader, a niced MariaDB on a busy machine, waits to be woken
+                             # for every pipe-full: 10M rows in 1 MB files loaded at half
+                             # the speed through pipes)
+PIPE_BYTES = 1 << 20         # the pipe's buffer (Linux: 64 KiB unless raised)
 
 
 class FifoLoad:
@@ -59,6 +66,10 @@ class FifoLoad:
         while True:
             try:
                 self.fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+                try:
+                    fcntl.fcntl(self.fd, F_SETPIPE_SZ, PIPE_BYTES)
+                except OSError:
+                    pass          # above /proc/sys/fs/pipe-max-size: the default then
                 return
             except OSError as e:
                 if e.errno != errno.ENXIO:
@@ -156,8 +167,18 @@ class BundleLoader:
                 raise ContributionError("create_sql must create the contribution's table "
                                         "with the transaction's partition")
         pool = await self.pool_factory()
-        await self._tables(pool, db, trans, h.files)
-        ddl_seconds = time.monotonic() - started
+        # Tables are created in the files' order while the first files load (both wait on
+        # MariaDB more than on the CPU): a load waits for its own table only.
+        ready, ddl = await self._tables(pool, db, trans, h.files)
+        ddl_seconds = 0.0
+
+        async def ddl_done():
+            nonlocal ddl_seconds
+            try:
+                await ddl
+            finally:
+                ddl_seconds = time.monotonic() - started
+        ddl_task = asyncio.ensure_future(ddl_done())
 
         pending = memoryview(first.data)
         waited = 0.0
@@ -196,6 +217,7 @@ class BundleLoader:
         async def spooled(i: int, f, path: Path) -> None:
             """A small file, whole on disk: one statement (a pipe's hand-shake costs more)."""
             try:
+                await ready[f.table]
                 async with pool.acquire() as conn:
                     async with conn.cursor() as cur:
                         await cur.execute(load_sql(path, db, f.table, f.columns, h, trans))
@@ -217,6 +239,7 @@ class BundleLoader:
             """A big file through a named pipe, fed here as its bytes arrive."""
             path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.fifo"
             try:
+                await ready[f.table]
                 async with pool.acquire() as conn:
                     load = FifoLoad(path, load_sql(path, db, f.table, f.columns, h, trans), conn)
                     try:
@@ -260,20 +283,28 @@ class BundleLoader:
         finally:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            # No DDL may run once the call has ended: the caller aborts the transaction
+            # then, and a table created after the abort would keep its partition.
+            ddl.stop()
+            await asyncio.gather(ddl_task, return_exceptions=True)
         if failed:
             raise failed[0]
+        error = ddl_task.exception()
+        if error is not None:
+            raise error
         total = sum(f.bytes for f in h.files)
         if pending or await _more(stream):
             raise ContributionError("the bundle stream carries more bytes than its files")
         seconds = time.monotonic() - started
         log.info("bundle %s trans %d: %d files, %d rows, %d bytes in %.3f s (receive %.3f, "
                  "DDL %.3f, LOAD %.3f)", db, trans, len(rows), sum(rows), total, seconds, waited,
-                 ddl_seconds, seconds - ddl_seconds - waited)
+                 ddl_seconds, seconds - waited)
         return pb.BundleReply(rows=rows, bytes=total)
 
-    async def _tables(self, pool, db: str, trans: int, files) -> None:
-        """Every table of the bundle exists with the transaction's partition: the missing
-        ones created, the others given `pT`; the statements spread over a few connections."""
+    async def _tables(self, pool, db: str, trans: int, files) -> tuple[dict, "_Ddl"]:
+        """Every table of the bundle made to exist with the transaction's partition (the
+        missing ones created, the others given `pT`), in the files' order, over a few
+        connections; a future per table says when it is ready (or why it is not)."""
         async with pool.acquire() as conn:
             async with conn.cursor() as cur:
                 try:
@@ -286,33 +317,67 @@ class BundleLoader:
                     existing = set()
         work: dict[str, str] = {}
         for f in files:
-            if f.table in work:
-                continue
-            if f.table in existing or not f.create_sql:
-                work[f.table] = ""
-            else:
-                work[f.table] = f.create_sql
-        queue = list(work.items())
+            if f.table not in work:
+                work[f.table] = "" if f.table in existing or not f.create_sql else f.create_sql
+        loop = asyncio.get_running_loop()
+        ready = {t: loop.create_future() for t in work}
+        ddl = _Ddl(pool, db, trans, list(work.items()), ready)
+        return ready, ddl
 
-        async def run():
-            async with pool.acquire() as conn:
+
+class _Ddl:
+    """The bundle's DDL, run by DDL_CONNECTIONS tasks; awaitable (ends when they end)."""
+
+    def __init__(self, pool, db: str, trans: int, work: list[tuple[str, str]], ready: dict):
+        self.pool, self.db, self.trans = pool, db, trans
+        self.queue = collections.deque(work)
+        self.ready = ready
+        self.tasks = [asyncio.ensure_future(self._run())
+                      for _ in range(min(DDL_CONNECTIONS, len(work)))]
+
+    def stop(self) -> None:
+        """Nothing more starts; the tables not made fail their loads."""
+        while self.queue:
+            table, _ = self.queue.popleft()
+            if not self.ready[table].done():
+                self.ready[table].set_exception(ContributionError("the bundle stopped"))
+                self.ready[table].exception()     # retrieved: no "never retrieved" noise
+
+    def __await__(self):
+        return asyncio.gather(*self.tasks).__await__()
+
+    async def _run(self):
+        try:
+            async with self.pool.acquire() as conn:
                 async with conn.cursor() as cur:
-                    while queue:
-                        table, create = queue.pop()
-                        if create:
-                            await cur.execute(create)
-                            if not getattr(conn._result, "warning_count", 1):
-                                continue
-                            await cur.execute("SHOW WARNINGS")
-                            if not any(w[1] == ER_TABLE_EXISTS for w in await cur.fetchall()):
-                                continue
-                        try:   # an existing table: the transaction's partition
-                            await cur.execute(f"ALTER TABLE `{db}`.`{table}` ADD PARTITION "
-                                              f"(PARTITION p{trans} VALUES IN ({trans}))")
-                        except asyncmy.errors.OperationalError as e:
-                            if e.args[0] != ER_DUP_PARTITION:
-                                raise
-        await asyncio.gather(*(run() for _ in range(min(DDL_CONNECTIONS, len(queue)))))
+                    while self.queue:
+                        table, create = self.queue.popleft()
+                        try:
+                            await self._one(conn, cur, table, create)
+                        except BaseException as e:
+                            self.ready[table].set_exception(e)
+                            self.ready[table].exception()
+                            raise
+                        self.ready[table].set_result(None)
+        except BaseException:
+            self.stop()
+            raise
+
+    async def _one(self, conn, cur, table: str, create: str) -> None:
+        db, trans = self.db, self.trans
+        if create:
+            await cur.execute(create)
+            if not getattr(conn._result, "warning_count", 1):
+                return
+            await cur.execute("SHOW WARNINGS")
+            if not any(w[1] == ER_TABLE_EXISTS for w in await cur.fetchall()):
+                return
+        try:   # an existing table: the transaction's partition
+            await cur.execute(f"ALTER TABLE `{db}`.`{table}` ADD PARTITION "
+                              f"(PARTITION p{trans} VALUES IN ({trans}))")
+        except asyncmy.errors.OperationalError as e:
+            if e.args[0] != ER_DUP_PARTITION:
+                raise
 
 
 async def _more(stream) -> bool:

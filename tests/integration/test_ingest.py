@@ -193,7 +193,7 @@ def test_http_api_bundles(icluster):
         "database": "bun", "table": "Obj", "is_partitioned": 1, "is_director": 1, "director_key": "id",
         "longitude_key": "ra", "latitude_key": "decl", "primary_key": ["id"], "schema": schema})[0] == 200
     # chunks on the same worker (a bundle's chunks must share their workers)
-    locations = http(icluster, "POST", "/ingest/chunks", {"database": "bun", "chunks": list(range(40))})[1]
+    locations = http(icluster, "POST", "/ingest/chunks", {"database": "bun", "chunks": list(range(400))})[1]
     by_worker = {}
     for loc in locations["locations"]:
         by_worker.setdefault(loc["workers"][0]["worker"], []).append(loc["chunk"])
@@ -201,7 +201,7 @@ def test_http_api_bundles(icluster):
     other = next(c for w, cs in by_worker.items() for c in cs if c not in chunks and w not in
                  [loc["workers"][0]["worker"] for loc in locations["locations"] if loc["chunk"] == chunks[0]])
     big = b"".join(b'"%d","1.5","2.5","%s","%d","1"\n' % (i, b"x" * 40, chunks[0])
-                   for i in range(1, 90_001))             # ~5.3 MB: crosses a 4 MiB message
+                   for i in range(1, 160_001))   # ~9.5 MB: a pipe, and crosses 4 MiB messages
     files = [{"table": "Obj", "chunk": chunks[0], "name": "big.csv", "data": big},
              {"table": "Obj", "chunk": chunks[0], "overlap": 1, "name": "big-overlap.csv",
               "data": b'"900001","1","1",NULL,"%d","2"\n' % chunks[0]},
@@ -211,10 +211,10 @@ def test_http_api_bundles(icluster):
     keep = http(icluster, "POST", "/ingest/trans", {"database": "bun", "units": ["u1", "u2"]})[1]["transaction"]
     s, a = http(icluster, "POST", f"/ingest/files?transaction_id={keep['id']}", bundle_body(files))
     assert s == 200, a
-    assert [c["rows"] for c in a["contribs"]] == [90_000, 1, 0, 2]
+    assert [c["rows"] for c in a["contribs"]] == [160_000, 1, 0, 2]
     assert [c["worker_table"] for c in a["contribs"]] == [
         f"Obj_{chunks[0]}", f"ObjFullOverlap_{chunks[0]}", f"Obj_{chunks[1]}", f"Obj_{chunks[2]}"]
-    assert worker_rows(icluster, "bun") == 90_003
+    assert worker_rows(icluster, "bun") == 160_003
     # a bad file in the middle of a bundle: the request fails naming it; abort drops all
     drop = http(icluster, "POST", "/ingest/trans", {"database": "bun"})[1]["transaction"]
     bad = [{"table": "Obj", "chunk": chunks[1], "name": "fine.csv",
@@ -222,9 +222,27 @@ def test_http_api_bundles(icluster):
            {"table": "Obj", "chunk": chunks[2], "name": "broken.csv", "data": b'"8","one","1","a","1","1"\n'}]
     s, a = http(icluster, "POST", f"/ingest/files?transaction_id={drop['id']}", bundle_body(bad))
     assert s == 400 and "broken.csv" in a["error"] and "1366" in a["error"], a
-    assert worker_rows(icluster, "bun") == 90_004      # fine.csv was loaded, in `drop`
+    assert worker_rows(icluster, "bun") == 160_004      # fine.csv was loaded, in `drop`
     assert http(icluster, "PUT", f"/ingest/trans/{drop['id']}?abort=1")[1]["transaction"]["state"] == "ABORTED"
-    assert worker_rows(icluster, "bun") == 90_003
+    assert worker_rows(icluster, "bun") == 160_003
+    # a bad first file while the bundle's later tables are still being created (tables are
+    # made while the first files load): after the abort no table of the bundle is left
+    fresh = by_worker[next(w for w, cs in by_worker.items() if chunks[0] in cs)][10:110]
+    t = http(icluster, "POST", "/ingest/trans", {"database": "bun"})[1]["transaction"]
+    early = [{"table": "Obj", "chunk": fresh[0], "name": "broken-first.csv",
+              "data": b'"9","one","1","a","1","1"\n'}] + \
+        [{"table": "Obj", "chunk": c, "name": f"e{c}.csv", "data": b""} for c in fresh[1:]]
+    s, a = http(icluster, "POST", f"/ingest/files?transaction_id={t['id']}", bundle_body(early))
+    assert s == 400 and "broken-first.csv" in a["error"], a
+    assert http(icluster, "PUT", f"/ingest/trans/{t['id']}?abort=1")[1]["transaction"]["state"] == "ABORTED"
+    names = [f"Obj_{c}" for c in fresh]
+    for w in icluster.workers:
+        conn = worker_mariadb(icluster, w.name).connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'bun' "
+                        f"AND TABLE_NAME IN ({', '.join(['%s'] * len(names))})", names)
+            assert cur.fetchall() == ()
+        conn.close()
     # a body shorter than its listing, chunks on different workers: refused, clearly
     t = http(icluster, "POST", "/ingest/trans", {"database": "bun"})[1]["transaction"]
     short = bundle_body(files[3:])[:-5]
@@ -243,7 +261,7 @@ def test_http_api_bundles(icluster):
     assert s == 200, a
     conn = czar_connect(icluster, "bun")
     try:
-        assert query(conn, "SELECT COUNT(*), MAX(id) FROM Obj")[1] == [(90_002, 900003)]
+        assert query(conn, "SELECT COUNT(*), MAX(id) FROM Obj")[1] == [(160_002, 900003)]
     finally:
         conn.close()
 
