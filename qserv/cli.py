@@ -158,7 +158,7 @@ def cmd_replicate(args) -> int:
     from qserv.replicate import ReplicationError, replicate
     try:
         reports = replicate(ClusterConfig.load(args.dir), args.database or None,
-                            replication=args.replication)
+                            replication=args.replication, jobs=args.jobs)
     except ReplicationError as e:
         print(f"qserv replicate: {e}", file=sys.stderr)
         return 1
@@ -262,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("database", nargs="?", default=None, help="one database (default: all)")
     sp.add_argument("--replication", type=int, default=None,
                     help="copies wanted (default: the database's, from its ingest)")
+    sp.add_argument("-j", "--jobs", type=int, default=4, help="chunks copied at once (default 4)")
     sp.set_defaults(func=cmd_replicate)
     sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "
                                               "catalog, run two queries"))

@@ -17,14 +17,17 @@ MariaDB's OUTFILE text, streamed); the target gets the table's DDL (`ExecuteDdl`
 transaction's rows as an ingest contribution (`LoadContribution`: tab-separated, backslash
 escapes, the same transaction id), which is how the ingest loaded them in the first place.
 So only tables loaded by the transactional ingest can be copied (`qserv load --thin` makes
-no replicas anyway). Rows pass through this process in the workers' 4 MB pieces, never whole.
+no replicas anyway). Rows pass through this process in the workers' 4 MB pieces, never whole;
+up to `jobs` chunks are copied at once (threads), their placement written one at a time.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import grpc
@@ -79,7 +82,8 @@ class Workers:
     def __init__(self, config: ClusterConfig):
         self.config = config
         self.stubs = {w.name: stub(w, config.grpc_token) for w in config.workers}
-        self._ids = itertools.count(1)
+        self.locks = {w.name: threading.Lock() for w in config.workers}
+        self._ids = itertools.count(1)   # next() of a count is atomic: threads share it
         self._run = uuid.uuid4().hex[:8]   # query ids as the czar's (the worker's sweeps know them)
 
     def alive(self) -> set[str]:
@@ -201,7 +205,9 @@ def replication_factor(meta: MetadataStore, db: str, placement: dict[int, list[s
 
 
 def replicate(config: ClusterConfig, database: str | None = None, replication: int | None = None,
-              echo=print) -> list[Report]:
+              echo=print, jobs: int = 4) -> list[Report]:
+    """Restore `replication` (default: each database's) live replicas of every chunk of
+    `database` (default: all), copying up to `jobs` chunks at once."""
     conn = MariaDBServer.for_czar(config).connect()
     meta = MetadataStore(conn)
     try:
@@ -211,14 +217,14 @@ def replicate(config: ClusterConfig, database: str | None = None, replication: i
         ws = Workers(config)
         alive = ws.alive()
         echo(f"live workers: {', '.join(sorted(alive)) or 'none'}")
-        return [_replicate_db(meta, ws, alive, specs[db], replication, echo)
+        return [_replicate_db(meta, ws, alive, specs[db], replication, echo, jobs)
                 for db in ([database] if database else sorted(specs))]
     finally:
         conn.close()
 
 
 def _replicate_db(meta: MetadataStore, ws: Workers, alive: set[str], spec: DatabaseSpec,
-                  replication: int | None, echo) -> Report:
+                  replication: int | None, echo, jobs: int) -> Report:
     db = spec.name
     placement = meta.placement(db)
     r = replication or replication_factor(meta, db, placement)
@@ -233,36 +239,57 @@ def _replicate_db(meta: MetadataStore, ws: Workers, alive: set[str], spec: Datab
     short = {c: live for c, live in short.items() if len(live) < r}
     echo(f"{db}: replication {r}, {len(placement)} chunks, {len(short)} with fewer live "
          f"replicas" + (f" (lost: {', '.join(report.lost_workers)})" if report.lost_workers else ""))
+    plans = []
     for chunk, live in short.items():
         if not live:
             report.unrecoverable.append(chunk)
             continue
-        new: list[str] = []
+        # the least loaded first; the planned targets count at once, so the chunks of a
+        # lost worker spread over the others
         candidates = sorted((w for w in alive if w not in placement[chunk]),
                             key=lambda w: (load[w], w))
-        for target in candidates:
-            if len(live) + len(new) >= r:
-                break
-            try:
-                rows = _copy_chunk(ws, spec, chunk, live, target)
-            except (ReplicationError, grpc.RpcError) as e:
-                report.failed[chunk] = str(e) if isinstance(e, ReplicationError) else \
-                    f"{e.code().name} {e.details()}"
-                continue
+        for w in candidates[:r - len(live)]:
+            load[w] += 1
+        plans.append((chunk, live, candidates))
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = {pool.submit(_restore, ws, spec, chunk, live, candidates, r): (chunk, live)
+                   for chunk, live, candidates in plans}
+        for future in as_completed(futures):   # registered here, one at a time
+            chunk, live = futures[future]
+            new, rows, failure = future.result()
             report.rows += rows
-            new.append(target)
-            load[target] += 1
-        if new:
-            _register(meta, db, chunk, keep=live + new, drop=[w for w in placement[chunk]
-                                                              if w not in live])
-            report.copied[chunk] = new
-            report.failed.pop(chunk, None)
-        if len(live) + len(new) < r and chunk not in report.failed:
-            report.failed[chunk] = (f"{len(live) + len(new)} live replicas, no other live "
-                                    f"worker to copy to")
+            if new:
+                _register(meta, db, chunk, keep=live + new,
+                          drop=[w for w in placement[chunk] if w not in live])
+                report.copied[chunk] = new
+            if failure:
+                report.failed[chunk] = failure
     echo(f"{db}: {len(report.copied)} chunks copied ({report.rows} rows), "
          f"{len(report.unrecoverable)} without any live replica, {len(report.failed)} failed")
     return report
+
+
+def _restore(ws: Workers, spec: DatabaseSpec, chunk: int, live: list[str],
+             candidates: list[str], r: int) -> tuple[list[str], int, str]:
+    """Copy `chunk` to candidates in turn until it has `r` live replicas: (new replicas,
+    rows copied, why it has fewer than `r` or "")."""
+    new: list[str] = []
+    rows, failure = 0, ""
+    for target in candidates:
+        if len(live) + len(new) >= r:
+            break
+        try:
+            rows += _copy_chunk(ws, spec, chunk, live, target)
+        except ReplicationError as e:
+            failure = str(e)
+            continue
+        except grpc.RpcError as e:
+            failure = f"{target}: {e.code().name} {e.details()}"
+            continue
+        new.append(target)
+    if len(live) + len(new) >= r:
+        return new, rows, ""
+    return new, rows, failure or f"{len(live) + len(new)} live replicas, no other live worker to copy to"
 
 
 def _copy_chunk(ws: Workers, spec: DatabaseSpec, chunk: int, sources: list[str],
@@ -271,12 +298,12 @@ def _copy_chunk(ws: Workers, spec: DatabaseSpec, chunk: int, sources: list[str],
     errors = []
     for source in sources:
         try:
-            # a worker new to the database gets its replicated tables too
-            present = ws.counts(target, spec.name)   # empty without the database
-            tables = [(t, t.name) for t in spec.tables
-                      if not t.partitioned and t.name not in present]
-            return sum(copy_table(ws, source, target, spec.name, t, table)
-                       for t, table in tables + chunk_tables(spec, chunk))
+            with ws.locks[target]:   # a worker new to the database gets its replicated tables
+                present = ws.counts(target, spec.name)   # empty without the database
+                rows = sum(copy_table(ws, source, target, spec.name, t, t.name)
+                           for t in spec.tables if not t.partitioned and t.name not in present)
+            return rows + sum(copy_table(ws, source, target, spec.name, t, table)
+                              for t, table in chunk_tables(spec, chunk))
         except ReplicationError as e:
             errors.append(str(e))
         except grpc.RpcError as e:

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pymysql
@@ -100,13 +101,13 @@ def test_replicate_restores_two_replicas_after_losing_a_worker(rep_cluster, expe
     _spawn(config, other, ["worker", "--name", other])
     _wait_port(config, other, config.worker(other).grpc_port)
 
-    # A copy whose checksum differs (copy_table asks the source's, then the copy's) is
-    # dropped, and the placement does not change.
-    real, calls = rp.Workers.checksum, []
+    # A copy whose checksum differs (copy_table asks the source's, then the copy's, in one
+    # thread) is dropped, and the placement does not change.
+    real, calls = rp.Workers.checksum, threading.local()
 
     def corrupt_copies(self, w, db, t):
-        calls.append(w)
-        return real(self, w, db, t) if len(calls) % 2 else "corrupted"
+        calls.n = getattr(calls, "n", 0) + 1
+        return real(self, w, db, t) if calls.n % 2 else "corrupted"
     monkeypatch.setattr(rp.Workers, "checksum", corrupt_copies)
     reports = rp.replicate(config, "demo", echo=lambda *_: None)
     short = {c for c, ws in before.items() if lost in ws}
