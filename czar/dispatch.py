@@ -20,8 +20,8 @@ from typing import Awaitable, Callable
 import grpc
 
 from czar import deadline
-from czar.failover import (Replicas, attempt, no_replica_error, query_error, resumable_pieces,
-                           spread, worker_failed)
+from czar.failover import (Replicas, Turns, attempt, no_replica_error, query_error,
+                           resumable_pieces, spread, worker_failed)
 from qserv.catalog import CHUNK_MARKER
 from qserv.config import ClusterConfig
 from qserv.errors import QservError
@@ -114,13 +114,22 @@ class Dispatcher:
                                        chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
                                        few_rows=few_rows, session_sql=session_sql)
         pieces = resumable_pieces(self.stubs_call(request), self.replicas.order(job.replicas),
-                                  self.replicas, database, job.chunks)
+                                  self.replicas, database, job.chunks, self.ready)
         try:   # an error before the first rows is raised here, before the client gets a header
             first = await anext(pieces, None)
         except BaseException:
             await pieces.aclose()
             raise
         return _starting_with(first, pieces)
+
+    async def ready(self, worker: str, within_s: float) -> bool:
+        """Whether the channel to `worker` connects within `within_s` seconds (it leaves gRPC's
+        reconnect back-off at once: the wait asks it to connect)."""
+        try:
+            await asyncio.wait_for(self.channels[worker].channel_ready(), within_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     def stubs_call(self, request):
         """The function that starts `request` on a worker (see resumable_pieces)."""
@@ -147,13 +156,15 @@ class Dispatcher:
 
     async def _run_job(self, query_id, database, template, job: Job, sink, session_sql) -> None:
         attempts = []
-        for worker in self.replicas.order(job.replicas):
+        turns = Turns(self.replicas.order(job.replicas), self.ready)
+        while (worker := await turns.next()) is not None:
             try:
                 path = await self._fetch(worker, query_id, database, template, job.chunks,
                                          session_sql)
             except grpc.aio.AioRpcError as e:
                 if not worker_failed(e):
                     raise query_error(e) from None
+                turns.failed(worker, e)
                 attempts.append(self._failed(worker, e))
                 continue
             try:

@@ -15,6 +15,11 @@ make good, and the error when none can.
   where the first one stopped. Its first bytes must be those already handed on (the same SQL
   over the same rows, loaded from the same files, gives the same text; a hash checks it), and
   are skipped; should they differ, the query fails clearly rather than repeat or lose a row.
+- Second chance: a worker that could not be reached (UNAVAILABLE: its channel is still in
+  gRPC's reconnect back-off after a restart, or it is down) is tried once more when every
+  replica failed, if its channel connects within `RECONNECT_GRACE_S` (`second_chances`): a
+  worker restarted a moment ago (by hand or by the supervisor) is used rather than the query
+  failing with 1429.
 - The error when no replica could run a job names the database, the job's chunks and what
   each worker said, with MariaDB's code for an unreachable remote shard (1429, as Spider and
   FederatedX report it).
@@ -22,12 +27,14 @@ make good, and the error when none can.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
+from typing import Awaitable, Callable
 
 import grpc
 
-from czar.deadline import interrupted
+from czar.deadline import interrupted, remaining
 from qserv.errors import ER_UNKNOWN_ERROR, QservError
 
 ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429
@@ -35,6 +42,7 @@ ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429
 # shutdown, connection killed by a shutdown, can't connect, server gone, lost connection.
 WORKER_DOWN_CODES = {1040, 1053, 1927, 2002, 2003, 2006, 2013}
 SUSPECT_S = 10.0
+RECONNECT_GRACE_S = 2.0
 NAMED_CHUNKS = 10
 
 
@@ -69,6 +77,23 @@ def query_error(e: grpc.aio.AioRpcError) -> QservError:
     return worker_error(e.details())
 
 
+def unreachable(e: grpc.aio.AioRpcError) -> bool:
+    """True when the call failed because the worker could not be reached (or was lost)."""
+    return e.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def second_chances(workers: list[str],
+                         ready: Callable[[str, float], Awaitable[bool]] | None) -> list[str]:
+    """Of `workers` (each failed once as unreachable), those whose channel connects within
+    RECONNECT_GRACE_S (less when the statement has less time left), to be tried again."""
+    if not workers or ready is None:
+        return []
+    left = remaining()
+    grace = RECONNECT_GRACE_S if left is None else min(RECONNECT_GRACE_S, left)
+    answers = await asyncio.gather(*(ready(w, grace) for w in workers))
+    return [w for w, ok in zip(workers, answers) if ok]
+
+
 class Replicas:
     """Remembers which workers failed lately (per czar, in memory)."""
 
@@ -89,6 +114,26 @@ class Replicas:
 
     def worked(self, worker: str) -> None:
         self._failed_at.pop(worker, None)
+
+
+class Turns:
+    """The order in which a job's replicas are tried: each once, then the unreachable ones
+    once more if they connect now (second_chances)."""
+
+    def __init__(self, workers: list[str], ready):
+        self.queue, self.ready = list(workers), ready
+        self.unreachable: list[str] = []
+        self.second_round = False
+
+    def failed(self, worker: str, e: grpc.aio.AioRpcError) -> None:
+        if unreachable(e) and not self.second_round:
+            self.unreachable.append(worker)
+
+    async def next(self) -> str | None:
+        if not self.queue and not self.second_round:
+            self.second_round = True
+            self.queue = await second_chances(self.unreachable, self.ready)
+        return self.queue.pop(0) if self.queue else None
 
 
 def no_replica_error(database: str, chunks: list[int], attempts: list[str]) -> QservError:
@@ -118,12 +163,14 @@ def worker_error(details: str) -> QservError:
 
 
 async def resumable_pieces(open_call, workers: list[str], replicas: Replicas, database: str,
-                           chunks: list[int]):
+                           chunks: list[int], ready=None):
     """A job's row text, piece by piece as it arrives, from the first of `workers` that can
     run it, continued by the next replica when a worker fails mid-stream (module docstring).
-    `open_call(worker)` starts the job's RunChunkQuery call on a worker."""
+    `open_call(worker)` starts the job's RunChunkQuery call on a worker; `ready(worker, s)`
+    says whether its channel connects within s seconds (see second_chances)."""
     sent, sent_hash, attempts = 0, hashlib.blake2b(digest_size=16), []
-    for worker in workers:
+    turns = Turns(workers, ready)
+    while (worker := await turns.next()) is not None:
         call = open_call(worker)
         skip, replayed = sent, hashlib.blake2b(digest_size=16)
         try:
@@ -147,6 +194,7 @@ async def resumable_pieces(open_call, workers: list[str], replicas: Replicas, da
             if not worker_failed(e):
                 raise query_error(e) from None
             replicas.failed(worker)
+            turns.failed(worker, e)
             attempts.append(attempt(worker, e) + (" (mid-stream)" if sent else ""))
         finally:
             call.cancel()   # a no-op once the call has ended

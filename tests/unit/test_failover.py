@@ -194,3 +194,54 @@ def test_every_replica_down(tmp_path):
     assert e.value.code == ER_CONNECT_TO_FOREIGN_DATA_SOURCE
     assert "chunks 3, 4 of demo" in e.value.message and "w1:" in e.value.message \
         and "w2:" in e.value.message
+
+
+async def _start_after(delay_s: float, servicer: FakeWorker, port: int):
+    await asyncio.sleep(delay_s)
+    server = grpc.aio.server(interceptors=[TokenCheck(TOKEN)])
+    pb_grpc.add_WorkerServicer_to_server(servicer, server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    return server
+
+
+def _late_worker_run(tmp_path, start_after_s: float | None, streamed: bool):
+    """One job whose only replica is not listening when the query starts (a worker being
+    restarted), and comes up `start_after_s` later (None: never)."""
+    late = FakeWorker()
+    port = PORT + 20
+    config = ClusterConfig(dir=str(tmp_path), grpc_token=TOKEN,
+                           workers=[WorkerConfig(name="late", grpc_port=port, mariadb_port=0)])
+
+    async def main():
+        d = Dispatcher(config, str(tmp_path))
+        starting = None if start_after_s is None else \
+            asyncio.create_task(_start_after(start_after_s, late, port))
+        try:
+            if streamed:
+                return await _collect(await d.stream("q8", "demo", "SELECT 1", Job([2], ["late"])))
+            sunk = []
+
+            async def sink(path):
+                sunk.append(open(path, "rb").read())
+            await d.run("q9", "demo", "SELECT 1", [Job([2], ["late"])], sink)
+            return b"".join(sunk)
+        finally:
+            await d.close()
+            if starting is not None:
+                await (await starting).stop(None)
+    return asyncio.run(main()), late
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_a_worker_coming_back_within_the_grace_is_used(tmp_path, streamed):
+    """The first call is refused (nothing listens yet); the worker is up 0.3 s later, within
+    RECONNECT_GRACE_S: its channel is asked to connect and the job runs there."""
+    got, late = _late_worker_run(tmp_path, 0.3, streamed)
+    assert got == b"".join(ROWS) and late.calls == 1
+
+
+def test_a_worker_still_down_after_the_grace_is_1429(tmp_path):
+    with pytest.raises(QservError) as e:
+        _late_worker_run(tmp_path, None, streamed=True)
+    assert e.value.code == ER_CONNECT_TO_FOREIGN_DATA_SOURCE and "chunk 2 of demo" in e.value.message
