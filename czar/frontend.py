@@ -515,6 +515,9 @@ class QservSession(Session):
 
     async def _run(self, plan, shadow: ShadowResult, row_limit: int | None = None):
         plan.session_sql = self.state.worker_sql
+        # the checks are done: the shadow connection goes back to the pool before the query
+        # runs (a scan may take minutes; the pool must not wait for it)
+        self.release_shadow()
         try:
             result = await self.engine.execute(plan, shadow)
         except Exception as e:

@@ -81,3 +81,38 @@ def test_sessions_per_user_and_the_admin_reserve(door_cluster):
     conn = login(door_cluster, "alice", "alice-pw")
     assert query(conn, "SELECT 1")[1] == [(1,)]
     conn.close()
+
+
+def test_running_scans_do_not_hold_the_shared_connections(door_cluster):
+    """More slow queries at once than the sessions' pool has connections (4 here): a session
+    borrows one only for its statement's checks, so a new client's statements are answered
+    while the scans still run (each runs until its 15 s time limit ends it)."""
+    import threading
+    import time
+
+    ended = []
+
+    def scan():
+        conn = login(door_cluster)
+        try:
+            query(conn, "SET SESSION max_statement_time = 15")
+            query(conn, "SELECT COUNT(*) FROM Object WHERE SLEEP(0.05) = 0")
+            ended.append("rows")
+        except pymysql.err.MySQLError as e:
+            ended.append(e.args[0])
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=scan) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)   # every scan has passed its checks and runs on the workers
+    conn = login(door_cluster)
+    assert query(conn, "SELECT 1 + 1")[1] == [(2,)]
+    assert query(conn, "SHOW TABLES")[1]
+    running = sum(t.is_alive() for t in threads)
+    conn.close()
+    for t in threads:
+        t.join(120)
+    assert running == 8, f"the new client waited for {8 - running} scans to end"
+    assert ended == [1969] * 8, ended
