@@ -180,11 +180,7 @@ class Executor:
         """A cursor on a connection of `database`, within the MariaDB slots, registered under
         the query id so that CancelQuery (or this task's cancellation) kills its statement."""
         async with self._slots:
-            try:
-                pool = await self.query_pool(database)
-            except asyncmy.errors.MySQLError as e:  # e.g. 1049: no such database here
-                raise _chunk_error(e, where) from None
-            async with pool.acquire() as conn:
+            async with self._connection(database, where) as conn:
                 thread_id = conn.server_thread_id[0] if isinstance(conn.server_thread_id, tuple) \
                     else conn.server_thread_id
                 self.running[query_id].add(thread_id)
@@ -202,6 +198,32 @@ class Executor:
                     self.running[query_id].discard(thread_id)
                     if not self.running[query_id]:
                         self.running.pop(query_id, None)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, database: str, where: str | None):
+        """A connection of `database`'s query pool. DDL (ExecuteDdl) closes the pools
+        (forget_query_pools) while other chunk queries may be about to take a connection
+        from one; they then take it from a new pool instead of failing ("Cannot acquire
+        connection after closing pool", seen when `qserv replicate` copied chunks to and
+        from the same worker at once)."""
+        for _ in range(3):
+            try:
+                pool = await self.query_pool(database)
+            except asyncmy.errors.MySQLError as e:  # e.g. 1049: no such database here
+                raise _chunk_error(e, where) from None
+            try:
+                conn = await pool.acquire()
+            except RuntimeError:   # closed meanwhile
+                if self._query_pools.get(database) is pool:
+                    del self._query_pools[database]
+                continue
+            try:
+                yield conn
+            finally:
+                pool.release(conn)
+            return
+        raise ChunkQueryError(1105, "the worker's query connections kept closing (DDL running "
+                                    "at the same time); run the query again", where)
 
     @staticmethod
     async def _execute(cur, sql: str, where: str | None) -> None:
