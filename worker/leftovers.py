@@ -1,5 +1,6 @@
 """Removing what killed queries leave behind on a worker: the OUTFILEs of chunk queries
-(`<queryId>-<hex>.tsv`) and the spool files of loads (`load-*.csv`, `contrib-*.csv`), all
+(`<queryId>-<hex>.tsv`) and the spool files of loads (`load-*.csv`, `contrib-*.csv`, a
+bundle's `bundle-*.csv` and named pipes `bundle-*.fifo`), all
 in the worker MariaDB's outfile directory, and statements still running for a daemon that
 died.
 
@@ -24,7 +25,7 @@ import asyncmy
 
 log = logging.getLogger("worker.leftovers")
 OUTFILE = re.compile(r"^[0-9a-f]{8}_\d+-[0-9a-f]{32}\.tsv$")
-SPOOL = re.compile(r"^(load|contrib)-[0-9a-f]{32}\.csv$")
+SPOOL = re.compile(r"^(load|contrib)-[0-9a-f]{32}\.csv$|^bundle-[0-9a-f]{32}\.(csv|fifo)$")
 
 
 def remove_files(directory: Path, pattern: re.Pattern,

@@ -125,7 +125,9 @@ def test_worker_killed_mid_query_leaves_no_file_after_restart(left_cluster):
     directory = outfile_dir(config, "worker0")
     planted = [directory / f"0badc0de_8-{uuid.uuid4().hex}.tsv",
                directory / f"contrib-{uuid.uuid4().hex}.csv",
-               directory / f"load-{uuid.uuid4().hex}.csv"]
+               directory / f"load-{uuid.uuid4().hex}.csv",
+               directory / f"bundle-{uuid.uuid4().hex}.csv",
+               directory / f"bundle-{uuid.uuid4().hex}.fifo"]
     victim = read_pid(config.pid_file("worker0"))
     t, _ = in_background(config, STREAM)
     try:   # kill -9 the daemon while its MariaDB writes an OUTFILE, when it can be caught
