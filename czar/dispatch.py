@@ -28,13 +28,9 @@ from qserv.errors import QservError
 from qserv.grpc_auth import aio_channel
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
-from qserv.workers import CHANNEL_OPTIONS
+from qserv.workers import CHANNEL_OPTIONS, RECONNECT_OPTIONS
 
 log = logging.getLogger("czar.dispatch")
-# A restarted worker is used again within a second: gRPC's default back-off between
-# reconnection attempts grows to 2 minutes, during which every call to it fails at once.
-RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.min_reconnect_backoff_ms", 200),
-                     ("grpc.max_reconnect_backoff_ms", 1000)]
 # A worker that stops answering without closing its connections (SIGSTOP, a frozen host) is
 # found by HTTP/2 pings: unanswered for KEEPALIVE_TIMEOUT_MS, the connection is dropped, its
 # calls fail (UNAVAILABLE) and their jobs go to another replica (czar/failover.py). Workers

@@ -35,7 +35,7 @@ from qserv.metadata import INTERNAL_DBS, META_DB, MetadataStore, director_index_
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 from qserv.grpc_auth import aio_channel
-from qserv.workers import CHANNEL_OPTIONS
+from qserv.workers import CHANNEL_OPTIONS, RECONNECT_OPTIONS
 
 log = logging.getLogger("czar.ingest")
 
@@ -187,12 +187,9 @@ class IngestController:
 
     def stub(self, worker: str) -> pb_grpc.WorkerStub:
         if worker not in self._stubs:
-            # Short reconnect back-off: a restarted worker is usable again within a second.
-            channel = aio_channel(
-                self.config.worker(worker).grpc_address(), self.config.grpc_token,
-                options=CHANNEL_OPTIONS + [("grpc.initial_reconnect_backoff_ms", 200),
-                                           ("grpc.min_reconnect_backoff_ms", 200),
-                                           ("grpc.max_reconnect_backoff_ms", 1000)])
+            channel = aio_channel(self.config.worker(worker).grpc_address(),
+                                  self.config.grpc_token,
+                                  options=CHANNEL_OPTIONS + RECONNECT_OPTIONS)
             self._channel_of[worker] = channel
             self._stubs[worker] = pb_grpc.WorkerStub(channel)
         return self._stubs[worker]

@@ -14,6 +14,13 @@ CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 << 20),
 ]
 LOAD_PIECE = 4 << 20
+# The czar's channels to workers: a restarted worker is tried again within a second (gRPC's
+# default back-off between reconnection attempts grows to 2 minutes, during which every call
+# fails at once). gRPC reads `min_reconnect_backoff_ms` as the time one connection attempt may
+# take: at 200 ms (as it once was here) a loaded machine's slow accept counted as a dead worker.
+RECONNECT_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200),
+                     ("grpc.max_reconnect_backoff_ms", 1000),
+                     ("grpc.min_reconnect_backoff_ms", 5000)]
 
 
 def stub(worker: WorkerConfig, token: str) -> pb_grpc.WorkerStub:
