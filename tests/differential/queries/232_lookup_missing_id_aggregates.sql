@@ -1,0 +1,1 @@
+SELECT COUNT(*), MAX(uMag), SUM(flags) FROM Object WHERE objectId = -5
