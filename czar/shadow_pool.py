@@ -115,7 +115,13 @@ class ShadowPool:
 
     async def _alive(self, sc: ShadowConnection) -> bool:
         """A connection idle for a while is pinged first: the czar's MariaDB may have been
-        restarted meanwhile (its supervisor does that), leaving the idle ones dead."""
+        restarted meanwhile (its supervisor does that), leaving the idle ones dead. One whose
+        socket was already seen to close is dropped at once, however short its idleness: a
+        connection borrowed across the restart and given back unused (a login that ended) was
+        handed out dead, and its next statement failed with 2006."""
+        if sc.conn._stream_broken:
+            self._close(sc)
+            return False
         if time.monotonic() - sc.idle_since < PING_AFTER_IDLE_S:
             return True
         try:
@@ -128,7 +134,7 @@ class ShadowPool:
     def release(self, sc: ShadowConnection, reusable: bool = True) -> None:
         """Give `sc` back (closed instead when it cannot be reused)."""
         try:
-            if reusable and not sc.tainted and sc.conn.connected:
+            if reusable and not sc.tainted and sc.conn.connected and not sc.conn._stream_broken:
                 sc.idle_since = time.monotonic()
                 self._idle.append(sc)
             else:
