@@ -1,1 +1,1 @@
-SELECT COUNT(*), MAX(uMag), SUM(flags) FROM Object WHERE objectId = -5
+SELECT COUNT(*), MAX(uMag), SUM(flags) FROM Object WHERE objectId = 999999937
