@@ -635,16 +635,7 @@ class IngestController:
                 msg.header.CopyFrom(header)
             nbytes += len(buf)
             await self._write_all(calls, msg)
-            for call in calls.values():
-                await call.done_writing()
-            replies, errors = {}, []
-            for w, call in calls.items():
-                try:
-                    replies[w] = await call
-                except grpc.aio.AioRpcError as e:
-                    errors.append(f"{w}: {e.details() or e.code().name}")
-            if errors:
-                raise IngestError("; ".join(errors))
+            replies = await self._replies(calls)
             counts = {r.rows for r in replies.values()}
             if len(counts) != 1:
                 raise IngestError(f"replicas loaded different row counts: "
@@ -656,6 +647,22 @@ class IngestController:
             raise
         finally:
             inflight.calls.difference_update(calls.values())
+
+    @staticmethod
+    async def _replies(calls: dict) -> dict:
+        """End the writing of every worker's load call and wait for their replies; any that
+        failed make one IngestError naming each worker and what it said."""
+        for call in calls.values():
+            await call.done_writing()
+        replies, errors = {}, []
+        for w, call in calls.items():
+            try:
+                replies[w] = await call
+            except grpc.aio.AioRpcError as e:
+                errors.append(f"{w}: {e.details() or e.code().name}")
+        if errors:
+            raise IngestError("; ".join(errors))
+        return replies
 
     @staticmethod
     async def _write_all(calls: dict, msg) -> None:

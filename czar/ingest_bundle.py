@@ -20,7 +20,6 @@ import json
 import time
 from typing import AsyncIterator
 
-import grpc
 
 from qserv.catalog import CHUNK_COLUMNS, DIRECTOR
 from qserv.metadata import META_DB, MetadataStore
@@ -205,16 +204,7 @@ async def _stream(c, trans_id: int, workers: list[str], header: pb.BundleHeader,
         if nbytes != expected:
             raise IngestError(f"the bundle's body holds {nbytes if nbytes <= expected else 'more'} "
                               f"bytes of files, its listing says {expected}")
-        for call in calls.values():
-            await call.done_writing()
-        replies, errors = {}, []
-        for w, call in calls.items():
-            try:
-                replies[w] = await call
-            except grpc.aio.AioRpcError as e:
-                errors.append(f"{w}: {e.details() or e.code().name}")
-        if errors:
-            raise IngestError("; ".join(errors))
+        replies = await c._replies(calls)
         counts = {tuple(r.rows) for r in replies.values()}
         if len(counts) != 1:
             raise IngestError("replicas loaded different row counts")

@@ -452,59 +452,18 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
     total = sum(f.bytes for u in todo for f in u.files)
 
     with Progress(show, total, len(todo), db) as bar:
-        async def load_unit(u: Unit) -> None:
+        async def in_transaction(units: list[Unit], context: str, failed_what: str,
+                                 load, listed: bool) -> None:
+            """Load `units` in one transaction, committed when `load(trans_id, advance)`
+            returns (rows, overlap rows) and aborted when it fails, retried up to `retries`
+            times: nothing of a failed attempt is kept. `listed`: the transaction names its
+            units (bundles: a resumed run skips the committed ones)."""
             last = None
+            body: dict = {"database": db, "context": context}
+            if listed:
+                body["units"] = [u.key for u in units]
             for attempt in range(retries + 1):
-                trans = (await client.call("POST", "/ingest/trans",
-                                           json_body={"database": db, "context": u.key}))["transaction"]
-                sent = 0
-                try:
-                    rows = overlap_rows = 0
-                    for f in u.files:
-                        try:
-                            answer = await client.upload(trans["id"], f, plan.dialect)
-                        except IngestClientError as e:
-                            raise IngestClientError(f"{f.path} ({f.table}"
-                                                    + (f", chunk {f.chunk}" if f.chunk is not None else "")
-                                                    + (", overlap" if f.overlap else "") + f"): {e}")
-                        if f.rows is not None and answer["rows"] != f.rows:
-                            raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
-                                                    f"manifest says {f.rows}")
-                        if f.overlap:
-                            overlap_rows += answer["rows"]
-                        else:
-                            rows += answer["rows"]
-                        sent += f.bytes
-                        bar.advance(nbytes=f.bytes)
-                    await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "0"})
-                    report.units_loaded += 1
-                    report.rows += rows
-                    report.overlap_rows += overlap_rows
-                    report.bytes += sent
-                    bar.advance(units=1)
-                    return
-                except IngestClientError as e:
-                    last = e
-                    bar.advance(nbytes=-sent)
-                    try:
-                        await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "1"})
-                    except IngestClientError as abort_error:
-                        report.failures.append(f"{u.key}: {e}; and its abort failed: {abort_error} "
-                                               "(run again to finish the abort)")
-                        return
-                    if attempt < retries:
-                        report.retries += 1
-            report.failures.append(f"{u.key}: failed after {retries + 1} attempts "
-                                   f"(transactions aborted, nothing kept): {last}")
-
-        async def load_bundle(units: list[Unit]) -> None:
-            files = [f for u in units for f in u.files]
-            keys = [u.key for u in units]
-            context = keys[0] if len(keys) == 1 else f"bundle:{keys[0]}+{len(keys) - 1}"
-            last = None
-            for attempt in range(retries + 1):
-                trans = (await client.call("POST", "/ingest/trans", json_body={
-                    "database": db, "context": context, "units": keys}))["transaction"]
+                trans = (await client.call("POST", "/ingest/trans", json_body=body))["transaction"]
                 sent = 0
 
                 def advance(n: int) -> None:
@@ -512,20 +471,11 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
                     sent += n
                     bar.advance(nbytes=n)
                 try:
-                    try:
-                        answers = await client.upload_bundle(trans["id"], files, plan.dialect, advance)
-                    except IngestClientError as e:
-                        raise IngestClientError(f"a bundle of {len(files)} files ({len(units)} "
-                                                f"chunks from {keys[0]}): {e}")
-                    rows = 0
-                    for f, answer in zip(files, answers):
-                        if f.rows is not None and answer["rows"] != f.rows:
-                            raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
-                                                    f"manifest says {f.rows}")
-                        rows += answer["rows"] if not f.overlap else 0
+                    rows, overlap_rows = await load(trans["id"], advance)
                     await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "0"})
                     report.units_loaded += len(units)
                     report.rows += rows
+                    report.overlap_rows += overlap_rows
                     report.bytes += sent
                     bar.advance(units=len(units))
                     return
@@ -540,8 +490,50 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
                         return
                     if attempt < retries:
                         report.retries += 1
-            report.failures.append(f"{context} ({len(units)} chunks): failed after {retries + 1} "
-                                   f"attempts (transactions aborted, nothing kept): {last}")
+            report.failures.append(f"{failed_what}: failed after {retries + 1} attempts "
+                                   f"(transactions aborted, nothing kept): {last}")
+
+        async def load_unit(u: Unit) -> None:
+            async def load(trans_id, advance) -> tuple[int, int]:
+                rows = overlap_rows = 0
+                for f in u.files:
+                    try:
+                        answer = await client.upload(trans_id, f, plan.dialect)
+                    except IngestClientError as e:
+                        raise IngestClientError(f"{f.path} ({f.table}"
+                                                + (f", chunk {f.chunk}" if f.chunk is not None else "")
+                                                + (", overlap" if f.overlap else "") + f"): {e}")
+                    if f.rows is not None and answer["rows"] != f.rows:
+                        raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
+                                                f"manifest says {f.rows}")
+                    if f.overlap:
+                        overlap_rows += answer["rows"]
+                    else:
+                        rows += answer["rows"]
+                    advance(f.bytes)
+                return rows, overlap_rows
+            await in_transaction([u], u.key, u.key, load, listed=False)
+
+        async def load_bundle(units: list[Unit]) -> None:
+            files = [f for u in units for f in u.files]
+            keys = [u.key for u in units]
+            context = keys[0] if len(keys) == 1 else f"bundle:{keys[0]}+{len(keys) - 1}"
+
+            async def load(trans_id, advance) -> tuple[int, int]:
+                try:
+                    answers = await client.upload_bundle(trans_id, files, plan.dialect, advance)
+                except IngestClientError as e:
+                    raise IngestClientError(f"a bundle of {len(files)} files ({len(units)} "
+                                            f"chunks from {keys[0]}): {e}")
+                rows = 0
+                for f, answer in zip(files, answers):
+                    if f.rows is not None and answer["rows"] != f.rows:
+                        raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
+                                                f"manifest says {f.rows}")
+                    rows += answer["rows"] if not f.overlap else 0
+                return rows, 0
+            await in_transaction(units, context, f"{context} ({len(units)} chunks)", load,
+                                 listed=True)
 
         def next_bundle(q: asyncio.Queue) -> list[Unit]:
             units: list[Unit] = []

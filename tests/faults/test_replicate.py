@@ -25,9 +25,9 @@ from qserv.catalog import DatabaseSpec
 from qserv.demo import generate
 from qserv.cluster import _spawn, _wait_port, worker_mariadb
 from qserv.ingest import ingest_command
-from qserv.mariadb import MariaDBServer, pid_alive, read_pid
+from qserv.mariadb import pid_alive, read_pid
 from tests.conftest import assert_same_result, czar_connect, query, running_cluster, BASE_PORT
-from tests.faults.test_failover import QUERIES
+from tests.faults.test_failover import QUERIES, placement
 
 REP_BASE = BASE_PORT + 900       # 900-903, 1001-1003
 REP_FRONTEND = BASE_PORT + 920   # 920, 928
@@ -53,17 +53,6 @@ def expected(rep_cluster):
         return {sql: query(conn, sql) for sql, _ in QUERIES}
     finally:
         conn.close()
-
-
-def placement(config) -> dict[int, list[str]]:
-    conn = MariaDBServer.for_czar(config).connect()
-    with conn.cursor() as cur:
-        cur.execute("SELECT chunk_id, worker FROM qservMeta.chunks WHERE db = 'demo'")
-        out: dict[int, list[str]] = {}
-        for c, w in cur.fetchall():
-            out.setdefault(c, []).append(w)
-    conn.close()
-    return out
 
 
 def kill9(pid):
