@@ -525,13 +525,16 @@ async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, lis
                 except IngestClientError as e:
                     raise IngestClientError(f"a bundle of {len(files)} files ({len(units)} "
                                             f"chunks from {keys[0]}): {e}")
-                rows = 0
+                rows = overlap_rows = 0
                 for f, answer in zip(files, answers):
                     if f.rows is not None and answer["rows"] != f.rows:
                         raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
                                                 f"manifest says {f.rows}")
-                    rows += answer["rows"] if not f.overlap else 0
-                return rows, 0
+                    if f.overlap:
+                        overlap_rows += answer["rows"]
+                    else:
+                        rows += answer["rows"]
+                return rows, overlap_rows
             await in_transaction(units, context, f"{context} ({len(units)} chunks)", load,
                                  listed=True)
 

@@ -128,6 +128,9 @@ def test_happy_path(icluster, partitioned):
         conn.close()
     status = qserv(icluster, "ingest", "status", "happy")
     assert status.returncode == 0 and "PUBLISHED" in status.stdout and "COMMITTED" in status.stdout
+    # the load step counts overlap rows apart, with bundles (the default) too
+    overlap = sum(t["overlap_rows"] for t in manifest["tables"].values())
+    assert overlap > 0 and f'"overlap_rows": {overlap},' in status.stdout, status.stdout
     # Running it again is harmless: the database is published, only validated.
     again = qserv(icluster, "ingest", str(out), "happy", "--quiet")
     assert again.returncode == 0 and "already published" in again.stdout
