@@ -28,11 +28,11 @@ async def serve(config: ClusterConfig) -> None:
     logins = QservIdentityProvider(users_of(config), LoginThrottle(config.login_max_failures,
                                                                    config.login_max_wait_s),
                                    sessions)
-    server = await start_frontend(engine, config.host, config.frontend_port, logins, ssl=tls)
+    server = await start_frontend(engine, config.listen_host(config.host), config.frontend_port, logins, ssl=tls)
     log.info("czar listening on %s:%d", config.host, config.frontend_port)
     ingest = IngestController(config)
     await ingest.start()
-    http = await start_http(ingest, config.host, config.http_port, config.admin_token, ssl=tls,
+    http = await start_http(ingest, config.listen_host(config.host), config.http_port, config.admin_token, ssl=tls,
                             max_json_bytes=config.http_max_json_bytes)
     log.info("HTTP API (ingest) on %s:%d", config.host, config.http_port)
     stop = asyncio.Event()

@@ -67,6 +67,11 @@ class ClusterConfig:
     dir: str
     workers: list[WorkerConfig] = field(default_factory=list)
     host: str = "127.0.0.1"
+    # Where this host's listening sockets bind (the czar's ports, a worker's gRPC port, the
+    # MariaDB servers); "" binds each at its own `host`, as a local cluster does. In a container
+    # or a pod `host` is a name others reach it by (a Service, a pod's DNS name), which is
+    # not an address of the pod itself: there "0.0.0.0" (QSERV_BIND_HOST) binds every interface.
+    bind_host: str = ""
     frontend_port: int = 4040
     # The HTTP API (ingest, /openapi.json): frontend_port + 8 by default (4048). Mutating
     # requests need `admin_token` (`Authorization: Bearer TOKEN` or `auth_key` in the JSON).
@@ -125,6 +130,9 @@ class ClusterConfig:
     # How often the czar and the workers remove what killed queries left behind (result
     # tables, spool files, outfiles: czar/leftovers.py, worker/leftovers.py); also at start.
     cleanup_interval_s: float = 60.0
+    # Copies of each chunk an ingest makes when it is not told (`qserv ingest --replication`);
+    # the Kubernetes operator also refuses a scale-down that would remove the last copy.
+    replication: int = 1
     mariadb: MariaDBSettings = field(default_factory=MariaDBSettings)
 
     # ---- derived paths -------------------------------------------------------------------
@@ -140,6 +148,10 @@ class ClusterConfig:
 
     def pid_file(self, name: str) -> Path:
         return self.root / "run" / f"{name}.pid"
+
+    def listen_host(self, host: str) -> str:
+        """The address a socket announced as `host` binds to (see `bind_host`)."""
+        return self.bind_host or host
 
     def worker(self, name: str) -> WorkerConfig:
         for w in self.workers:

@@ -66,12 +66,12 @@ class MariaDBServer:
     @classmethod
     def for_czar(cls, config: ClusterConfig) -> "MariaDBServer":
         return cls(config.instance_dir("czar"), config.czar_mariadb_port, config.mariadb,
-                   host=config.host, root_password=config.mariadb_root_password)
+                   host=config.listen_host(config.host), root_password=config.mariadb_root_password)
 
     @classmethod
     def for_worker(cls, config: ClusterConfig, name: str) -> "MariaDBServer":
         return cls(config.instance_dir(name), config.worker(name).mariadb_port, config.mariadb,
-                   host=config.worker(name).host, nice=config.worker_nice,
+                   host=config.listen_host(config.worker(name).host), nice=config.worker_nice,
                    root_password=config.mariadb_root_password,
                    reader_password=config.mariadb_reader_password)
 

@@ -140,7 +140,7 @@ async def serve(config: ClusterConfig, name: str) -> None:
         mariadb.outfile_dir, lambda: set(service.executor.outfiles), config.cleanup_interval_s))
     server = grpc.aio.server(interceptors=[TokenCheck(config.grpc_token)], options=SERVER_OPTIONS)
     pb_grpc.add_WorkerServicer_to_server(service, server)
-    server.add_insecure_port(f"{wcfg.host}:{wcfg.grpc_port}")
+    server.add_insecure_port(f"{config.listen_host(wcfg.host)}:{wcfg.grpc_port}")
     await server.start()
     log.info("worker %s serving on %s", name, wcfg.grpc_address())
     stop = asyncio.Event()

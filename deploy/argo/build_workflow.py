@@ -7,8 +7,10 @@ fails can be retried (Argo's retryStrategy): every step is idempotent and `load`
     python deploy/argo/build_workflow.py > deploy/argo/ingest-workflow.yaml
 
 Assumes: the partitioner's output on a PersistentVolumeClaim (`qserv-ingest-data`, mounted at
-/data) and the cluster config (`qserv.json`: czar host, http_port, admin_token) in the Secret
-`qserv-config`, mounted at /etc/qserv.
+/data) and a cluster installed as `qserv` by deploy/k8s (kustomize, Helm or the operator): its
+ConfigMap `qserv-config` (`qserv.json`: czar host, http_port) and Secret `qserv-secrets`
+(`secrets.json`: admin_token) projected into /etc/qserv, as the cluster's own pods see them.
+The task pods carry the `ingest` component label, which the optional NetworkPolicies admit.
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ def build() -> Workflow:
                    Parameter(name="jobs", value="2")],
         volumes=[m.Volume(name="data", persistent_volume_claim=m.PersistentVolumeClaimVolumeSource(
                      claim_name="qserv-ingest-data")),
-                 m.Volume(name="config", secret=m.SecretVolumeSource(secret_name="qserv-config"))],
+                 m.Volume(name="config", projected=m.ProjectedVolumeSource(sources=[
+                     m.VolumeProjection(config_map=m.ConfigMapProjection(name="qserv-config")),
+                     m.VolumeProjection(secret=m.SecretProjection(name="qserv-secrets"))]))],
         labels={"app.kubernetes.io/name": "qserv", "app.kubernetes.io/component": "ingest"},
+        pod_metadata=m.Metadata(labels={"app.kubernetes.io/name": "qserv",
+                                        "app.kubernetes.io/instance": "qserv",
+                                        "app.kubernetes.io/component": "ingest"}),
     ) as w:
         step = Container(
             name="ingest-step",
