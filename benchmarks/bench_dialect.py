@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import cluster_and_baseline, czar_connection, report
-from qserv.demo import generate
+from qserv.admin.demo import generate
 
 NN_RADIUS = 2 / 3600
 

@@ -33,10 +33,10 @@ import pymysql.cursors
 from benchmarks.common import czar_connection, report
 from partitioner.run import Options, partition
 from qserv.catalog import DatabaseSpec
-from qserv.cluster import down, up
+from qserv.admin.cluster import down, up
 from qserv.config import ClusterConfig
-from qserv.demo import generate
-from qserv.ingest import ingest_command
+from qserv.admin.demo import generate
+from qserv.admin.ingest_client import ingest_command
 from qserv.mariadb import read_pid
 
 STREAMED = "SELECT sourceId, objectId, mjd, psfFlux FROM Source WHERE psfFlux > 5"
@@ -137,7 +137,7 @@ def fault_run(config, db: str, clients: int, expected: dict, victim: str) -> dic
 
 
 def restart(config, name: str) -> None:
-    from qserv.cluster import _spawn, _wait_port
+    from qserv.admin.cluster import _spawn, _wait_port
     _spawn(config, name, ["worker", "--name", name])
     _wait_port(config, name, config.worker(name).grpc_port)
 

@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks.common import report
-from qserv.cluster import down, up
+from qserv.admin.cluster import down, up
 from qserv.config import ClusterConfig
 from tests.faults.test_http_limits import malformed_bodies, post
 from tests.faults.test_login_packets import error_code, exchange, mutations, serves

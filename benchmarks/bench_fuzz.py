@@ -24,7 +24,7 @@ from pathlib import Path
 import pymysql
 
 from benchmarks.common import cluster_and_baseline, report
-from qserv.demo import generate
+from qserv.admin.demo import generate
 from tests.differential.fuzz import cases, compare
 
 

@@ -40,7 +40,7 @@ from benchmarks.common import report
 from benchmarks.ingest_runs import HERE, load_average, timed_ingest
 from qserv.catalog import DatabaseSpec
 from qserv.config import MariaDBSettings
-from qserv.demo import generate
+from qserv.admin.demo import generate
 from qserv.mariadb import MariaDBServer
 
 
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         csv_bytes = sum(p.stat().st_size for tb in spec.tables for p in spec.files(tb))
 
         t = time.monotonic()
-        subprocess.run([sys.executable, "-m", "qserv.cli", "partition", "-c", str(spec_path),
+        subprocess.run([sys.executable, "-m", "qserv.admin.cli", "partition", "-c", str(spec_path),
                         "-o", str(work / "part"), "-j", "2", "-q"], check=True)
         partition_seconds = time.monotonic() - t
         manifest = json.loads((work / "part" / "manifest.json").read_text())

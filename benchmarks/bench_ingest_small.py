@@ -27,7 +27,7 @@ from pathlib import Path
 
 from benchmarks.common import report
 from benchmarks.ingest_runs import HERE, load_average, timed_ingest
-from qserv.demo import generate
+from qserv.admin.demo import generate
 
 
 def main(argv=None) -> int:
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         spec_path = generate(work / "src", n_objects=args.objects,
                              sources_per_object=args.sources_per_object, name="small",
                              chunk_order=args.order)
-        subprocess.run([sys.executable, "-m", "qserv.cli", "partition", "-c", str(spec_path),
+        subprocess.run([sys.executable, "-m", "qserv.admin.cli", "partition", "-c", str(spec_path),
                         "-o", str(work / "part"), "-j", "2", "-q"], check=True)
         manifest = json.loads((work / "part" / "manifest.json").read_text())
         rows = {name: e["rows"] for name, e in manifest["tables"].items()}

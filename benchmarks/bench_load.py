@@ -35,10 +35,10 @@ import pymysql
 
 from benchmarks.common import report
 from qserv.catalog import DatabaseSpec
-from qserv.cluster import down, up
+from qserv.admin.cluster import down, up
 from qserv.config import ClusterConfig, MariaDBSettings
-from qserv.demo import generate
-from qserv.loader import load, load_single
+from qserv.admin.demo import generate
+from qserv.admin.loader import load, load_single
 from qserv.mariadb import MariaDBServer, read_pid
 
 CLASSES = ("lookup", "cone", "scan")

@@ -97,7 +97,7 @@ def run_partition(spec_path: Path, out: Path, jobs: int, pin: bool = False) -> t
     outputs of earlier runs are deleted only at the end of the benchmark, since ext4 creates
     files several times slower beside thousands of inodes freed seconds before (measured:
     ~3 CPU-s of a 10M-row run in `recently_deleted`), which is not the partitioner's cost."""
-    cmd = [sys.executable, "-m", "qserv.cli", "partition", "-c", str(spec_path), "-o", str(out),
+    cmd = [sys.executable, "-m", "qserv.admin.cli", "partition", "-c", str(spec_path), "-o", str(out),
            "-j", str(jobs), "-q"]
     env = dict(os.environ, BENCH_PIN_CPU=str(sorted(os.sched_getaffinity(0))[-1])) if pin else None
     res = subprocess.run([sys.executable, "-c", RSS_PROBE] + cmd, capture_output=True, text=True,

@@ -6,7 +6,7 @@ the floor, then -j 1 and -j 2 of both trees, alternating which goes first (a sha
 load comes and goes); medians are reported, and the ratios after/before and against the floor.
 
     git archive <before-commit> | tar -x -C /tmp/before
-    python -m qserv.compiled --out-dir /tmp/kb   # in each tree: its own ahead-of-time loops
+    python -m qserv.admin.kernels --out-dir /tmp/kb   # in each tree: its own ahead-of-time loops
     python -m benchmarks.bench_partition_ab --before /tmp/before --before-kernels /tmp/kb \\
         --after-kernels /tmp/ka --rows 2000000 --repeat 3
 
@@ -42,7 +42,7 @@ def run(tree: Path, kernels: str | None, spec_path: Path, out: Path, jobs: int) 
         env["QSERV_KERNELS_DIR"] = kernels
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.monotonic()
-    subprocess.run([sys.executable, "-m", "qserv.cli", "partition", "-c", str(spec_path), "-o",
+    subprocess.run([sys.executable, "-m", "qserv.admin.cli", "partition", "-c", str(spec_path), "-o",
                     str(out), "-j", str(jobs), "-q"], cwd=tree, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     seconds = time.monotonic() - t
@@ -54,7 +54,7 @@ def run(tree: Path, kernels: str | None, spec_path: Path, out: Path, jobs: int) 
 
 def backend(tree: Path, kernels: str | None) -> str:
     env = dict(os.environ, PYTHONPATH=str(tree), **({"QSERV_KERNELS_DIR": kernels} if kernels else {}))
-    return subprocess.run([sys.executable, "-m", "qserv.compiled", "--check"], cwd=tree, env=env,
+    return subprocess.run([sys.executable, "-m", "qserv.admin.kernels", "--check"], cwd=tree, env=env,
                           capture_output=True, text=True, check=True).stdout.strip()
 
 

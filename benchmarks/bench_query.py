@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import cluster_and_baseline, czar_connection, report, time_pair
-from qserv.demo import generate
+from qserv.admin.demo import generate
 
 QUERIES = {
     "full_scan_aggregate": "SELECT flags, COUNT(*) AS n, AVG(gMag) AS g, AVG(rMag) AS r "

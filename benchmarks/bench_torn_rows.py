@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import report
-from qserv.demo import generate
+from qserv.admin.demo import generate
 from tests.partition_check import PartitionCheckError, check
 
 HERE = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def main(argv=None) -> None:
             out = work / "out"
             shutil.rmtree(out, ignore_errors=True)
             t = time.monotonic()
-            subprocess.run([sys.executable, "-m", "qserv.cli", "partition", "-c", str(spec), "-o",
+            subprocess.run([sys.executable, "-m", "qserv.admin.cli", "partition", "-c", str(spec), "-o",
                             str(out), "-j", str(args.jobs), "-q"], cwd=tree, env=env, check=True,
                            stdout=subprocess.DEVNULL)
             seconds.append(time.monotonic() - t)

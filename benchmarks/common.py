@@ -12,9 +12,9 @@ from pathlib import Path
 import pymysql
 
 from qserv.catalog import DatabaseSpec
-from qserv.cluster import down, up
+from qserv.admin.cluster import down, up
 from qserv.config import ClusterConfig, MariaDBSettings
-from qserv.loader import load, load_single
+from qserv.admin.loader import load, load_single
 from qserv.mariadb import MariaDBServer
 
 RESULTS = Path(__file__).parent / "results"

@@ -52,7 +52,7 @@ def timed_ingest(tree: Path, work: Path, part: Path, *, workers: int, jobs: int,
     Returns seconds, the ingest's step timings, the worker-side sums and the load average."""
     cluster = work / f"cluster-{int(time.time() * 1000)}"
     env = _env(tree)
-    cli = [sys.executable, "-m", "qserv.cli"]
+    cli = [sys.executable, "-m", "qserv.admin.cli"]
     subprocess.run(cli + ["up", "--dir", str(cluster), "--workers", str(workers),
                           "--port", str(frontend_port), "--base-port", str(base_port)],
                    cwd=tree, env=env, check=True, capture_output=True)

@@ -12,7 +12,7 @@
          computes each file's CRC32
       -> finish: checksums (read back only for files several processes wrote), manifest.json
 
-`qserv partition` is the command (qserv/cli.py); `partition()` the API the loader uses.
+`qserv partition` is the command (qserv/admin/cli.py); `partition()` the API the loader uses.
 """
 
 from partitioner.run import PartitionError, Options, partition

@@ -44,7 +44,8 @@ import threading
 import numpy as np
 
 from partitioner.constants import BLOCK
-from qserv import compiled, crc
+from partitioner import compiled
+from qserv import crc
 
 BUFFER_BYTES = 64 << 20
 ALIGNED_FILES = 1 << 15     # files with a 4 KiB tail buffer (more files: unaligned appends)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from partitioner import buffers, emit, lines, readers, writers
 from partitioner.dialect import CsvDialect
-from qserv import compiled
+from partitioner import compiled
 from qserv.catalog import CHILD, CHUNK_COLUMNS, DIRECTOR, TableSpec
 from qserv.geometry import Chunker
 

@@ -1,4 +1,4 @@
-"""`qserv partition`: arguments and the command (registered by qserv/cli.py)."""
+"""`qserv partition`: arguments and the command (registered by qserv/admin/cli.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Values shared by the compiled loops (partitioner/kernels.py) and their callers, in a module
 that imports no numba (a process running the loops built ahead of time never loads numba:
-qserv/compiled.py)."""
+partitioner/compiled.py)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 Why this shape: formatting the two id columns per row in Python, or re-writing every value with
 pyarrow's CSV writer, cost more than reading the input. The line path (`write_block_lines`)
 puts every output row into one buffer in chunk order with a compiled loop
-(kernels.emit_rows, called through qserv/compiled.py); the general path (`write_csv`) does the
+(kernels.emit_rows, called through partitioner/compiled.py); the general path (`write_csv`) does the
 same with one pyarrow `take` over the rows' lines and a small table of
 ",<chunkId>,<subChunkId>\\n" pieces. Either way the result is exactly the bytes to append, so
 each chunk file gets one slice of it (no per-row work in Python)."""
@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from partitioner import buffers, writers
 from partitioner.appender import LINES, WHOLE, Named
-from qserv import compiled
+from partitioner import compiled
 
 _STATIC_SUB_BITS = 5      # up to 4**5 sub-chunks: every (chunk, sub) suffix of a block's chunks
 

@@ -26,7 +26,7 @@ from partitioner import readers
 from partitioner.constants import POW10, SUSPECTS
 from partitioner.dialect import CsvDialect
 from partitioner.emit import pieces_array
-from qserv import compiled
+from partitioner import compiled
 
 _UNSAFE = [b",", b'"', b"\r", b"\n"]
 

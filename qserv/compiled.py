@@ -1,6 +1,7 @@
-"""The compiled loops (partitioner/kernels.py, qserv/geometry_kernels.py,
-qserv/checksum_kernels.py), built ahead of time
-when they can be, else compiled by numba's JIT as before.
+"""Compiled loops built ahead of time when they can be, else compiled by numba's JIT as before:
+a `KernelLibrary` per package that owns loops. The core's (qserv/geometry_kernels.py,
+qserv/checksum_kernels.py) is `CORE`, reached as `compiled.<loop>`; the partitioner owns its
+own (partitioner/compiled.py), so the core names no role's modules.
 
 Why: numba itself costs every `qserv partition` process ~0.6 CPU-s before its first row:
 importing numba (~0.3 s), loading its implementation registries (~0.25 s, qserv/jit.py) and
@@ -18,7 +19,7 @@ Safety, since machine code run with the wrong arguments crashes instead of raisi
   are per block). Arguments that do not fit go to the JIT function instead (counted in
   `jit_calls`), so a caller with other dtypes gets the right answer, only slower.
 
-`python -m qserv.compiled` builds the module (scripts/install.sh does); `QSERV_KERNELS=jit`
+`python -m qserv.admin.kernels` builds every library's module (scripts/install.sh does); `QSERV_KERNELS=jit`
 forces the JIT (tests compare the two); `QSERV_KERNELS_DIR` names a directory to look in
 first (an installation whose package directory is read-only)."""
 
@@ -37,33 +38,10 @@ from pathlib import Path
 import numpy as np
 
 _HERE = Path(__file__).resolve().parent
-_SOURCES = [_HERE / "compiled.py", _HERE / "geometry_kernels.py", _HERE / "jit.py",
-            _HERE / "checksum_kernels.py", _HERE.parent / "partitioner" / "kernels.py"]
 
-# name: (module, arguments). An argument is "int" (int64), "float" (float64) or an array:
-# dtype code, [] for 1-D or [,] for 2-D (C-contiguous), ! when the loop writes into it.
+# An argument is "int" (int64), "float" (float64) or an array: dtype code, [] for 1-D or [,]
+# for 2-D (C-contiguous), ! when the loop writes into it.
 _DTYPES = {"u8": "uint8", "i4": "int32", "i8": "int64", "u64": "uint64", "f8": "float64", "b1": "bool"}
-_KERNELS = "partitioner.kernels"
-_GEOMETRY = "qserv.geometry_kernels"
-_CHECKSUM = "qserv.checksum_kernels"
-EXPORTS = {
-    "contains": (_KERNELS, "u8[] u8[]"),
-    "scan_lines": (_KERNELS, "u8[] int i8[] b1[] f8[] u8[] int"),
-    "group_slots": (_KERNELS, "i8[] int"),
-    "id_texts": (_KERNELS, "int int int"),
-    "emit_layout": (_KERNELS, "i8[] i8[] i8[] i8[] i8[] i8[] i8[] u8[] u8[]"),
-    "emit_rows": (_KERNELS, "u8[]! i8[] u8[] i8[] i8[] i8[] i8[] i8[] i8[] i8[] u64[] u8[] u64[] u8[]"),
-    "index_size": (_KERNELS, "i8[] i8[] i8[] u8[] u8[]"),
-    "format_index": (_KERNELS, "u8[]! i8[] i8[] i8[] u64[] u8[] u64[] u8[]"),
-    "write_groups": (_KERNELS, "i4[] u8[,]! i8[]! u64[]! i8[] u8[] i8[] int"),
-    "write_carries": (_KERNELS, "i4[] u8[,]! i8[]! u64[]! i8[] int"),
-    "locate_and_select": (_GEOMETRY, "i8[] int int int int float"),
-    "candidates": (_GEOMETRY, "i8[,] i8[] int"),
-    "near_pairs": (_GEOMETRY, "i8[] f8[] f8[] i8[] i8[] f8[] f8[] f8[] int float"),
-    "line_sums": (_CHECKSUM, "u8[] i8[] int"),
-}
-
-jit_calls: Counter = Counter()     # calls that went to the JIT while a built module was loaded
 
 
 def _cpu_identity() -> bytes:
@@ -77,59 +55,12 @@ def _cpu_identity() -> bytes:
         return platform.machine().encode()
 
 
-def key() -> str:
-    h = hashlib.sha256()
-    for path in _SOURCES:
-        h.update(path.read_bytes())
-    h.update(_cpu_identity())
-    h.update(sys.version.encode())
-    return h.hexdigest()[:16]
-
-
-def _module_name() -> str:
-    return f"_qserv_kernels_{key()}"
-
-
-def _places() -> list[Path]:
-    """Where a built module is looked for (and written: the first writable): $QSERV_KERNELS_DIR
-    when set, the package's own _built directory, the user's cache."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qserv"
-    named = os.environ.get("QSERV_KERNELS_DIR")
-    return ([Path(named)] if named else []) + [_HERE / "_built", cache]
-
-
 def _suffix() -> str:
     return importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
-def _load_built():
-    name = _module_name()
-    for place in _places():
-        path = place / (name + _suffix())
-        if path.exists():
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    return None
-
-
-class _Checked:
-    """A built function behind a check of its arguments; the JIT function otherwise."""
-
-    def __init__(self, name: str, fn, args: str):
-        self.name, self.fn = name, fn
-        self.checks = [_check(a) for a in args.split()]
-
-    def __call__(self, *args):
-        if len(args) == len(self.checks) and all(ok(a) for ok, a in zip(self.checks, args)):
-            return self.fn(*args)
-        jit_calls[self.name] += 1
-        return _jit(self.name)(*args)
-
-
 def _array_spec(spec: str) -> tuple[str, int, bool]:
-    """(dtype code, dimensions, written) of an array argument of EXPORTS."""
+    """(dtype code, dimensions, written) of an array argument."""
     code, shape = spec.rstrip("!").split("[")
     return code, 2 if shape == ",]" else 1, spec.endswith("!")
 
@@ -148,52 +79,6 @@ def _check(spec: str):
     return ok
 
 
-def _jit(name: str):
-    from qserv import jit
-    jit.ready()
-    return getattr(importlib.import_module(EXPORTS[name][0]), name)
-
-
-_backend: str | None = None
-_functions: dict = {}
-
-
-def backend() -> str:
-    """"built" (the ahead-of-time module) or "jit"."""
-    _resolve()
-    assert _backend is not None   # _resolve() always sets it
-    return _backend
-
-
-def _resolve() -> None:
-    global _backend
-    if _backend is not None:
-        return
-    module = None
-    if os.environ.get("QSERV_KERNELS", "").lower() != "jit":
-        try:
-            module = _load_built()
-        except ImportError:
-            module = None
-    if module is None:
-        _backend = "jit"
-        return
-    for name, (_, args) in EXPORTS.items():
-        _functions[name] = _Checked(name, getattr(module, name), args)
-    _backend = "built"
-
-
-def __getattr__(name: str):
-    """compiled.<loop>: the built function (checked) or the JIT one."""
-    if name not in EXPORTS:
-        raise AttributeError(name)
-    _resolve()
-    fn = _functions.get(name)
-    if fn is None:
-        fn = _functions[name] = _jit(name)
-    return fn
-
-
 def _numba_signature(args: str) -> str:
     parts = []
     for spec in args.split():
@@ -206,61 +91,157 @@ def _numba_signature(args: str) -> str:
     return "(" + ", ".join(parts) + ")"
 
 
-def build(out_dir: Path | None = None, quiet: bool = False) -> Path:
-    """Compile every function of EXPORTS into this machine's module (~1-2 min); returns its
-    path. Modules built for other keys in that directory are removed."""
-    from numba.core import codegen
-    from numba.pycc import CC
+class _Checked:
+    """A built function behind a check of its arguments; the JIT function otherwise."""
 
-    from qserv import jit
-    jit.ready()
-    # The JIT compiles for this CPU's exact features; the ahead-of-time codegen by default
-    # for a CPU model's. Use the JIT's choice: the key names this CPU, so the module is only
-    # ever loaded where these instructions exist.
-    setattr(codegen.AOTCPUCodegen, "_customize_tm_features",   # a patch of numba's class
-            lambda self: self._get_host_cpu_features())
-    places = [Path(out_dir)] if out_dir else _places()
+    def __init__(self, name: str, fn, args: str, library: "KernelLibrary"):
+        self.name, self.fn, self.library = name, fn, library
+        self.checks = [_check(a) for a in args.split()]
+
+    def __call__(self, *args):
+        if len(args) == len(self.checks) and all(ok(a) for ok, a in zip(self.checks, args)):
+            return self.fn(*args)
+        self.library.jit_calls[self.name] += 1
+        return self.library.jit(self.name)(*args)
+
+
+class KernelLibrary:
+    """The loops of one package: `exports` maps a loop's name to (its module, its arguments).
+
+    The built module's name carries `key()`: a hash of `sources` (the loops and this file),
+    of this CPU and of the Python version, so an edit or another machine finds no module and
+    the JIT serves."""
+
+    def __init__(self, name: str, home: Path, sources: list[Path], exports: dict[str, tuple[str, str]]):
+        self.name, self.home, self.exports = name, home, exports
+        self.sources = [Path(__file__).resolve(), _HERE / "jit.py", *sources]
+        self.jit_calls: Counter = Counter()   # calls that went to the JIT while a built module was loaded
+        self._backend: str | None = None
+        self._functions: dict = {}
+
+    def key(self) -> str:
+        h = hashlib.sha256()
+        for path in self.sources:
+            h.update(path.read_bytes())
+        h.update(_cpu_identity())
+        h.update(sys.version.encode())
+        return h.hexdigest()[:16]
+
+    def module_name(self) -> str:
+        return f"_qserv_{self.name}_kernels_{self.key()}"
+
+    def places(self) -> list[Path]:
+        """Where a built module is looked for (and written: the first writable):
+        $QSERV_KERNELS_DIR when set, the package's own _built directory, the user's cache."""
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qserv"
+        named = os.environ.get("QSERV_KERNELS_DIR")
+        return ([Path(named)] if named else []) + [self.home / "_built", cache]
+
+    def load_built(self):
+        name = self.module_name()
+        for place in self.places():
+            path = place / (name + _suffix())
+            if path.exists():
+                spec = importlib.util.spec_from_file_location(name, path)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return module
+        return None
+
+    def jit(self, name: str):
+        from qserv import jit
+        jit.ready()
+        return getattr(importlib.import_module(self.exports[name][0]), name)
+
+    def checked(self, module, name: str) -> _Checked:
+        return _Checked(name, getattr(module, name), self.exports[name][1], self)
+
+    def backend(self) -> str:
+        """"built" (the ahead-of-time module) or "jit"."""
+        if self._backend is None:
+            module = None
+            if os.environ.get("QSERV_KERNELS", "").lower() != "jit":
+                try:
+                    module = self.load_built()
+                except ImportError:
+                    module = None
+            if module is not None:
+                for name in self.exports:
+                    self._functions[name] = self.checked(module, name)
+            self._backend = "jit" if module is None else "built"
+        return self._backend
+
+    def function(self, name: str):
+        """The built function (checked) or the JIT one."""
+        self.backend()
+        fn = self._functions.get(name)
+        if fn is None:
+            fn = self._functions[name] = self.jit(name)
+        return fn
+
+    def build(self, out_dir: Path | None = None, quiet: bool = False) -> Path:
+        """Compile every exported loop into this machine's module (~30 s-2 min); returns its
+        path. Modules of this library built for other keys in that directory are removed."""
+        from numba.core import codegen
+        from numba.pycc import CC
+
+        from qserv import jit
+        jit.ready()
+        # The JIT compiles for this CPU's exact features; the ahead-of-time codegen by default
+        # for a CPU model's. Use the JIT's choice: the key names this CPU, so the module is only
+        # ever loaded where these instructions exist.
+        setattr(codegen.AOTCPUCodegen, "_customize_tm_features",   # a patch of numba's class
+                lambda self: self._get_host_cpu_features())
+        place = _writable([Path(out_dir)] if out_dir else self.places())
+        name = self.module_name()
+        cc = CC(name)
+        cc.output_dir = str(place)
+        cc.target_cpu = "host"
+        cc.verbose = False
+        for fname, (module, args) in self.exports.items():
+            fn = getattr(importlib.import_module(module), fname)
+            cc.export(fname, _numba_signature(args))(fn.py_func)
+        if not quiet:
+            print(f"compiling {len(self.exports)} functions into {place / (name + _suffix())} ...",
+                  flush=True)
+        cc.compile()
+        for old in place.glob(f"_qserv_{self.name}_kernels_*"):
+            if not old.name.startswith(name):
+                old.unlink(missing_ok=True)
+        return place / (name + _suffix())
+
+
+def _writable(places: list[Path]) -> Path:
     for place in places:
         try:
             place.mkdir(parents=True, exist_ok=True)
             probe = place / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()
-            break
+            return place
         except OSError:
             continue
-    else:
-        raise OSError(f"no writable place for the compiled module among {places}")
-    name = _module_name()
-    cc = CC(name)
-    cc.output_dir = str(place)
-    cc.target_cpu = "host"
-    cc.verbose = False
-    for fname, (module, args) in EXPORTS.items():
-        fn = getattr(importlib.import_module(module), fname)
-        cc.export(fname, _numba_signature(args))(fn.py_func)
-    if not quiet:
-        print(f"compiling {len(EXPORTS)} functions into {place / (name + _suffix())} ...", flush=True)
-    cc.compile()
-    for old in place.glob("_qserv_kernels_*"):
-        if not old.name.startswith(name):
-            old.unlink(missing_ok=True)
-    return place / (name + _suffix())
+    raise OSError(f"no writable place for a compiled module among {places}")
 
 
-if __name__ == "__main__":
-    import argparse
-    p = argparse.ArgumentParser(prog="python -m qserv.compiled", description=(
-        "Build the partitioner's compiled loops ahead of time for this machine, so that "
-        "`qserv partition` starts without numba. Without it, numba compiles them on first "
-        "use as before (slower start)."))
-    p.add_argument("--out-dir", help="where to write the module (default: $QSERV_KERNELS_DIR, "
-                   "else qserv/_built, else ~/.cache/qserv); processes look for it in those "
-                   "places only, so another directory must be named by QSERV_KERNELS_DIR")
-    p.add_argument("--check", action="store_true", help="only say whether this machine's module "
-                   "is built and in use")
-    a = p.parse_args()
-    if a.check:
-        print(f"kernels: {backend()} (key {key()})")
-    else:
-        print(f"built {build(Path(a.out_dir) if a.out_dir else None)}")
+_GEOMETRY = "qserv.geometry_kernels"
+_CHECKSUM = "qserv.checksum_kernels"
+CORE = KernelLibrary("core", _HERE, [_HERE / "geometry_kernels.py", _HERE / "checksum_kernels.py"], {
+    "locate_and_select": (_GEOMETRY, "i8[] int int int int float"),
+    "candidates": (_GEOMETRY, "i8[,] i8[] int"),
+    "near_pairs": (_GEOMETRY, "i8[] f8[] f8[] i8[] i8[] f8[] f8[] f8[] int float"),
+    "line_sums": (_CHECKSUM, "u8[] i8[] int"),
+})
+jit_calls = CORE.jit_calls
+
+
+def backend() -> str:
+    return CORE.backend()
+
+
+def __getattr__(name: str):
+    """compiled.<loop>: the core's built function (checked) or the JIT one."""
+    if name not in CORE.exports:
+        raise AttributeError(name)
+    return CORE.function(name)

@@ -46,7 +46,7 @@ fi
 # the partitioner's compiled loops, built for this machine (~30 s): `qserv partition` then starts
 # without numba (without them numba compiles on first use, as before: a slower start)
 if [ "$COMPILED" = 1 ]; then
-  "$PYTHON" -m qserv.compiled || echo "warning: building the compiled loops failed; numba's JIT will serve"
+  "$PYTHON" -m qserv.admin.kernels || echo "warning: building the compiled loops failed; numba's JIT will serve"
 fi
 if [ -n "$VENV" ]; then
   echo "installed: $VENV/bin/qserv (run it so, or after: . $VENV/bin/activate)"

@@ -16,10 +16,10 @@ import pymysql
 import pytest
 
 from qserv.catalog import DatabaseSpec
-from qserv.cluster import down, up
+from qserv.admin.cluster import down, up
 from qserv.config import ClusterConfig, MariaDBSettings
-from qserv.demo import generate
-from qserv.loader import load, load_single
+from qserv.admin.demo import generate
+from qserv.admin.loader import load, load_single
 from qserv.mariadb import MariaDBServer
 
 BASE_PORT = int(os.environ.get("QSERV_TEST_BASE_PORT", "23306"))

@@ -9,8 +9,8 @@ import pytest
 from partitioner.run import Options, partition
 from qserv.catalog import DatabaseSpec
 from qserv.config import MariaDBSettings
-from qserv.demo import generate
-from qserv.ingest import ingest_command
+from qserv.admin.demo import generate
+from qserv.admin.ingest_client import ingest_command
 from tests.conftest import BASE_PORT, running_cluster
 
 DOOR_BASE = BASE_PORT + 620       # MariaDB 620..622, gRPC 721..722

@@ -20,8 +20,8 @@ import pytest
 
 from partitioner.run import Options, partition
 from qserv.catalog import DatabaseSpec
-from qserv.cluster import _spawn, _wait_port, worker_mariadb
-from qserv.ingest import ingest_command
+from qserv.admin.cluster import _spawn, _wait_port, worker_mariadb
+from qserv.admin.ingest_client import ingest_command
 from qserv.mariadb import MariaDBServer, read_pid
 from tests.conftest import BASE_PORT, assert_same_result, czar_connect, query, running_cluster
 

@@ -20,11 +20,11 @@ import pymysql
 import pytest
 
 from partitioner.run import Options, partition
-from qserv import replicate as rp
+from qserv.admin import replicate as rp
 from qserv.catalog import DatabaseSpec
-from qserv.demo import generate
-from qserv.cluster import _spawn, _wait_port, worker_mariadb
-from qserv.ingest import ingest_command
+from qserv.admin.demo import generate
+from qserv.admin.cluster import _spawn, _wait_port, worker_mariadb
+from qserv.admin.ingest_client import ingest_command
 from qserv.mariadb import pid_alive, read_pid
 from tests.conftest import assert_same_result, czar_connect, query, running_cluster, BASE_PORT
 from tests.faults.test_failover import QUERIES, placement
@@ -106,7 +106,7 @@ def test_replicate_restores_two_replicas_after_losing_a_worker(rep_cluster, expe
     assert not any(t.endswith(f"_{only_on[0]}") for t in tables_of(config, third))
     monkeypatch.undo()
 
-    proc = subprocess.run([sys.executable, "-m", "qserv.cli", "replicate", "demo", "--dir",
+    proc = subprocess.run([sys.executable, "-m", "qserv.admin.cli", "replicate", "demo", "--dir",
                            str(config.root)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"chunk {only_on[0]} copied to {third} (verified)" in proc.stdout

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from qserv.cluster import cluster_processes, component_names, component_pid, status
+from qserv.admin.cluster import cluster_processes, component_names, component_pid, status
 from qserv.config import ClusterConfig
 from qserv.mariadb import pid_alive
 from tests.conftest import BASE_PORT, czar_connect, query
@@ -27,7 +27,7 @@ OBJECTS = 2000
 
 
 def qserv(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "qserv.cli", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "qserv.admin.cli", *args], capture_output=True,
                           text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"qserv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
@@ -36,7 +36,7 @@ def qserv(*args, check=True):
 
 @pytest.fixture(scope="module")
 def sup_dir(tmp_path_factory):
-    from qserv.demo import generate
+    from qserv.admin.demo import generate
     d = tmp_path_factory.mktemp("supervised")
     qserv("up", "--dir", str(d), "--workers", "2", "--port", str(SUP_FRONTEND),
           "--base-port", str(SUP_BASE))

@@ -20,7 +20,7 @@ import time
 import pymysql
 import pytest
 
-from qserv.cluster import worker_mariadb
+from qserv.admin.cluster import worker_mariadb
 from qserv.mariadb import read_pid
 from tests.conftest import czar_connect, query
 

@@ -9,7 +9,7 @@ import time
 import pymysql
 import pytest
 
-from qserv.cluster import worker_mariadb
+from qserv.admin.cluster import worker_mariadb
 from tests.conftest import czar_connect, query
 
 SLOW = "SELECT COUNT(*) FROM Object WHERE SLEEP(0.002) = 0"  # ~40 s of sleeping in all

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from qserv.demo import generate
-from qserv.ingest import STEPS
+from qserv.admin.demo import generate
+from qserv.admin.ingest_client import STEPS
 from tests.conftest import czar_connect
 
 DB = "cliuser"
@@ -23,7 +23,7 @@ DB = "cliuser"
 def qserv(*args, stdin=subprocess.DEVNULL):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("QSERV_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "qserv.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "qserv.admin.cli", *args], capture_output=True,
                           text=True, timeout=600, env=env, stdin=stdin)
 
 

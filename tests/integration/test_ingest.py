@@ -22,8 +22,8 @@ import pymysql
 import pytest
 
 from qserv.catalog import DatabaseSpec
-from qserv.cluster import _spawn, _wait_port, worker_mariadb
-from qserv.demo import generate
+from qserv.admin.cluster import _spawn, _wait_port, worker_mariadb
+from qserv.admin.demo import generate
 from qserv.mariadb import pid_alive, read_pid
 from tests.conftest import BASE_PORT, czar_connect, query, running_cluster
 
@@ -49,12 +49,12 @@ def partitioned(tmp_path_factory):
 
 
 def qserv(config, *args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "qserv.cli", *args, "--dir", str(config.root)],
+    return subprocess.run([sys.executable, "-m", "qserv.admin.cli", *args, "--dir", str(config.root)],
                           capture_output=True, text=True, timeout=timeout)
 
 
 def spawn_ingest(config, source, db, *extra):
-    return subprocess.Popen([sys.executable, "-m", "qserv.cli", "ingest", str(source), db,
+    return subprocess.Popen([sys.executable, "-m", "qserv.admin.cli", "ingest", str(source), db,
                              "--quiet", "--dir", str(config.root), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -14,7 +14,7 @@ import time
 import pymysql
 import pytest
 
-from qserv.cluster import all_mariadb
+from qserv.admin.cluster import all_mariadb
 from qserv.config import ClusterConfig
 from qserv.mariadb import pid_alive, read_pid
 from tests.conftest import BASE_PORT, czar_connect, query
@@ -24,7 +24,7 @@ LIFE_FRONTEND = BASE_PORT + 1050
 
 
 def qserv(*args, check=True, env=None):
-    proc = subprocess.run([sys.executable, "-m", "qserv.cli", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "qserv.admin.cli", *args], capture_output=True, text=True,
                           timeout=180, env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"qserv {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
@@ -65,7 +65,7 @@ def test_second_up_starts_nothing(life_dir):
 
 
 def test_load_and_query(life_dir, tmp_path_factory):
-    from qserv.demo import generate
+    from qserv.admin.demo import generate
     spec = generate(tmp_path_factory.mktemp("life-data"), n_objects=500, name="demo")
     qserv("load", "--dir", str(life_dir), "--quiet", str(spec))
     conn = czar_connect(ClusterConfig.load(life_dir))

@@ -23,7 +23,7 @@ import pymysql
 import pytest
 
 from qserv.config import CLIENT_CNF, CONFIG_FILE, SECRET_FIELDS, SECRETS_FILE
-from qserv.ingest import IngestClient
+from qserv.admin.ingest_client import IngestClient
 from tests.conftest import BASE_PORT, running_cluster
 
 ER_ACCESS_DENIED = 1045

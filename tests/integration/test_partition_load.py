@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qserv.catalog import DatabaseSpec
-from qserv.loader import load, partition_to
+from qserv.admin.loader import load, partition_to
 from qserv.mariadb import MariaDBServer
 from tests.conftest import czar_connect, query
 

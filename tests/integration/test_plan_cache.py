@@ -12,8 +12,8 @@ import pymysql
 import pytest
 
 from qserv.catalog import DatabaseSpec
-from qserv.demo import generate
-from qserv.loader import load
+from qserv.admin.demo import generate
+from qserv.admin.loader import load
 from tests.conftest import assert_same_result, czar_connect, query
 
 # Each shape runs REPEAT times with other numbers: shape seen, parameters found, planned, then

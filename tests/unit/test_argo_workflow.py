@@ -65,8 +65,8 @@ def test_in_sync_with_generator(doc):
 
 
 def test_dag_runs_the_cli_steps_in_order(doc):
-    from qserv.cli import build_parser
-    from qserv.ingest import STEPS
+    from qserv.admin.cli import build_parser
+    from qserv.admin.ingest_client import STEPS
     templates = {t["name"]: t for t in doc["spec"]["templates"]}
     assert doc["spec"]["entrypoint"] in templates
     tasks = templates[doc["spec"]["entrypoint"]]["dag"]["tasks"]

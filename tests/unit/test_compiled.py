@@ -1,4 +1,4 @@
-"""The loops built ahead of time (qserv/compiled.py) against numba's JIT of the same source."""
+"""The loops built ahead of time (qserv/compiled.py, partitioner/compiled.py) against numba's JIT of the same source."""
 
 from __future__ import annotations
 
@@ -13,28 +13,37 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qserv import compiled
+from partitioner import compiled as pcompiled
+from qserv.admin.kernels import LIBRARIES
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _library(name):
+    return next(lib for lib in LIBRARIES if name in lib.exports)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """This machine's module: the installed one (scripts/install.sh builds it), else one
-    built for this test (~30 s)."""
-    if compiled.backend() == "built":
-        return compiled._load_built()
-    out = tmp_path_factory.mktemp("built")
-    path = compiled.build(out, quiet=True)
+    """This machine's modules, one per library: the installed ones (scripts/install.sh builds
+    them), else ones built for this test (~30 s)."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location(compiled._module_name(), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    modules = {}
+    for lib in LIBRARIES:
+        if lib.backend() == "built":
+            modules[lib.name] = lib.load_built()
+            continue
+        path = lib.build(tmp_path_factory.mktemp("built"), quiet=True)
+        spec = importlib.util.spec_from_file_location(lib.module_name(), path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules[lib.name] = module
+    return modules
 
 
 def _checked(built, name):
-    return compiled._Checked(name, getattr(built, name), compiled.EXPORTS[name][1])
+    lib = _library(name)
+    return lib.checked(built[lib.name], name)
 
 
 def test_built_functions_give_the_jits_results(built):
@@ -86,21 +95,21 @@ def test_arguments_the_module_was_not_built_for_go_to_the_jit(built):
     """A wrong dtype, a strided array or a read-only output would be misread by machine
     code that checks nothing: the check sends such calls to the JIT, which is right."""
     from partitioner import kernels
-    compiled.jit_calls.clear()
+    pcompiled.jit_calls.clear()
     group_slots = _checked(built, "group_slots")
     keys32 = np.array([3, 1, 3, 0], np.int32)
     ok, slot, ids, bounds = group_slots(keys32, 4)
     assert ok and ids.tolist() == [0, 1, 3] and slot.tolist() == [2, 1, 3, 0]
-    assert compiled.jit_calls["group_slots"] == 1
+    assert pcompiled.jit_calls["group_slots"] == 1
     strided = np.arange(20, dtype=np.int64)[::2]
     assert group_slots(strided, 64)[2].tolist() == strided.tolist()
-    assert compiled.jit_calls["group_slots"] == 2
+    assert pcompiled.jit_calls["group_slots"] == 2
     out = np.zeros(6, np.uint8)
     out.flags.writeable = False
     with pytest.raises(Exception):        # the JIT refuses to write into it
         _checked(built, "format_index")(out, np.array([1]), np.array([2]), np.array([3]),
                                         *kernels.id_texts(10, 44, 44), *kernels.id_texts(10, -1, 10))
-    assert compiled.jit_calls["format_index"] == 1
+    assert pcompiled.jit_calls["format_index"] == 1
 
 
 def _partition(tmp: Path, out: str, mode: str, csv: Path) -> dict:
@@ -111,10 +120,10 @@ def _partition(tmp: Path, out: str, mode: str, csv: Path) -> dict:
                     {"name": "decl", "type": "DOUBLE"}, {"name": "mag", "type": "DOUBLE"}]}]}
     (tmp / "spec.json").write_text(json.dumps(spec))
     code = ("import sys, json; from qserv.catalog import DatabaseSpec; from partitioner import run; "
-            "from qserv import compiled; "
+            "from partitioner import compiled; "
             f"run.partition(DatabaseSpec.read({str(tmp / 'spec.json')!r}), "
             f"run.Options(out_dir={str(tmp / out)!r}, progress=False)); "
-            "print(json.dumps([compiled.backend(), 'numba' in sys.modules, dict(compiled.jit_calls)]))")
+            "print(json.dumps([compiled.backend(), 'numba' in sys.modules, dict(pcompiled.jit_calls)]))")
     env = dict(os.environ, QSERV_KERNELS=mode)
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=ROOT, check=True)
@@ -125,8 +134,8 @@ def _partition(tmp: Path, out: str, mode: str, csv: Path) -> dict:
 
 
 def test_a_partition_run_gives_the_same_files_either_way_and_the_built_one_loads_no_numba(tmp_path, built):
-    if compiled.backend() != "built":
-        pytest.skip("this machine's module is not installed (python -m qserv.compiled)")
+    if any(lib.backend() != "built" for lib in LIBRARIES):
+        pytest.skip("this machine's modules are not installed (python -m qserv.admin.kernels)")
     rng = np.random.default_rng(11)
     n = 30_000
     ra, dec = rng.uniform(0, 360, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
@@ -143,9 +152,10 @@ def test_a_partition_run_gives_the_same_files_either_way_and_the_built_one_loads
 def test_a_module_in_qserv_kernels_dir_is_the_one_loaded(tmp_path, built):
     """QSERV_KERNELS_DIR is looked in first (a read-only installation keeps its module
     elsewhere)."""
-    source = Path(built.__file__)
+    source = Path(built["partitioner"].__file__)
     shutil.copy(source, tmp_path / source.name)
-    code = "from qserv import compiled; print(compiled.backend(), compiled._load_built().__file__)"
+    code = ("from partitioner.compiled import LIBRARY as lib; "
+            "print(lib.backend(), lib.load_built().__file__)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env=dict(os.environ, QSERV_KERNELS_DIR=str(tmp_path)), check=True)
     backend, path = res.stdout.split()

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from qserv.catalog import TRANS_COLUMN
-from qserv.demo import demo_spec
-from qserv.ingest import IngestClientError, plan_from_manifest
+from qserv.admin.demo import demo_spec
+from qserv.admin.ingest_client import IngestClientError, plan_from_manifest
 from qserv.v1 import worker_pb2 as pb
 from worker.ingest import ContributionError, load_statement
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from qserv.cli import main
-from qserv.demo import generate
+from qserv.admin.cli import main
+from qserv.admin.demo import generate
 from tests.partition_check import PartitionCheckError, check
 
 

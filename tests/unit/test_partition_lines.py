@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from partitioner import lines
 from partitioner.dialect import CsvDialect
-from qserv.cli import main
+from qserv.admin.cli import main
 from qserv.geometry import Chunker
 
 NAMES = ["id", "ra", "dec", "note"]

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from qserv.catalog import DatabaseSpec
-from qserv.cli import main
-from qserv.demo import generate
+from qserv.admin.cli import main
+from qserv.admin.demo import generate
 from qserv.geometry import Chunker
 
 CASE01 = Path(__file__).resolve().parents[1] / "case01" / "case01.yaml"

@@ -21,7 +21,7 @@ if not CASE01.exists():
 
 
 def qserv(*args):
-    return subprocess.run([sys.executable, "-m", "qserv.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "qserv.admin.cli", *args], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 

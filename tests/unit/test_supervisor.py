@@ -4,7 +4,7 @@ enough before crashing is restarted at once again."""
 
 from __future__ import annotations
 
-from qserv import supervisor as sv
+from qserv.admin import supervisor as sv
 from qserv.config import ClusterConfig
 
 

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from qserv.cli import main
-from qserv.demo import generate
+from qserv.admin.cli import main
+from qserv.admin.demo import generate
 from qserv.verify import CorruptFile, check_output
 
 

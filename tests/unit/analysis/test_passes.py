@@ -26,7 +26,7 @@ from sqlglot import exp
 from czar.analysis import PASSES, QueryContext
 from czar.catalog_cache import CatalogView
 from czar.plan import build_plan
-from qserv.demo import demo_spec
+from qserv.admin.demo import demo_spec
 from qserv.errors import QservError
 
 FIXTURES = Path(__file__).parent / "fixtures"

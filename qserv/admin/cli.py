@@ -21,7 +21,7 @@ set QSERV_DEBUG=1 to see the Python traceback of a failure"""
 
 
 def cmd_up(args) -> int:
-    from qserv.cluster import ClusterError, up
+    from qserv.admin.cluster import ClusterError, up
     from qserv.config import CLIENT_CNF, ClusterConfig, CONFIG_FILE
     path = Path(args.dir) / CONFIG_FILE
     if path.exists():
@@ -51,7 +51,7 @@ def cmd_up(args) -> int:
 
 
 def cmd_down(args) -> int:
-    from qserv.cluster import down
+    from qserv.admin.cluster import down
     from qserv.config import ClusterConfig
     down(ClusterConfig.load(args.dir))
     print("cluster stopped")
@@ -59,7 +59,7 @@ def cmd_down(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from qserv.cluster import status
+    from qserv.admin.cluster import status
     from qserv.config import ClusterConfig
     rows = status(ClusterConfig.load(args.dir))
     width = max(len(r.name) for r in rows)
@@ -81,10 +81,10 @@ def cmd_load(args) -> int:
         if rejects:
             print("qserv load: --rejects needs the partitioner (not with --thin)", file=sys.stderr)
             return USAGE
-        from qserv.loader import load
+        from qserv.admin.loader import load
         counts = load(ClusterConfig.load(args.dir), spec, show_progress=not args.quiet)
     else:   # qserv partition + qserv ingest (transactions, validation)
-        from qserv.ingest import partition_and_ingest
+        from qserv.admin.ingest_client import partition_and_ingest
         counts = partition_and_ingest(ClusterConfig.load(args.dir), spec,
                                       show_progress=not args.quiet, rejects=rejects,
                                       rejected=rejected,
@@ -99,7 +99,7 @@ def cmd_load(args) -> int:
 
 def cmd_drop(args) -> int:
     from qserv.config import ClusterConfig
-    from qserv.ingest import drop_command
+    from qserv.admin.ingest_client import drop_command
     if not args.yes:
         answer = ""
         if sys.stdin.isatty():
@@ -113,9 +113,9 @@ def cmd_drop(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from qserv.cluster import running_daemons
+    from qserv.admin.cluster import running_daemons
     from qserv.config import CLIENT_CNF, ClusterConfig, CONFIG_FILE
-    from qserv.demo import generate
+    from qserv.admin.demo import generate
     if not (Path(args.dir) / CONFIG_FILE).exists() or not running_daemons(ClusterConfig.load(args.dir)):
         args.workers = args.workers or 4
         if cmd_up(args) != 0:
@@ -143,7 +143,7 @@ def cmd_demo(args) -> int:
 
 def cmd_ingest(args) -> int:
     from qserv.config import ClusterConfig
-    from qserv.ingest import ingest_command, status_command
+    from qserv.admin.ingest_client import ingest_command, status_command
     config = ClusterConfig.load(args.dir)
     if args.source == "status":
         return status_command(config, args.database)
@@ -155,7 +155,7 @@ def cmd_ingest(args) -> int:
 
 def cmd_replicate(args) -> int:
     from qserv.config import ClusterConfig
-    from qserv.replicate import ReplicationError, replicate
+    from qserv.admin.replicate import ReplicationError, replicate
     try:
         reports = replicate(ClusterConfig.load(args.dir), args.database or None,
                             replication=args.replication, jobs=args.jobs)
@@ -278,8 +278,8 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)   # usage errors: argparse exits with 2
     from partitioner.run import PartitionError
-    from qserv.cluster import ClusterError
-    from qserv.ingest import IngestClientError
+    from qserv.admin.cluster import ClusterError
+    from qserv.admin.ingest_client import IngestClientError
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 worker daemon, the czar, a MariaDB server), with back-off, and records what it did for
 `qserv status`.
 
-`qserv up` starts it (`python -m qserv.supervisor --config DIR`) after the cluster; `qserv
+`qserv up` starts it (`python -m qserv.admin.supervisor --config DIR`) after the cluster; `qserv
 down` stops it first. It is not the processes' parent (they run in sessions of their own
 and outlive a `qserv up`), so it watches their pid files: a process whose pid is gone, or a
 zombie, has crashed. In containers the orchestrator plays this part.
@@ -27,7 +27,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 
-from qserv.cluster import (SUPERVISOR_STATE, component_names, component_running,
+from qserv.admin.cluster import (SUPERVISOR_STATE, component_names, component_running,
                            start_component, start_lock)
 from qserv.config import ClusterConfig
 
@@ -152,7 +152,7 @@ class Supervisor:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m qserv.supervisor",
+    parser = argparse.ArgumentParser(prog="python -m qserv.admin.supervisor",
                                      description="Restart crashed processes of a local cluster.")
     parser.add_argument("--config", required=True, help="cluster dir or its qserv.json")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """A local cluster: the czar's mariadbd, N worker mariadbds, N worker daemons and the czar,
 all on 127.0.0.1 with their own ports, under one directory (DESIGN §8), and a supervisor
-that restarts whichever of them crashes (qserv/supervisor.py).
+that restarts whichever of them crashes (qserv/admin/supervisor.py).
 
 The processes are "components", named as `qserv status` shows them: `czar-mariadb`,
 `workerN-mariadb`, `workerN`, `czar`. `up` starts the components that do not run (all of
@@ -190,7 +190,7 @@ def up(config: ClusterConfig, echo=print, supervise: bool = False) -> list[str]:
                  f"(HTTP API on {config.http_port})")
         started = list(missing)
         if supervise and not pid_alive(supervisor_pid(config)):
-            _spawn(config, SUPERVISOR, ["qserv.supervisor"])
+            _spawn(config, SUPERVISOR, ["qserv.admin.supervisor"])
             echo("supervisor started: it restarts crashed processes")
             started.append(SUPERVISOR)
         if not started:

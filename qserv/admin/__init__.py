@@ -1,0 +1,7 @@
+"""The top floor: what an operator or a test drives a cluster with (DESIGN §2).
+
+The `qserv` command line (`cli.py`), the local cluster and its supervisor (`cluster.py`,
+`supervisor.py`), the ingest client (`ingest_client.py`), `qserv replicate`, the demo catalog
+and the thin loader. The only place in `qserv/` that may import a role (`partitioner`,
+`czar`, `worker`); the core below it (`qserv/*.py`) imports none.
+"""
