@@ -120,10 +120,10 @@ def _partition(tmp: Path, out: str, mode: str, csv: Path) -> dict:
                     {"name": "decl", "type": "DOUBLE"}, {"name": "mag", "type": "DOUBLE"}]}]}
     (tmp / "spec.json").write_text(json.dumps(spec))
     code = ("import sys, json; from qserv.catalog import DatabaseSpec; from partitioner import run; "
-            "from partitioner import compiled; "
+            "from partitioner import compiled; from qserv import compiled as core; "
             f"run.partition(DatabaseSpec.read({str(tmp / 'spec.json')!r}), "
             f"run.Options(out_dir={str(tmp / out)!r}, progress=False)); "
-            "print(json.dumps([compiled.backend(), 'numba' in sys.modules, dict(pcompiled.jit_calls)]))")
+            "print(json.dumps([compiled.backend(), 'numba' in sys.modules, dict(compiled.jit_calls) | dict(core.jit_calls)]))")
     env = dict(os.environ, QSERV_KERNELS=mode)
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=ROOT, check=True)
