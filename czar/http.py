@@ -132,6 +132,16 @@ def build_app(controller: IngestController, token: str,
     async def version(request):
         return ok({"version": 1, "service": "qserv-czar", "workers": [w.name for w in c.config.workers]})
 
+    @routes.get("/meta/placement")
+    async def placement(request):
+        # which workers hold each chunk: what the Kubernetes operator reads before letting
+        # workers go (deploy/operator: a scale-down never removes a chunk's last copy)
+        out: dict[str, dict[str, list[str]]] = {}
+        for db, chunk, worker in await c.sql(
+                "SELECT db, chunk_id, worker FROM qservMeta.chunks ORDER BY db, chunk_id, worker"):
+            out.setdefault(db, {}).setdefault(str(chunk), []).append(worker)
+        return ok({"placement": out})
+
     @routes.get("/ingest/database")
     async def databases(request):
         return ok(await c.list_databases())
@@ -280,6 +290,8 @@ OPENAPI = {
     "paths": {
         "/openapi.json": {"get": _op("This document", write=False)},
         "/meta/version": {"get": _op("Service and API version", write=False)},
+        "/meta/placement": {"get": _op("Workers holding each chunk: {placement: {db: {chunk: "
+                                       "[worker, ...]}}}", write=False)},
         "/ingest/database": {
             "get": _op("Databases known to the ingest", write=False),
             "post": _op("Register a database (its partitioning parameters)", body={

@@ -66,10 +66,13 @@ def base_files() -> dict[str, str]:
 
 def role_patch(spec: dict, role: str) -> dict:
     s = ob.stateful_set(NAME, ob.with_defaults(spec), role)
+    template: dict = {"spec": {"containers": [
+        {"name": role, "resources": s["spec"]["template"]["spec"]["containers"][0]["resources"]}]}}
+    if "annotations" in s["spec"]["template"]["metadata"]:
+        template["metadata"] = {"annotations": s["spec"]["template"]["metadata"]["annotations"]}
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": s["metadata"]["name"]},
-            "spec": {"template": {"spec": {"containers": [
-                {"name": role, "resources": s["spec"]["template"]["spec"]["containers"][0]["resources"]}]}},
-                "volumeClaimTemplates": s["spec"]["volumeClaimTemplates"]}}
+            "spec": {"template": template,
+                     "volumeClaimTemplates": s["spec"]["volumeClaimTemplates"]}}
 
 
 def overlay_files(overlay: str, spec: dict) -> dict[str, str]:

@@ -68,6 +68,11 @@ def test_czar_and_worker_nodes(config):
             cur.execute("SELECT 1 + 1")
             assert cur.fetchone()[0] == 2
         conn.close()
+        # what the operator reads before a scale-down: an empty cluster holds no chunk
+        import json
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{config.http_port}/meta/placement") as r:
+            assert json.load(r)["placement"] == {}
         # the worker daemon dies: the probe says so, and the node stops its MariaDB and
         # exits non-zero (the pod restarts, never half up)
         db_pid, daemon_pid = children(worker.pid)

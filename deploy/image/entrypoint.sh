@@ -1,0 +1,20 @@
+#!/bin/sh
+# qserv-entrypoint ROLE [ARGS...]: the one entrypoint of the Qserv image.
+#   czar [--config DIR]                 the czar's MariaDB and the czar (foreground)
+#   worker [--name N] [--config DIR]    a worker's MariaDB and its daemon (name: the host name)
+#   mariadb czar|NAME [--config DIR]    only that MariaDB server
+#   probe czar|worker                   exit 0 when the node serves (readiness probes)
+#   qserv ARGS... | ingest ARGS...      the CLI (`ingest` is `qserv ingest`)
+# The config directory (default $QSERV_CONFIG, /etc/qserv) holds qserv.json and secrets.json.
+set -eu
+role="${1:-help}"
+[ $# -gt 0 ] && shift
+case "$role" in
+  czar|worker|mariadb) exec python3 -m qserv.node "$role" "$@" ;;
+  probe) exec python3 -m qserv.probe "$@" ;;
+  qserv) exec qserv "$@" ;;
+  ingest|partition|status|replicate|drop) exec qserv "$role" "$@" ;;
+  help|-h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "qserv-entrypoint: unknown role '$role' (czar, worker, mariadb, probe, qserv, ingest)" >&2
+     exit 2 ;;
+esac
