@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -175,13 +176,20 @@ class Dispatcher:
                                        chunk_marker=CHUNK_MARKER, chunk_ids=chunks,
                                        session_sql=session_sql)
         fd, path = tempfile.mkstemp(prefix=f"{query_id}-", suffix=".tsv", dir=self.spool_dir)
+        queued = time.time()
         try:
             async with self.slots[worker]:
+                started = time.time()
                 with os.fdopen(fd, "wb") as out:
                     await self._receive(worker, request, out)
         except BaseException:
             os.unlink(path)
             raise
+        # One line per job: what benchmarks/ draws a query's Gantt chart from (wall clock,
+        # seconds since the epoch: the harness runs on the same host).
+        log.info("job timing query=%s worker=%s chunks=%d queued=%.6f start=%.6f end=%.6f "
+                 "bytes=%d", query_id, worker, len(chunks), queued, started, time.time(),
+                 os.path.getsize(path))
         return path
 
     async def cancel(self, query_id: str) -> None:
