@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 
-from benchmarks import compat
 from benchmarks.catalog import Catalog
 from benchmarks.procstats import cpu_seconds, peak_rss_mb
 from qserv.catalog import CHUNK_COLUMNS, LOAD_FORMAT, DatabaseSpec
 from qserv.config import ClusterConfig, MariaDBSettings
-from qserv.mariadb import MariaDBServer
+from qserv.admin import cluster as admin_cluster
+from qserv.mariadb import MariaDBServer, read_pid
 
 REPO = Path(__file__).resolve().parent.parent
 BASELINE_SETTINGS = MariaDBSettings(innodb_buffer_pool_size="512M", key_buffer_size="512M")
@@ -34,7 +34,7 @@ BASELINE_SETTINGS = MariaDBSettings(innodb_buffer_pool_size="512M", key_buffer_s
 def run_cli(args: list[str], log: Path) -> dict:
     """`qserv ARGS` in its own process; wall seconds, CPU seconds and peak RSS (from wait4)."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    code = "import sys; from benchmarks.compat import cli_main; sys.exit(cli_main(sys.argv[1:]))"
+    code = "import sys; from qserv.admin.cli import main; sys.exit(main(sys.argv[1:]))"
     t = time.monotonic()
     with open(log, "ab") as out:
         p = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=out, env=env,
@@ -60,14 +60,14 @@ class Cluster:
 
     def up(self) -> float:
         t = time.monotonic()
-        compat.cluster().up(self.config, echo=lambda *_: None)
+        admin_cluster.up(self.config, echo=lambda *_: None)
         return round(time.monotonic() - t, 2)
 
     def down(self) -> None:
-        compat.cluster().down(self.config, echo=lambda *_: None)
+        admin_cluster.down(self.config, echo=lambda *_: None)
 
     def pid(self, name: str) -> int | None:
-        return compat.cluster().component_pid(self.config, name)
+        return admin_cluster.component_pid(self.config, name)
 
     def worker_pids(self) -> dict[str, list[int | None]]:
         """Per worker: its daemon and its mariadbd."""
@@ -126,7 +126,6 @@ class Baseline:
         self.server.stop()
 
     def pid(self) -> int | None:
-        from qserv.mariadb import read_pid
         return read_pid(self.server.pid_file)
 
     def connect(self, db: str | None = None):
