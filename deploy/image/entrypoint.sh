@@ -10,8 +10,8 @@ set -eu
 role="${1:-help}"
 [ $# -gt 0 ] && shift
 case "$role" in
-  czar|worker|mariadb) exec python3 -m qserv.node "$role" "$@" ;;
-  probe) exec python3 -m qserv.probe "$@" ;;
+  czar|worker|mariadb) exec python3 -m qserv.admin.node "$role" "$@" ;;
+  probe) exec python3 -m qserv.admin.probe "$@" ;;
   qserv) exec qserv "$@" ;;
   ingest|partition|status|replicate|drop) exec qserv "$role" "$@" ;;
   help|-h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;

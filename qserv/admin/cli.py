@@ -173,6 +173,12 @@ def cmd_replicate(args) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
+def cmd_node(args) -> int:
+    from qserv.admin.node import main as node
+    return node([args.command, "--config", args.config]
+                + (["--name", args.name] if getattr(args, "name", None) else []))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from qserv import __version__
     p = argparse.ArgumentParser(prog="qserv", description=(
@@ -269,6 +275,18 @@ def build_parser() -> argparse.ArgumentParser:
     with_up_options(sp)
     sp.add_argument("--objects", type=int, default=20_000, help="Objects to generate (default 20000)")
     sp.set_defaults(func=cmd_demo)
+    from qserv.admin.node import DEFAULT_CONFIG
+    for role, what in (("czar", "the czar and its MariaDB"),
+                       ("worker", "one worker (its daemon and its MariaDB)")):
+        sp = sub.add_parser(role, help=f"run {what} in the foreground, from a config directory "
+                                       "(qserv.json + secrets.json): what a container or a "
+                                       "host of a many-host cluster runs; stops on SIGTERM")
+        sp.add_argument("--config", "--dir", dest="config", default=DEFAULT_CONFIG,
+                        help=f"config directory (default $QSERV_CONFIG or {DEFAULT_CONFIG})")
+        if role == "worker":
+            sp.add_argument("--name", default=None, help="the worker's name in the config "
+                                                         "(default: $QSERV_WORKER_NAME, else the host name)")
+        sp.set_defaults(func=cmd_node)
     return p
 
 

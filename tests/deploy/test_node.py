@@ -1,4 +1,4 @@
-"""qserv/node.py and qserv/probe.py, what every container runs: one role in the foreground
+"""qserv/admin/node.py and qserv/admin/probe.py, what every container runs: one role in the foreground
 (its MariaDB, then its daemon) and the readiness probe on the role's real interfaces. Real
 mariadbd, real daemons; the czar and a worker as two nodes sharing one config."""
 
@@ -20,7 +20,7 @@ BASE = int(os.environ.get("QSERV_TEST_BASE_PORT", "23306")) + 700
 
 
 def probe(config: ClusterConfig, role: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qserv.probe", role, "--config", str(config.root), *extra],
+    return subprocess.run([sys.executable, "-m", "qserv.admin.probe", role, "--config", str(config.root), *extra],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -51,7 +51,7 @@ def config(tmp_path):
 
 def start(config, *args):
     log = open(config.root / f"node-{args[0]}.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "qserv.node", *args, "--config", str(config.root)],
+    return subprocess.Popen([sys.executable, "-m", "qserv.admin.node", *args, "--config", str(config.root)],
                             stdout=log, stderr=log, start_new_session=True)
 
 
@@ -94,8 +94,10 @@ def test_czar_and_worker_nodes(config):
                 node.wait(timeout=90)
 
 
-def test_unknown_worker_name_is_a_clear_error(config):
-    res = subprocess.run([sys.executable, "-m", "qserv.node", "worker", "--name", "nope",
+@pytest.mark.parametrize("command", [["qserv.admin.node"], ["qserv.admin.cli"]], ids=["node", "cli"])
+def test_unknown_worker_name_is_a_clear_error(config, command):
+    """`qserv worker` is the same entry as `python -m qserv.admin.node worker`."""
+    res = subprocess.run([sys.executable, "-m", *command, "worker", "--name", "nope",
                           "--config", str(config.root)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "no worker named 'nope'" in res.stderr
     assert "Traceback" not in res.stderr

@@ -1,8 +1,8 @@
 """One role of a cluster in the foreground: what a container (or a systemd unit) runs.
 
-    python -m qserv.node czar   [--config DIR]            the czar's MariaDB + the czar
-    python -m qserv.node worker [--config DIR] [--name N] a worker's MariaDB + its daemon
-    python -m qserv.node mariadb czar|NAME [--config DIR] only that MariaDB server
+    python -m qserv.admin.node czar   [--config DIR]            the czar's MariaDB + the czar
+    python -m qserv.admin.node worker [--config DIR] [--name N] a worker's MariaDB + its daemon
+    python -m qserv.admin.node mariadb czar|NAME [--config DIR] only that MariaDB server
 
 `qserv up` starts the same processes in the background, each in its own session, and a
 supervisor restarts them; in a container the container runtime is the supervisor, so here
@@ -79,7 +79,7 @@ def run(children: list[tuple[str, subprocess.Popen]]) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m qserv.node", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m qserv.admin.node", description=__doc__.split("\n")[0])
     p.add_argument("role", choices=("czar", "worker", "mariadb"))
     p.add_argument("instance", nargs="?", help="with `mariadb`: czar or a worker's name")
     p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config directory (default {DEFAULT_CONFIG})")

@@ -1,7 +1,7 @@
 """Health checks of one node, for Kubernetes readiness probes and container health checks.
 
-    python -m qserv.probe czar   [--config DIR]
-    python -m qserv.probe worker [--config DIR] [--name N]
+    python -m qserv.admin.probe czar   [--config DIR]
+    python -m qserv.admin.probe worker [--config DIR] [--name N]
 
 Exit 0 when the node serves, 1 (with the reason on stderr) when it does not. What is
 checked is what clients need, through the node's real interfaces:
@@ -70,11 +70,11 @@ def check_worker(config: ClusterConfig, name: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    from qserv.node import DEFAULT_CONFIG, worker_name
-    p = argparse.ArgumentParser(prog="python -m qserv.probe", description=__doc__.split("\n")[0])
+    from qserv.admin.node import DEFAULT_CONFIG, worker_name
+    p = argparse.ArgumentParser(prog="python -m qserv.admin.probe", description=__doc__.split("\n")[0])
     p.add_argument("role", choices=("czar", "worker"))
     p.add_argument("--config", default=DEFAULT_CONFIG)
-    p.add_argument("--name", default=None, help="the worker's name (default as qserv.node)")
+    p.add_argument("--name", default=None, help="the worker's name (default as qserv.admin.node)")
     args = p.parse_args(argv)
     config = ClusterConfig.load(args.config)
     problems = (check_czar(config) if args.role == "czar"
