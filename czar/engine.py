@@ -23,7 +23,7 @@ from czar.leftovers import Leftovers
 from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
 from czar.shadow_pool import ShadowPool
-from czar.plan import QueryPlan, build_plan
+from czar.plan import QueryPlan, Shape, build_plan
 from czar.streaming import FannedIn, OneStream, RowWindow
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError, not_supported
@@ -181,11 +181,14 @@ class QueryEngine:
             # row. Only the few-rows path (rows fetched over the connection) carries them.
             raise not_supported("BIT values in a result over OUTFILE",
                                 "select `col + 0` (the value as a number) instead")
-        if plan.single_job:
-            return await self._execute_direct(plan, shadow)
-        if plan.streamable:
-            return await self._execute_streamed(plan, shadow)
-        return await self._execute_merged(plan)
+        match plan.shape:
+            case Shape.SINGLE_JOB:
+                return await self._execute_direct(plan, shadow)
+            case Shape.STREAMED:
+                return await self._execute_streamed(plan, shadow)
+            case Shape.MERGED | Shape.NEAR_NEIGHBOUR:
+                return await self._execute_merged(plan)
+        raise AssertionError(f"no runner for the plan shape {plan.shape}")
 
     async def _execute_streamed(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
         """No merge needed (a filter/projection): every job runs the user's query over its

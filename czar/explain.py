@@ -3,6 +3,7 @@
     EXPLAIN SELECT COUNT(*) FROM Object WHERE qserv_areaspec_circle(10, 5, 0.5)
     database     demo
     class        interactive
+    shape        merged
     chunks       2
     chunk_ids    4130, 4131
     execution    merge
@@ -13,7 +14,7 @@
 
 from __future__ import annotations
 
-from czar.plan import QueryPlan
+from czar.plan import QueryPlan, Shape
 
 COLUMNS = ["item", "value"]
 SHOW_IDS = 20
@@ -27,31 +28,38 @@ def abbreviate(ids: list[int]) -> str:
             + ", ".join(map(str, tail)))
 
 
+EXECUTION = {
+    Shape.SINGLE_JOB: "single job: the query runs as is on one worker, no merge",
+    Shape.STREAMED: "streamed: every chunk's rows go to the client, no merge",
+    Shape.MERGED: "merge: chunk results are merged by the czar",
+    Shape.NEAR_NEIGHBOUR: "merge: chunk results are merged by the czar "
+                          "(each chunk joined with itself and with its overlap)",
+}
+
+
+def _execution(plan: QueryPlan) -> str:
+    text = EXECUTION[plan.shape]
+    if plan.shape is Shape.STREAMED and plan.row_window:
+        skip, count = plan.row_window
+        text += (f"; the czar skips {skip} rows, sends "
+                 f"{'the rest' if count is None else count} and stops the jobs")
+    return text
+
+
 def explain_rows(plan: QueryPlan) -> list[tuple[str, str]]:
     if plan.partitioned:
         chunks, ids = str(len(plan.chunks)), abbreviate(plan.chunks)
     else:
         chunks, ids = "0 (replicated tables only: one worker answers)", ""
-    if plan.single_job:
-        execution = "single job: the query runs as is on one worker, no merge"
-    elif plan.streamable:
-        execution = "streamed: every chunk's rows go to the client, no merge"
-        if plan.row_window:
-            skip, count = plan.row_window
-            execution += (f"; the czar skips {skip} rows, sends "
-                          f"{'the rest' if count is None else count} and stops the jobs")
-    else:
-        execution = "merge: chunk results are merged by the czar"
-    direct = (plan.single_job or plan.streamable) and plan.direct_template
-    chunk_query = plan.direct_template if direct else plan.chunk_template
-    merge_query = plan.merge_sql if not plan.single_job and not plan.streamable else ""
+    direct = plan.shape in (Shape.SINGLE_JOB, Shape.STREAMED)
     return [
         ("database", plan.database or ""),
         ("class", plan.kind),
+        ("shape", plan.shape.value),
         ("chunks", chunks),
         ("chunk_ids", ids),
-        ("execution", execution),
-        ("chunk_query", chunk_query or ""),
-        ("merge_query", merge_query or "(none)"),
+        ("execution", _execution(plan)),
+        ("chunk_query", (plan.direct_template if direct else plan.chunk_template) or ""),
+        ("merge_query", (plan.merge_sql if not direct else "") or "(none)"),
         ("pruned_by", "; ".join(plan.pruned_by) if plan.pruned_by else "nothing: all chunks"),
     ]

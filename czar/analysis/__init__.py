@@ -1,8 +1,10 @@
 """Query analysis: the logical passes over a user's SELECT, in the order they run.
 
 Each pass is `pass_(select, ctx) -> select` and may raise QservError with a MySQL code;
-one module per pass, one fixture file of cases per pass under tests/unit/analysis/.
-The physical side (chunk query, merge query) is czar/plan.py.
+one module per pass (its docstring: "Pass <n> (<name>)", n its place below, and an example),
+one fixture file of cases per pass under tests/unit/analysis/. The physical side (chunk
+query, merge query) is czar/plan.py; neither imports the other's modules late: the SQL
+dialect both write is czar/dialect.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pass 4: find out whether the query aggregates, and resolve its GROUP BY keys.
+"""Pass 8 (aggregates): find out whether the query aggregates, and resolve its GROUP BY keys.
 
 GROUP BY may name a select position or an alias; MariaDB looks a bare name up among the
 FROM tables' columns first, then among the select aliases. Keys are resolved here to plain
@@ -41,3 +41,4 @@ def aggregates(select: exp.Select, ctx: QueryContext) -> exp.Select:
         o.find(exp.AggFunc) for o in (select.args.get("order").expressions if select.args.get("order") else []))
     ctx.is_aggregate = bool(keys) or has_agg
     return select
+

@@ -1,4 +1,4 @@
-"""Pass: director-index look-ups. A top-level restriction of WHERE on the director key
+"""Pass 5 (director_index): director-index look-ups. A top-level restriction of WHERE on the director key
 (of the director table, or the key column of a child table) names the objects, and the
 director index in the czar's MariaDB knows their chunks, so only those chunks are visited:
 

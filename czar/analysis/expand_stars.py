@@ -1,4 +1,4 @@
-"""Pass 3: replace `*` and `t.*` by the tables' own columns, in MariaDB's order.
+"""Pass 7 (expand_stars): replace `*` and `t.*` by the tables' own columns, in MariaDB's order.
 
 Needed because the per-chunk query must name every column (the internal `chunkId` and
 `subChunkId` never appear: they are not part of the user's schema).

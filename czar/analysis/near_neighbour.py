@@ -1,4 +1,4 @@
-"""Pass: near-neighbour joins of a director table with itself.
+"""Pass 2 (near_neighbour): near-neighbour joins of a director table with itself.
 
     SELECT o1.objectId, o2.objectId FROM Object o1, Object o2
     WHERE scisql_angSep(o1.ra, o1.decl, o2.ra, o2.decl) < 0.001

@@ -1,4 +1,4 @@
-"""Pass 1: resolve the tables of FROM/JOIN against the catalog.
+"""Pass 1 (resolve_tables): resolve the tables of FROM/JOIN against the catalog.
 
     SELECT ra FROM Object            (default database demo)
     -> tables = [demo.Object (director)], database = demo

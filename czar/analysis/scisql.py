@@ -1,4 +1,4 @@
-"""Pass: scisql function calls become inline SQL (qserv/scisql.py has the formulas).
+"""Pass 6 (scisql): scisql function calls become inline SQL (qserv/scisql.py has the formulas).
 
 Workers are plain MariaDB. The scisql functions exist there as stored functions, but a stored
 function call costs MariaDB far more than the same expression inline (benchmarks/bench_scisql:
@@ -20,6 +20,7 @@ from sqlglot import exp
 from czar.analysis.context import QueryContext
 from czar.analysis.context import conjuncts
 from czar.analysis.spatial import POINT_IN, literal_value, point_in_call
+from czar.dialect import render
 from qserv import scisql as defs
 from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
 from qserv.regions import MAX_POLY_VERTICES, RegionError, make_region
@@ -31,8 +32,7 @@ CPOLY = "scisql_s2ptincpoly"
 
 
 def _sql(node: exp.Expr) -> str:
-    from czar.plan import MariaDB  # late: czar.plan imports the analysis package
-    return "(" + node.sql(dialect=MariaDB, identify=True) + ")"
+    return "(" + render(node) + ")"
 
 
 def _parse(text: str) -> exp.Expr:

@@ -1,4 +1,4 @@
-"""Pass 3: spatial restrictors and region pruning (DESIGN §3, §5).
+"""Pass 4 (spatial): spatial restrictors and region pruning (DESIGN §3, §5).
 
 A `qserv_areaspec_box/circle/ellipse/poly(...)` call ANDed at the top level of WHERE (any
 letter case) is removed; the region it names restricts the chunks to visit, and every

@@ -1,4 +1,4 @@
-"""Pass 2: refuse, by name, what cannot be evaluated chunk by chunk.
+"""Pass 3 (validate): refuse, by name, what cannot be evaluated chunk by chunk.
 
 MariaDB has already accepted the statement (the czar runs it on the empty shadow tables
 first), so everything here is valid SQL that Qserv cannot distribute correctly. Each error

@@ -217,3 +217,13 @@ def test_fixture_reader(tmp_path):
     assert (a.query, a.expected, a.facts, a.options) == (
         "SELECT 1 FROM t", "=", {"aggregate": "no"}, {"default_db": "none"})
     assert (b.query, b.expected) == ("SELECT 2", "ERROR 1235 sub")
+
+
+def test_pass_docstrings_number_the_passes_in_order():
+    """Each pass module's docstring starts `Pass <n> (<name>):`, n its place in PASSES, and
+    shows an example (an indented line)."""
+    import sys
+    for n, the_pass in enumerate(PASSES, 1):
+        doc = sys.modules[the_pass.__module__].__doc__
+        assert doc.startswith(f"Pass {n} ({the_pass.__name__}):"), the_pass.__module__
+        assert "\n    " in doc, f"{the_pass.__module__}: no example"
