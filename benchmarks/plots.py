@@ -59,6 +59,11 @@ def lv_cdf(r: dict, out: Path) -> str | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    alone = r.get("alone", {}).get(mixed.get("db", ""), {})
+    single = [t for c, v in alone.items() if c.startswith("LV") for t in v["samples_ours_s"]]
+    if single:
+        s = np.sort(np.asarray(single) * 1000)
+        ax.plot(s, np.arange(1, len(s) + 1) / len(s), "k--", label="LV one client at a time")
     for run in mixed["runs"]:
         s = np.sort(np.asarray(run["lv_samples_s"]) * 1000)
         if len(s):
@@ -96,10 +101,19 @@ def hv1_chunks(r: dict, out: Path) -> str | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    x = np.array([p["chunks"] for p in fc["hv1"]])
-    ax.plot(x, [p["wall_ms"] for p in fc["hv1"]], "o", label="HV1 wall (measured)")
-    ax.plot(x, [p["czar_cpu_ms"] for p in fc["hv1"]], "^", label="czar CPU (measured)")
-    for key, style, what in (("hv1_fit_wall_ms", "-", "wall"), ("hv1_fit_czar_cpu_ms", ":", "czar CPU")):
+    pts = fc["hv1"]
+    x = np.array([p["chunks"] for p in pts])
+    box = [p for p in pts if p.get("in_fit", True)]
+    ax.plot([p["chunks"] for p in box], [p.get("wall_min_ms", p["wall_ms"]) for p in box], "o",
+            label="HV1 in a box, min wall (measured)")
+    ax.plot([p["chunks"] for p in box], [p["wall_ms"] for p in box], ".", color="C0", alpha=0.5,
+            label="HV1 in a box, median wall (measured)")
+    ax.plot([p["chunks"] for p in pts if not p.get("in_fit", True)],
+            [p["wall_ms"] for p in pts if not p.get("in_fit", True)], "D", color="C4",
+            label="whole-table COUNT(*), median (not fitted)")
+    ax.plot([p["chunks"] for p in box], [p["czar_cpu_ms"] for p in box], "^", color="C1",
+            label="czar CPU, mean (measured)")
+    for key, style, what in (("hv1_fit_wall_ms", "-", "min wall"), ("hv1_fit_czar_cpu_ms", ":", "czar CPU")):
         f = fc[key]
         if f["slope"] is not None:
             xs = np.linspace(0, x.max(), 20)
@@ -133,6 +147,7 @@ def scaling(r: dict, out: Path) -> str | None:
         ax.set_xscale("log", base=2)
         ax.set_xticks(w, [str(v) for v in w])
         ax.set_title(c)
+        ax.set_ylim(bottom=0)
         ax.set_xlabel("workers")
     axes[0][0].set_ylabel("ms")
     axes[0][0].legend(fontsize=7)
@@ -177,6 +192,7 @@ def gantt(r: dict, out: Path) -> str | None:
         ax.text(j["end"], y[j["worker"]], f" {j['chunks']}", va="center", fontsize=6)
     ax.axvline(g["wall_s"], color="C3", linestyle="--", label=f"client got all rows ({g['wall_s']:.2f} s)")
     ax.set_yticks(range(len(workers)), workers)
+    ax.set_xlim(left=0)
     ax.set_xlabel("seconds since the query was sent")
     ax.set_title("One HV2: its jobs per worker (grey: queued for a slot; blue: running; label: chunks)")
     ax.legend(fontsize=7, loc="lower right")

@@ -27,7 +27,7 @@ def headlines(r: dict) -> list[str]:
                       if any(v["n_errors"] for v in classes.values()) else ""))
     fc = r.get("fixed")
     if fc and fc["hv1_fit_wall_ms"]["slope"] is not None:
-        out.append(f"HV1 fixed cost: {fc['hv1_fit_wall_ms']['slope']:.2f} ms per chunk wall "
+        out.append(f"HV1 fixed cost: {fc['hv1_fit_wall_ms']['slope']:.2f} ms per chunk (min wall) "
                    f"({fc['hv1_fit_czar_cpu_ms']['slope']:.2f} ms czar CPU per chunk); the original "
                    "at 300 nodes: ~2.6 ms per chunk")
     mixed = r.get("mixed")
@@ -89,7 +89,7 @@ def write(r: dict, out: Path, plots: list[str]) -> Path:
               f"{r['meta']['repeat']} draws per class, each run on both sides (order alternating); "
               "every answer compared with the baseline's.", ""]
         L += _table(["class", "what", "ours min", "ours median", "ours p95", "base min",
-                     "base median", "base p95", "ratio (median)", "rows", "bytes", "wrong",
+                     "base median", "base p95", "ratio (median)", "rows", "bytes (as text)", "wrong",
                      "errors"],
                     [[c, v["title"], v["ours"].get("min_ms"), v["ours"].get("median_ms"),
                       v["ours"].get("p95_ms"), v["baseline"].get("min_ms"),
@@ -127,13 +127,18 @@ def write(r: dict, out: Path, plots: list[str]) -> Path:
         fc = r["fixed"]
         L += ["## Fixed costs", "", "HV1 (`COUNT(*)`) over boxes of growing size around RA 0 and "
               "over the whole table; czar CPU = the czar daemon and its MariaDB.", ""]
-        L += _table(["chunks", "wall ms", "czar CPU ms", "SQL"],
-                    [[p["chunks"], p["wall_ms"], p["czar_cpu_ms"], f"`{p['sql']}`"] for p in fc["hv1"]])
+        L += _table(["chunks", "min wall ms", "median wall ms", "czar CPU ms (mean)", "fitted", "SQL"],
+                    [[p["chunks"], p.get("wall_min_ms"), p["wall_ms"], p["czar_cpu_ms"],
+                      "yes" if p.get("in_fit", True) else "no", f"`{p['sql']}`"] for p in fc["hv1"]])
         fw, fcpu = fc["hv1_fit_wall_ms"], fc["hv1_fit_czar_cpu_ms"]
+        fm = fc.get("hv1_fit_wall_median_ms", {})
         if fw["slope"] is not None:
-            L += [f"Fit: wall = {fw['intercept']:.1f} ms + {fw['slope']:.3f} ms x chunks; czar CPU = "
-                  f"{fcpu['intercept']:.1f} ms + {fcpu['slope']:.3f} ms x chunks (the original's "
-                  "300-node test implies ~2.6 ms per chunk).", ""]
+            L += [f"Fit over the boxes (one SQL shape): min wall = {fw['intercept']:.1f} ms + "
+                  f"{fw['slope']:.3f} ms x chunks"
+                  + (f" (medians: {fm['intercept']:.1f} ms + {fm['slope']:.3f} ms x chunks)"
+                     if fm.get("slope") is not None else "")
+                  + f"; czar CPU = {fcpu['intercept']:.1f} ms + {fcpu['slope']:.3f} ms x chunks "
+                  "(the original's 300-node test implies ~2.6 ms per chunk).", ""]
         L += ["Merge cost per row (an ORDER BY result: chunk rows loaded into the czar's result "
               "table, sorted there, sent):", ""]
         L += _table(["rows", "wall ms", "czar CPU ms", "baseline ms"],
