@@ -20,7 +20,7 @@ from typing import Awaitable, Callable
 
 import grpc
 
-from czar import deadline
+from czar import deadline, registry
 from czar.failover import (Replicas, Turns, attempt, no_replica_error, query_error,
                            resumable_pieces, spread, worker_failed)
 from qserv.catalog import CHUNK_MARKER
@@ -168,6 +168,7 @@ class Dispatcher:
                 await sink(path)
             finally:
                 os.unlink(path)
+            registry.chunks_done(len(job.chunks) or 1)
             return
         raise no_replica_error(database, job.chunks, attempts)
 

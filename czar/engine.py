@@ -79,6 +79,10 @@ class QueryEngine:
         # exist (czar/leftovers.py); weak, so a result no one reads frees its entry
         self.leases: weakref.WeakValueDictionary[str, Lease] = weakref.WeakValueDictionary()
         self.leftovers = Leftovers(pool, spool, self._prefix, lambda: set(self.leases.keys()))
+        # the query registry and the async queries (czar/registry.py, czar/async_queries.py),
+        # set by the czar daemon; None where an engine runs without them
+        self.registry = None
+        self.queries = None
 
     @classmethod
     async def connect(cls, config: ClusterConfig) -> "QueryEngine":

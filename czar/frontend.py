@@ -27,7 +27,7 @@ from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
 from sqlglot import exp
 
-from czar import deadline, mimic_batches, multi_results, session_state, statements, wire_guard
+from czar import async_sql, deadline, mimic_batches, multi_results, session_state, statements, wire_guard
 from czar.multi_results import MultiResults, multi_statements
 from czar.result_charset import convert_results
 from czar.session_state import SessionState, apply_set, server_facts, set_targets
@@ -38,8 +38,9 @@ from czar.explain import COLUMNS as EXPLAIN_COLUMNS, explain_rows
 from czar.login import PeerAwareServer
 from czar.mimic_batches import BatchedRows
 from czar.shadow_pool import UNTRACKED, USER_LOCKS, ShadowConnection
+from czar.registry import ABORTED, COMPLETED, FAILED, FAILED_LR, PROGRESS
 from czar.statements import MAX_NESTING, too_deep
-from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
+from qserv.errors import (ER_BAD_DB_ERROR, ER_NO_SUCH_TABLE, ER_TOO_BIG_RESULT, ER_NOT_SUPPORTED_YET, ER_OPTION_PREVENTS_STATEMENT,
                           ER_PARSE_ERROR, ER_UNKNOWN_ERROR, QservError)
 
 log = logging.getLogger("czar.frontend")
@@ -108,6 +109,25 @@ async def coded_errors(batches):
             yield batch
     except QservError as e:
         raise MysqlError(e.message, code=e.code) from None
+
+
+async def registry_ended(batches, registry, qid: int):
+    """Rows passed on; the sync query's end (its rows, or its error) noted in the registry."""
+    rows, state, code, message = 0, COMPLETED, None, None
+    try:
+        async for batch in batches:
+            rows += len(batch)
+            yield batch
+    except BaseException as e:
+        if isinstance(e, Exception):
+            error = mysql_error(e)
+            state, code, message = (FAILED_LR if error.code == ER_TOO_BIG_RESULT else FAILED,
+                                    error.code, error.msg)
+        else:
+            state = ABORTED
+        raise
+    finally:
+        registry.sync_ended(qid, state, rows, code, message)
 
 
 def mysql_error(e: Exception) -> MysqlError:
@@ -315,6 +335,9 @@ class QservSession(Session):
             raise mysql_error(too_deep())
         first_word = self._first_word = statement.text.split(None, 1)[0]
         try:
+            special = await async_sql.answer(self, statement.text)
+            if special is not async_sql.NOT_MINE:   # SUBMIT, qserv_result(id), CANCEL ...
+                return special
             if self.database and self.database != self._checked_database:
                 # mysql-mimic stores the handshake's database unchecked: check it now.
                 await self.use(self.database)
@@ -384,7 +407,7 @@ class QservSession(Session):
         plan = await self.engine.plan_from_cache(hit)
         if plan is None:
             return None
-        return await self._run(plan, hit.entry.shadow)
+        return await self._run(plan, hit.entry.shadow, text=sql)
 
     async def _shadow_or_refuse(self, sql: str, first: str):
         """For text sqlglot did not understand (`first`: its first word): SHOW/DESCRIBE go to
@@ -511,18 +534,30 @@ class QservSession(Session):
             self.engine.plans.learn(raw_sql, self.database, shadow, view)  # catalog planned
         # sql_select_limit: the rows of a top-level SELECT without its own LIMIT
         row_limit = None if expression.args.get("limit") else self.state.row_limit
-        return await self._run(plan, shadow, row_limit)
+        return await self._run(plan, shadow, row_limit, raw_sql)
 
-    async def _run(self, plan, shadow: ShadowResult, row_limit: int | None = None):
+    async def _run(self, plan, shadow: ShadowResult, row_limit: int | None = None, text: str = ""):
         plan.session_sql = self.state.worker_sql
         # the checks are done: the shadow connection goes back to the pool before the query
         # runs (a scan may take minutes; the pool must not wait for it)
         self.release_shadow()
+        registry = getattr(self.engine, "registry", None)
+        qid = None
+        if registry is not None:   # every query is in the registry (czar/registry.py)
+            qid = registry.sync_started(self.username or "", self.database or "", text,
+                                        len(plan.chunks) if plan.partitioned else 1)
+            PROGRESS.set(registry.progress.get(qid))
         try:
             result = await self.engine.execute(plan, shadow)
         except Exception as e:
+            if qid is not None:
+                error = mysql_error(e)
+                registry.sync_ended(qid, FAILED, 0, error.code, error.msg)
             raise mysql_error(e) from None
-        return ResultSet(rows=BatchedRows(coded_errors(limited(result.batches, row_limit))),
+        batches = limited(result.batches, row_limit)
+        if qid is not None:
+            batches = registry_ended(batches, registry, qid)
+        return ResultSet(rows=BatchedRows(coded_errors(batches)),
                          columns=result_columns(result.columns, result.binary))
 
 

@@ -22,7 +22,9 @@ import time
 import grpc
 from aiohttp import web
 
+from czar.http_query import VERSION as QUERY_API_VERSION, add_query_routes
 from czar.ingest import IngestController, IngestError
+from czar.login import users_of
 
 log = logging.getLogger("czar.http")
 
@@ -79,11 +81,16 @@ def given_token(request: web.Request) -> str:
             or request.query.get("auth_key", ""))
 
 
+def is_query_route(request: web.Request) -> bool:
+    """The query API (czar/http_query.py) checks its own users (HTTP Basic), not the token."""
+    return request.path == "/query" or request.path.startswith("/query-async")
+
+
 @web.middleware
 async def errors_and_auth(request: web.Request, handler):
     started = time.monotonic()
     try:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not is_query_route(request):
             token = request.app[TOKEN]
             if token:
                 given = given_token(request)
@@ -116,7 +123,7 @@ async def _body_pieces(request: web.Request):
 
 
 def build_app(controller: IngestController, token: str,
-              max_json_bytes: int = 32 << 20) -> web.Application:
+              max_json_bytes: int = 32 << 20, queries=None) -> web.Application:
     """`max_json_bytes`: the largest JSON body (file contributions stream, unbounded)."""
     app = web.Application(middlewares=[errors_and_auth], client_max_size=max_json_bytes)
     app[CONTROLLER] = controller
@@ -130,7 +137,10 @@ def build_app(controller: IngestController, token: str,
 
     @routes.get("/meta/version")
     async def version(request):
-        return ok({"version": 1, "service": "qserv-czar", "workers": [w.name for w in c.config.workers]})
+        # the original's fields (kind, name, id, instance_id, version) and ours
+        return ok({"kind": "qserv-czar-query-frontend", "name": "http", "id": 1,
+                   "instance_id": c.config.dir, "version": QUERY_API_VERSION,
+                   "service": "qserv-czar", "workers": [w.name for w in c.config.workers]})
 
     @routes.get("/meta/placement")
     async def placement(request):
@@ -225,13 +235,16 @@ def build_app(controller: IngestController, token: str,
         return ok(await c.build_index(str(body.get("database")), str(body.get("table"))))
 
     app.add_routes(routes)
+    if queries is not None:
+        add_query_routes(app, queries, users_of(c.config))
     return app
 
 
 async def start_http(controller: IngestController, host: str, port: int, token: str,
-                     ssl=None, max_json_bytes: int = 32 << 20) -> web.AppRunner:
-    """`ssl`: an SSLContext to serve HTTPS instead of HTTP."""
-    runner = web.AppRunner(build_app(controller, token, max_json_bytes), access_log=None)
+                     ssl=None, max_json_bytes: int = 32 << 20, queries=None) -> web.AppRunner:
+    """`ssl`: an SSLContext to serve HTTPS instead of HTTP; `queries`: the async queries
+    (czar/async_queries.py) whose routes the app then serves."""
+    runner = web.AppRunner(build_app(controller, token, max_json_bytes, queries), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=ssl).start()
     return runner

@@ -7,10 +7,12 @@ import asyncio
 import logging
 import signal
 
+from czar.async_queries import AsyncQueries
 from czar.engine import QueryEngine
 from czar.frontend import start_frontend
 from czar.http import start_http
 from czar.ingest import IngestController
+from czar.registry import Registry
 from czar.login import LoginThrottle, QservIdentityProvider, tls_context, users_of
 from czar.sessions import SessionLimits
 from qserv.config import ClusterConfig
@@ -28,12 +30,17 @@ async def serve(config: ClusterConfig) -> None:
     logins = QservIdentityProvider(users_of(config), LoginThrottle(config.login_max_failures,
                                                                    config.login_max_wait_s),
                                    sessions)
+    registry = Registry(engine.pool)
+    await registry.start()
+    queries = AsyncQueries(engine, registry, config.admin_user or config.user)
+    engine.registry, engine.queries = registry, queries
+    await queries.start()   # after a restart: queued and interrupted async queries run
     server = await start_frontend(engine, config.listen_host(config.host), config.frontend_port, logins, ssl=tls)
     log.info("czar listening on %s:%d", config.host, config.frontend_port)
     ingest = IngestController(config)
     await ingest.start()
     http = await start_http(ingest, config.listen_host(config.host), config.http_port, config.admin_token, ssl=tls,
-                            max_json_bytes=config.http_max_json_bytes)
+                            max_json_bytes=config.http_max_json_bytes, queries=queries)
     log.info("HTTP API (ingest) on %s:%d", config.host, config.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -44,6 +51,8 @@ async def serve(config: ClusterConfig) -> None:
     server.close()
     await http.cleanup()
     await ingest.close()
+    await queries.close()
+    await registry.close()
     await engine.close()
 
 

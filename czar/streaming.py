@@ -22,6 +22,7 @@ import asyncio
 from contextlib import aclosing
 from typing import AsyncIterator
 
+from czar import registry
 from czar.dispatch import Dispatcher, Job
 from czar.wire_rows import RowEncoder
 
@@ -70,6 +71,7 @@ class FannedIn:
         except Exception as e:  # noqa: BLE001 - handed to the reader, which raises it
             await self._queue.put(e)
         else:
+            registry.chunks_done(len(job.chunks) or 1)
             await self._queue.put(_JOB_DONE)
 
     async def first_ready(self) -> None:

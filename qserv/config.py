@@ -133,6 +133,20 @@ class ClusterConfig:
     # Copies of each chunk an ingest makes when it is not told (`qserv ingest --replication`);
     # the Kubernetes operator also refuses a scale-down that would remove the last copy.
     replication: int = 1
+    # Async queries (czar/registry.py, czar/async_queries.py): a finished query's result is
+    # kept this long (the original keeps them an hour), then its table and files are deleted
+    # and the query reads as EXPIRED; each user runs at most async_max_running queries at
+    # once (more wait QUEUED); a result over async_max_result_bytes fails the query
+    # (FAILED_LR); one query runs at most async_max_execution_s (0: no cap); a user's stored
+    # results may hold at most async_user_result_bytes (0: no cap) before SUBMIT is refused;
+    # a query the czar was running when it died is run again at most async_max_attempts times.
+    async_result_ttl_s: float = 3600.0
+    async_max_running: int = 2
+    async_max_result_bytes: int = 4 << 30
+    async_max_execution_s: float = 0.0
+    async_user_result_bytes: int = 0
+    async_max_attempts: int = 3
+    async_sweep_interval_s: float = 10.0
     mariadb: MariaDBSettings = field(default_factory=MariaDBSettings)
 
     # ---- derived paths -------------------------------------------------------------------
