@@ -19,7 +19,7 @@ import pymysql
 import pytest
 
 from qserv.catalog import DatabaseSpec
-from qserv.demo import generate
+from qserv.admin.demo import generate
 from tests.conftest import BASE_PORT, load, running_cluster
 
 ASYNC_FRONTEND = BASE_PORT + 1500   # MySQL 1500, HTTP 1508
