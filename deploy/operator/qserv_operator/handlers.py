@@ -27,6 +27,7 @@ from qserv_operator.kube import Kube
 
 INTERVAL = float(os.environ.get("QSERV_OPERATOR_INTERVAL", "30"))
 CZAR_URL = os.environ.get("QSERV_CZAR_URL", "http://{name}-http.{namespace}.svc:4048")
+_locks: dict[tuple[str, str], asyncio.Lock] = {}
 OWNED_KINDS = ("NetworkPolicy", "PodDisruptionBudget", "StatefulSet", "Service", "ConfigMap", "Secret")
 
 
@@ -48,10 +49,22 @@ def now() -> str:
 
 
 async def reconcile_cluster(body: dict, logger) -> dict:
-    """Apply what the spec asks (less a refused scale-down); return the new status."""
+    """Apply what the spec asks (less a refused scale-down); return the new status. One at
+    a time per resource: kopf runs the timer beside the change handlers."""
     name, ns = body["metadata"]["name"], body["metadata"]["namespace"]
-    spec = dict(body.get("spec") or {})
+    async with _locks.setdefault((ns, name), asyncio.Lock()):
+        if body["metadata"].get("deletionTimestamp"):   # being deleted: recreate nothing
+            return dict(body.get("status") or {})
+        return await _reconcile(name, ns, body, logger)
+
+
+async def _reconcile(name: str, ns: str, body: dict, logger) -> dict:
     async with Kube.from_env() as kube:
+        # the body a timer holds may be older than a delete that ran meanwhile: read it again
+        fresh = await kube.get("Qserv", ns, name)
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return dict(body.get("status") or {})
+        spec = dict(fresh.get("spec") or {})
         workers = await kube.get("StatefulSet", ns, f"{name}-worker")
         current = workers["spec"]["replicas"] if workers else None
         placement = None
@@ -73,7 +86,7 @@ async def reconcile_cluster(body: dict, logger) -> dict:
                     await kube.delete("NetworkPolicy", ns, policy["metadata"]["name"])
         czar = await kube.get("StatefulSet", ns, f"{name}-czar")
         workers = await kube.get("StatefulSet", ns, f"{name}-worker")
-    return rc.status(name, spec, the_plan, czar, workers, body.get("status"), now())
+    return rc.status(name, spec, the_plan, czar, workers, fresh.get("status"), now())
 
 
 @kopf.on.startup()
@@ -99,7 +112,7 @@ async def delete(body, logger, **_) -> None:
     name, ns = body["metadata"]["name"], body["metadata"]["namespace"]
     wanted = {(o["kind"], o["metadata"]["name"]) for o in ob.desired_objects(name, body.get("spec"))}
     wanted |= {("Secret", f"{name}-secrets")} | {(p["kind"], p["metadata"]["name"]) for p in ob.network_policies(name)}
-    async with Kube.from_env() as kube:
+    async with _locks.setdefault((ns, name), asyncio.Lock()), Kube.from_env() as kube:
         for kind in OWNED_KINDS:
             for k, obj_name in sorted(wanted):
                 if k == kind and await kube.get(kind, ns, obj_name) is not None:

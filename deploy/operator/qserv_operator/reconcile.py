@@ -120,8 +120,9 @@ def status(name: str, spec: dict, the_plan: Plan, czar_sts: dict | None, worker_
     conds.append(condition("Ready", all_ok, "Ready" if all_ok else "NotReady",
                            "the cluster serves queries with every desired worker" if all_ok
                            else "see the other conditions", prev, now))
+    observed = _replicas(worker_sts)
     phase = ("ScaleDownRefused" if the_plan.refusal else "Ready" if all_ok
-             else "Scaling" if running != _replicas(worker_sts) else "Pending")
+             else "Scaling" if observed is not None and observed != running else "Pending")
     return {"phase": phase, "workers": f"{ready}/{desired}", "workersReady": ready,
             "workersDesired": desired, "czarReady": czar_ok, "conditions": conds}
 
