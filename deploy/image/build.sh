@@ -21,7 +21,7 @@ if ! $PODMAN image exists "$base"; then
 fi
 mkdir "$work/context"
 tar -C "$root" -c --exclude=__pycache__ --exclude='*.egg-info' --exclude=qserv/_built \
-    pyproject.toml README.md qserv czar worker partitioner deploy/image | tar -x -C "$work/context"
+    pyproject.toml README.md qserv czar worker partitioner deploy/image deploy/operator/qserv_operator | tar -x -C "$work/context"
 ca="${QSERV_BUILD_CA:-${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}}"
 secret=""
 [ -s "$ca" ] && secret="--secret id=ca,src=$ca"

@@ -151,3 +151,19 @@ def test_owned_objects_carry_the_owner():
         assert obj["metadata"]["namespace"] == "sky"
         assert obj["metadata"]["ownerReferences"][0]["uid"] == "0000-1111"
         validate_strict(obj)
+
+
+def test_operator_install_manifest_in_sync_and_valid():
+    out = subprocess.run([sys.executable, "-m", "qserv_operator.install"], cwd=OPERATOR,
+                         capture_output=True, text=True, check=True).stdout
+    assert (OPERATOR / "install.yaml").read_text() == out, \
+        "regenerate: cd deploy/operator && python3 -m qserv_operator.install > install.yaml"
+    docs = list(yaml.safe_load_all(out))
+    for doc in docs:
+        validate_strict(doc)
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    from qserv_operator.kube import KINDS   # every kind the operator writes is granted
+    for kind, (prefix, plural) in KINDS.items():
+        group = "" if prefix == "/api/v1" else prefix.split("/")[2]
+        assert (group, plural) in granted, kind
