@@ -124,7 +124,7 @@ def status_of(row: dict) -> dict:
             "error": row["error"] or "", "errorCode": row["error_code"] or 0,
             "abortReason": row["abort_reason"] or "", "requestId": row["request_id"] or "",
             "expiresEpoch": int(row["expires_at"]) if row["expires_at"] else 0,
-            "resultBytes": row["result_bytes"] or 0,
+            "resultBytes": row["result_bytes"] or 0, "attempts": row["attempts"],
             "truncated": bool(isinstance(schema, dict) and schema.get("truncated"))}
 
 
