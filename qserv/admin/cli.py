@@ -275,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_up_options(sp)
     sp.add_argument("--objects", type=int, default=20_000, help="Objects to generate (default 20000)")
     sp.set_defaults(func=cmd_demo)
+    from qserv.admin.query_client import add_parser as add_query_parser
+    add_query_parser(sub, with_dir)
     from qserv.admin.node import DEFAULT_CONFIG
     for role, what in (("czar", "the czar and its MariaDB"),
                        ("worker", "one worker (its daemon and its MariaDB)")):
@@ -298,13 +300,14 @@ def main(argv=None) -> int:
     from partitioner.run import PartitionError
     from qserv.admin.cluster import ClusterError
     from qserv.admin.ingest_client import IngestClientError
+    from qserv.admin.query_client import QueryClientError
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print(f"qserv {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (OSError, PartitionError, IngestClientError, ClusterError, json.JSONDecodeError,
-            ValueError) as e:
+    except (OSError, PartitionError, IngestClientError, QueryClientError, ClusterError,
+            json.JSONDecodeError, ValueError) as e:
         # What a user can fix (a file, a row, a process that is down): one line, no traceback.
         if os.environ.get("QSERV_DEBUG"):
             raise

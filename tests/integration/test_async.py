@@ -226,3 +226,25 @@ def test_cancel_during_a_scan(acluster):
 def _czar_socket(config):
     from qserv.mariadb import MariaDBServer
     return MariaDBServer.for_czar(config).socket
+
+
+def test_qserv_query_command(acluster, tmp_path, capsys):
+    from qserv.admin.cli import main
+    run = ["query", "--dir", acluster.dir, "--user", "bob", "--password", USERS["bob"]]
+    assert main(run + ["submit", "SELECT objectId, flags FROM Object WHERE flags = 1", "-d", "demo",
+                       "--wait"]) == 0
+    qid = int(capsys.readouterr().out.split()[0])
+    conn = connect(acluster, "bob")
+    expected = sorted(sql(conn, "SELECT objectId, flags FROM Object WHERE flags = 1"))
+    conn.close()
+    assert main(run + ["fetch", str(qid), "-o", str(tmp_path / "r.parquet")]) == 0
+    assert sorted(tuple(r.values()) for r in pq.read_table(tmp_path / "r.parquet").to_pylist()) == expected
+    assert main(run + ["fetch", str(qid), "-o", str(tmp_path / "r.csv")]) == 0
+    assert (tmp_path / "r.csv").read_text().splitlines()[-1] == f"#END,{len(expected)}"
+    assert main(run + ["list", "--state", "COMPLETED"]) == 0
+    assert str(qid) in capsys.readouterr().out
+    assert main(run + ["cancel", str(qid)]) == 1   # finished: nothing to cancel
+    assert "Unknown or finished" in capsys.readouterr().err
+    assert main(run + ["delete", str(qid)]) == 0
+    assert main(run + ["status", str(qid)]) == 0
+    assert '"EXPIRED"' in capsys.readouterr().out
