@@ -63,7 +63,7 @@ class QueryClient:
 
     def submit(self, query: str, database: str | None, request_id: str | None = None,
                max_rows: int | None = None) -> int:
-        body = {"query": query, "database": database or ""}
+        body: dict = {"query": query, "database": database or ""}
         if request_id:
             body["request_id"] = request_id
         if max_rows is not None:
