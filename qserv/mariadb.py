@@ -14,6 +14,7 @@ without them (or by an older version) is secured by its next start.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -116,7 +117,7 @@ class MariaDBServer:
         install = find_binary("mariadb-install-db", "mysql_install_db")
         res = subprocess.run(
             [install, "--no-defaults", f"--datadir={self.datadir}", f"--tmpdir={self.tmp_dir}",
-             "--user=root",
+             *user_option(),
              "--auth-root-authentication-method=normal", "--skip-test-db"],
             capture_output=True, text=True)
         if res.returncode != 0:
@@ -125,7 +126,7 @@ class MariaDBServer:
     def command(self) -> list[str]:
         s = self.settings
         return [
-            find_binary("mariadbd", "mysqld"), "--no-defaults", "--user=root",
+            find_binary("mariadbd", "mysqld"), "--no-defaults", *user_option(),
             f"--datadir={self.datadir}", f"--socket={self.socket}", f"--port={self.port}",
             f"--bind-address={self.host}", f"--pid-file={self.pid_file}",
             f"--log-error={self.error_log}", f"--secure-file-priv={self.outfile_dir}",
@@ -213,6 +214,18 @@ class MariaDBServer:
 def sql_string(value: str) -> str:
     """A MariaDB string literal (backslashes and quotes escaped)."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def user_option() -> list[str]:
+    """`--user` for mariadbd and mariadb-install-db: the user we run as. Root must say so (the
+    server refuses to run as root otherwise); any other user (a container's non-root user)
+    cannot switch users, and mariadb-install-db would try to chown the datadir to root."""
+    if os.geteuid() == 0:
+        return ["--user=root"]
+    try:
+        return [f"--user={pwd.getpwuid(os.geteuid()).pw_name}"]
+    except KeyError:   # an arbitrary uid without a passwd entry (some Kubernetes platforms)
+        return []
 
 
 def read_pid(path: Path) -> int | None:
