@@ -78,6 +78,17 @@ class Dispatcher:
         self.replicas = Replicas()
         self._next = 0
 
+    def add_worker(self, worker) -> None:
+        """A worker that registered with the running czar (czar/membership.py), new or at a
+        new address: its channel (the old one of a moved worker is closed in the background)."""
+        old = self.channels.get(worker.name)
+        self.channels[worker.name] = aio_channel(worker.grpc_address(), self.config.grpc_token,
+                                                 CHANNEL_OPTIONS + RECONNECT_OPTIONS + KEEPALIVE_OPTIONS)
+        self.stubs[worker.name] = pb_grpc.WorkerStub(self.channels[worker.name])
+        self.slots.setdefault(worker.name, asyncio.Semaphore(self.config.jobs_per_worker))
+        if old is not None:
+            asyncio.get_running_loop().create_task(old.close(grace=30))
+
     def workers_in_turn(self) -> list[str]:
         """All workers, starting with the next one in turn (spreads replicated-table queries,
         and the others are the fail-over order)."""

@@ -123,7 +123,7 @@ async def _body_pieces(request: web.Request):
 
 
 def build_app(controller: IngestController, token: str,
-              max_json_bytes: int = 32 << 20, queries=None) -> web.Application:
+              max_json_bytes: int = 32 << 20, queries=None, membership=None) -> web.Application:
     """`max_json_bytes`: the largest JSON body (file contributions stream, unbounded)."""
     app = web.Application(middlewares=[errors_and_auth], client_max_size=max_json_bytes)
     app[CONTROLLER] = controller
@@ -237,14 +237,25 @@ def build_app(controller: IngestController, token: str,
     app.add_routes(routes)
     if queries is not None:
         add_query_routes(app, queries, users_of(c.config))
+    if membership is not None:   # workers joining a running czar (czar/membership.py)
+        async def register_worker(request):
+            return ok(await membership.register(await json_body(request)))
+
+        async def list_workers(request):
+            return ok(await membership.list())
+        app.router.add_post("/workers", register_worker)
+        app.router.add_get("/workers", list_workers)
     return app
 
 
 async def start_http(controller: IngestController, host: str, port: int, token: str,
-                     ssl=None, max_json_bytes: int = 32 << 20, queries=None) -> web.AppRunner:
+                     ssl=None, max_json_bytes: int = 32 << 20, queries=None,
+                     membership=None) -> web.AppRunner:
     """`ssl`: an SSLContext to serve HTTPS instead of HTTP; `queries`: the async queries
-    (czar/async_queries.py) whose routes the app then serves."""
-    runner = web.AppRunner(build_app(controller, token, max_json_bytes, queries), access_log=None)
+    (czar/async_queries.py) whose routes the app then serves; `membership`: the worker
+    registry (czar/membership.py), likewise."""
+    runner = web.AppRunner(build_app(controller, token, max_json_bytes, queries, membership),
+                           access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=ssl).start()
     return runner
@@ -303,6 +314,11 @@ OPENAPI = {
     "paths": {
         "/openapi.json": {"get": _op("This document", write=False)},
         "/meta/version": {"get": _op("Service and API version", write=False)},
+        "/workers": {"get": _op("The workers the czar uses, with their registration and health",
+                                write=False),
+                     "post": _op("A worker registers (at start, then periodically): {name, host, "
+                                 "grpc_port, mariadb_port, healthy, detail}; a new worker joins "
+                                 "the running czar")},
         "/meta/placement": {"get": _op("Workers holding each chunk: {placement: {db: {chunk: "
                                        "[worker, ...]}}}", write=False)},
         "/ingest/database": {

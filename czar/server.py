@@ -13,6 +13,7 @@ from czar.frontend import start_frontend
 from czar.http import start_http
 from czar.ingest import IngestController
 from czar.registry import Registry
+from czar.membership import Membership
 from czar.login import LoginThrottle, QservIdentityProvider, tls_context, users_of
 from czar.sessions import SessionLimits
 from qserv.config import ClusterConfig
@@ -39,8 +40,13 @@ async def serve(config: ClusterConfig) -> None:
     log.info("czar listening on %s:%d", config.host, config.frontend_port)
     ingest = IngestController(config)
     await ingest.start()
+    membership = Membership(config, ingest.sql, engine.dispatcher.add_worker)
+    joined = await membership.load()   # workers that registered before this start
+    if joined:
+        log.info("registered workers beyond the config file: %s", ", ".join(joined))
     http = await start_http(ingest, config.listen_host(config.host), config.http_port, config.admin_token, ssl=tls,
-                            max_json_bytes=config.http_max_json_bytes, queries=queries)
+                            max_json_bytes=config.http_max_json_bytes, queries=queries,
+                            membership=membership)
     log.info("HTTP API (ingest) on %s:%d", config.host, config.http_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -133,6 +133,9 @@ class ClusterConfig:
     # Copies of each chunk an ingest makes when it is not told (`qserv ingest --replication`);
     # the Kubernetes operator also refuses a scale-down that would remove the last copy.
     replication: int = 1
+    # Workers register with the czar (name, address, health; czar/membership.py) at start and
+    # then this often, so workers are added to a running czar; 0: they do not register.
+    register_interval_s: float = 30.0
     # Async queries (czar/registry.py, czar/async_queries.py): a finished query's result is
     # kept this long (the original keeps them an hour), then its table and files are deleted
     # and the query reads as EXPIRED; each user runs at most async_max_running queries at

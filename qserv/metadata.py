@@ -1,7 +1,8 @@
 """Catalog metadata kept in the czar's MariaDB (database `qservMeta`).
 
 What lives here: each user database's `DatabaseSpec` (tables, roles, partitioning), where each
-chunk is placed, and a version counter that the czar polls to refresh its cached view.
+chunk is placed, a version counter that the czar polls to refresh its cached view, and the
+workers that registered with the czar (name, address, health: czar/membership.py).
 
 Next to the metadata, each user database also exists in the czar's MariaDB as a "shadow":
 the same tables, empty. The czar runs every user query there first, which gives exactly
@@ -38,6 +39,11 @@ SCHEMA = [
     f"""CREATE TABLE IF NOT EXISTS {META_DB}.version (
         id INT NOT NULL PRIMARY KEY, v BIGINT NOT NULL) ENGINE=InnoDB""",
     f"INSERT IGNORE INTO {META_DB}.version VALUES (1, 0)",
+    f"""CREATE TABLE IF NOT EXISTS {META_DB}.workers (
+        name VARCHAR(64) NOT NULL PRIMARY KEY, host VARCHAR(255) NOT NULL,
+        grpc_port INT NOT NULL, mariadb_port INT NOT NULL,
+        first_seen DOUBLE NOT NULL, last_seen DOUBLE NOT NULL,
+        healthy TINYINT NOT NULL, detail VARCHAR(1024) NOT NULL DEFAULT '') ENGINE=InnoDB""",
     f"CREATE USER IF NOT EXISTS '{SHADOW_USER}'@'localhost' IDENTIFIED BY ''",
 ]
 

@@ -18,6 +18,7 @@ from worker.executor import ChunkQueryError, Executor
 from worker.ingest import IngestService
 from worker.leftovers import sweep_at_start, sweep_periodically
 from worker.loader import load_file, spool_path
+from worker.register import keep_registered
 
 log = logging.getLogger("worker")
 # The czar pings its channels every few seconds (czar/dispatch.py KEEPALIVE_OPTIONS) to find
@@ -143,12 +144,20 @@ async def serve(config: ClusterConfig, name: str) -> None:
     server.add_insecure_port(f"{config.listen_host(wcfg.host)}:{wcfg.grpc_port}")
     await server.start()
     log.info("worker %s serving on %s", name, wcfg.grpc_address())
+
+    async def health():
+        reply = await service.Health(None, None)
+        return reply.mariadb_ok, reply.error
+    registering = (asyncio.create_task(keep_registered(config, name, health))
+                   if config.register_interval_s > 0 else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     sweeper.cancel()
+    if registering is not None:
+        registering.cancel()
     await server.stop(grace=2)
     await service.executor.close()
     await service.ingest.close()

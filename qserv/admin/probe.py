@@ -11,8 +11,9 @@ checked is what clients need, through the node's real interfaces:
 - worker: the worker's gRPC `Health` call answers (with the cluster's token) and reports its
   MariaDB reachable.
 
-The probe talks to 127.0.0.1: it runs inside the node's own container, where `host` may be a
-name that only resolves once the pod is ready.
+The probe runs on the node's own host (inside its container) and talks to the address the
+node binds: 127.0.0.1 when it binds every interface (a pod, where `host` may be a name that
+only resolves once the pod is ready), else its `host`.
 """
 
 from __future__ import annotations
@@ -26,32 +27,38 @@ from dataclasses import replace
 from qserv.config import ClusterConfig
 from qserv.mariadb import MariaDBServer
 
-LOCAL = "127.0.0.1"
+WILDCARDS = ("0.0.0.0", "::", "")
 
 
-def mysql_greeting(port: int, timeout: float = 3.0) -> bool:
+def local(config: ClusterConfig, host: str) -> str:
+    bound = config.listen_host(host)
+    return "127.0.0.1" if bound in WILDCARDS else bound
+
+
+def mysql_greeting(host: str, port: int, timeout: float = 3.0) -> bool:
     """True when the port sends a MySQL handshake (protocol version 10 after the header)."""
-    with socket.create_connection((LOCAL, port), timeout=timeout) as s:
+    with socket.create_connection((host, port), timeout=timeout) as s:
         head = s.recv(5)
     return len(head) == 5 and head[4] == 10
 
 
 def check_czar(config: ClusterConfig) -> list[str]:
     problems = []
+    here = local(config, config.host)
     if not MariaDBServer.for_czar(config).ping():
         problems.append("the czar's MariaDB does not answer")
     scheme = "https" if config.tls_cert else "http"
     try:
         import ssl
         ctx = ssl._create_unverified_context() if config.tls_cert else None
-        with urllib.request.urlopen(f"{scheme}://{LOCAL}:{config.http_port}/meta/version",
+        with urllib.request.urlopen(f"{scheme}://{here}:{config.http_port}/meta/version",
                                     timeout=3, context=ctx) as r:
             if r.status != 200:
                 problems.append(f"HTTP API answered {r.status}")
     except OSError as e:
         problems.append(f"HTTP API on port {config.http_port}: {e}")
     try:
-        if not mysql_greeting(config.frontend_port):
+        if not mysql_greeting(here, config.frontend_port):
             problems.append(f"port {config.frontend_port} sent no MySQL greeting")
     except OSError as e:
         problems.append(f"MySQL port {config.frontend_port}: {e}")
@@ -60,10 +67,11 @@ def check_czar(config: ClusterConfig) -> list[str]:
 
 def check_worker(config: ClusterConfig, name: str) -> list[str]:
     from qserv import workers
-    local = replace(config.worker(name), host=LOCAL)
-    reply = workers.health(local, config.grpc_token, timeout=3.0)
+    me = config.worker(name)
+    me = replace(me, host=local(config, me.host))
+    reply = workers.health(me, config.grpc_token, timeout=3.0)
     if reply is None:
-        return [f"worker {name}: gRPC port {local.grpc_port} does not answer Health"]
+        return [f"worker {name}: gRPC port {me.grpc_port} does not answer Health"]
     if not reply.mariadb_ok:
         return [f"worker {name}: its MariaDB is not reachable: {reply.error}"]
     return []

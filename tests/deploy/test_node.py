@@ -70,9 +70,33 @@ def test_czar_and_worker_nodes(config):
         conn.close()
         # what the operator reads before a scale-down: an empty cluster holds no chunk
         import json
+        import urllib.error
         import urllib.request
         with urllib.request.urlopen(f"http://127.0.0.1:{config.http_port}/meta/placement") as r:
             assert json.load(r)["placement"] == {}
+        # the worker registered itself (name, address, health) in the czar's registry
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{config.http_port}/workers") as r:
+                listed = json.load(r)["workers"]
+            if listed[0]["registered"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert listed[0]["name"] == "worker0" and listed[0]["healthy"] is True
+        # registration needs the admin token, and a well-formed body
+        for token, body, status, text in (
+                ("", {"name": "w9", "host": "h", "grpc_port": 1, "mariadb_port": 2}, 401, "admin token"),
+                (config.admin_token, {"name": "bad name", "host": "h", "grpc_port": 1, "mariadb_port": 2},
+                 400, "name must be"),
+                (config.admin_token, {"name": "w9", "host": "h", "grpc_port": 70000, "mariadb_port": 2},
+                 400, "grpc_port must be a port number")):
+            req = urllib.request.Request(f"http://127.0.0.1:{config.http_port}/workers", method="POST",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {token}"})
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req)
+            assert err.value.code == status and text in err.value.read().decode()
         # the worker daemon dies: the probe says so, and the node stops its MariaDB and
         # exits non-zero (the pod restarts, never half up)
         db_pid, daemon_pid = children(worker.pid)
