@@ -104,7 +104,7 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
         return _build_neighbour_plan(select, ctx, chunks)
     # Nothing to combine across chunks: the union of the per-chunk answers is the answer (and
     # a LIMIT only cuts it: the czar keeps the window, czar/engine.py).
-    streamable = not ctx.is_aggregate and not any(select.args.get(k) for k in ("order", "distinct"))
+    streamable = not ctx.is_aggregate and not ctx.on_czar and not any(select.args.get(k) for k in ("order", "distinct"))
     window = row_window(select) if streamable else None
     if window is False:
         streamable, window = False, None
@@ -145,11 +145,13 @@ def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> tuple[QueryPlan,
     for key in ("group", "having", "order", "limit", "offset", "distinct"):
         chunk.set(key, None)
     merge = exp.Select()
-    if ctx.is_aggregate:
-        merge_items = plan_aggregation(select, ctx, chunk, merge, cols)
+    if ctx.is_aggregate or ctx.on_czar:
+        merge_items = plan_aggregation(select, ctx, chunk, merge, cols, raw=bool(ctx.on_czar))
     else:
         merge_items = plan_rows(select, ctx, chunk, merge, cols)
-    merge.set("from_", exp.From(this=exp.to_table(RESULT_PLACEHOLDER)))
+        merge.set("from_", exp.From(this=exp.to_table(RESULT_PLACEHOLDER)))
+    if not cols.items:  # the merge needs only the number of rows (COUNT(*) on the czar)
+        cols.add(exp.Literal.number(1), "x")
     chunk.set("expressions", cols.items)
     merge.set("expressions", merge_items)
     plan = QueryPlan(

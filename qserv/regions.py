@@ -213,6 +213,17 @@ class Ellipse:
                      (self.ra, self.dec, self.semi_major, self.semi_minor, self.pos_angle))
 
 
+def edge_normals(vertices) -> np.ndarray:
+    """Inward edge-plane normals of a polygon as scisql's s2PtInCPoly takes them: v_i x v_i+1,
+    all flipped when the first one points away from the vertices' centroid (clockwise). No
+    convexity check: for other vertex lists the test is the same intersection of half-spaces."""
+    v = unit_vectors([p[0] for p in vertices], [p[1] for p in vertices])
+    e = np.cross(v, np.roll(v, -1, axis=0))
+    if v.sum(axis=0) @ e[0] < 0:
+        e = -e
+    return e
+
+
 @dataclass(frozen=True)
 class Polygon:
     """A convex spherical polygon; vertices in either orientation (scisql's s2PtInCPoly)."""
@@ -239,12 +250,7 @@ class Polygon:
                               "edges not crossing)")
 
     def edges(self) -> np.ndarray:
-        """Inward edge-plane normals (scisql: v_i x v_i+1, flipped if the vertices run clockwise)."""
-        v = unit_vectors([p[0] for p in self.vertices], [p[1] for p in self.vertices])
-        e = np.cross(v, np.roll(v, -1, axis=0))
-        if v.sum(axis=0) @ e[0] < 0:
-            e = -e
-        return e
+        return edge_normals(self.vertices)
 
     def contains(self, ra, dec):
         return ((unit_vectors(ra, dec) @ self.edges().T) >= 0).all(axis=-1)

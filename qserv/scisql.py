@@ -208,9 +208,12 @@ def inline(name: str, args: list[str], *, where_true: bool = False) -> str:
 
 
 def cpoly_edges(vertices):
-    """Inward edge normals of scisql's convex polygon (orientation-free), as floats."""
-    from qserv.regions import Polygon
-    return Polygon(tuple(vertices), name="scisql_s2PtInCPoly").edges()
+    """Inward edge normals of scisql_s2PtInCPoly's polygon (orientation-free), as floats.
+    Like scisql, no convexity check (the original answers such a query; its case02 1004.4)."""
+    from qserv.regions import RegionError, edge_normals
+    if any(abs(dec) > 90 for _, dec in vertices):
+        raise RegionError("scisql_s2PtInCPoly: a vertex declination is outside [-90, 90]")
+    return edge_normals(tuple(vertices))
 
 
 def cpoly_inline(ra: str, dec: str, vertices, *, where_true: bool = False) -> str:

@@ -36,9 +36,20 @@ def aggregates(select: exp.Select, ctx: QueryContext) -> exp.Select:
     group = select.args.get("group")
     keys = [resolve_group_key(k, select, ctx) for k in (group.expressions if group else [])]
     ctx.group_keys = keys
-    has_agg = any(item.find(exp.AggFunc) for item in select.expressions) or bool(
-        select.args.get("having")) or any(
-        o.find(exp.AggFunc) for o in (select.args.get("order").expressions if select.args.get("order") else []))
+    order = select.args.get("order")
+    has_agg = any(_aggregates_in(item) for item in select.expressions) or bool(
+        select.args.get("having")) or any(_aggregates_in(o) for o in (order.expressions if order else []))
     ctx.is_aggregate = bool(keys) or has_agg
     return select
 
+
+def _aggregates_in(node: exp.Expr) -> bool:
+    """Whether `node` aggregates rows: an aggregate function not applied as a window
+    (`SUM(x) OVER (...)` is not one), or an aggregate sqlglot does not know by name."""
+    for found in node.find_all(exp.AggFunc, exp.Anonymous):
+        if isinstance(found, exp.Anonymous):
+            if found.name.upper() in ("JSON_ARRAYAGG", "JSON_OBJECTAGG"):
+                return True
+        elif not isinstance(found.parent, exp.Window):
+            return True
+    return False

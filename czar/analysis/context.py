@@ -48,6 +48,9 @@ class QueryContext:
     pruned_by: list[str] = field(default_factory=list)  # human-readable reasons, for EXPLAIN
     index_lookups: list = field(default_factory=list)   # director_index.IndexLookup, run by the engine
     neighbour_join: NeighbourJoin | None = None
+    # Why the whole query must run on the czar over the chunks' rows (an aggregate without a
+    # per-chunk part such as GROUP_CONCAT, a window across chunks); '' when it need not.
+    on_czar: str = ""
 
     def restrict_chunks(self, chunks, reason: str) -> None:
         """Narrow the chunks to visit; passes call this, the planner applies it."""

@@ -5,7 +5,12 @@ first), so everything here is valid SQL that Qserv cannot distribute correctly. 
 names the construct, so the user knows what to change.
 
     SELECT @x := ra FROM Object        -> 1235 ... user variables
-    SELECT COUNT(DISTINCT ra) ...      -> 1235 ... COUNT(DISTINCT ...)
+    SELECT MEDIAN(ra) FROM Object      -> 1235 ... the aggregate MEDIAN()
+
+It also decides what must run on the czar over the rows of all chunks (ctx.on_czar):
+
+    SELECT flags, GROUP_CONCAT(name ORDER BY name) FROM Object GROUP BY flags
+    -> on_czar = "GROUP_CONCAT()"
 """
 
 from __future__ import annotations
@@ -16,15 +21,22 @@ from czar.analysis.context import QueryContext, TableRef, conjuncts
 from qserv.catalog import DIRECTOR
 from qserv.errors import not_supported
 
-# Aggregates we know how to split into a per-chunk part and a merge part.
-SPLITTABLE = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max)
-# MariaDB aggregates that sqlglot parses as plain (anonymous) functions.
-OTHER_AGGREGATES = {"JSON_ARRAYAGG", "JSON_OBJECTAGG", "BIT_AND", "BIT_OR", "BIT_XOR", "STD",
-                    "STDDEV", "STDDEV_POP", "STDDEV_SAMP", "VARIANCE", "VAR_POP", "VAR_SAMP",
-                    "GROUP_CONCAT", "JSON_AGG"}
+# Aggregates we know how to split into a per-chunk part and a merge part (czar/plan_aggregates.py),
+# also over DISTINCT values.
+SPLITTABLE = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.VariancePop, exp.Variance,
+              exp.StddevPop, exp.StddevSamp, exp.BitwiseAndAgg, exp.BitwiseOrAgg, exp.BitwiseXorAgg)
+# Aggregates that need all the rows of a group at once: the chunks send the rows, the czar
+# aggregates them (the result-size limit applies to those rows).
+ON_CZAR = (exp.GroupConcat,)
+# MariaDB aggregates that sqlglot parses as plain (anonymous) functions: also on the czar.
+OTHER_AGGREGATES = {"JSON_ARRAYAGG", "JSON_OBJECTAGG"}
 
 
 def validate(select: exp.Select, ctx: QueryContext) -> exp.Select:
+    grouped = bool(select.args.get("group")) or any(
+        isinstance(n, exp.AggFunc) and not isinstance(n.parent, exp.Window) for n in select.walk())
+    if grouped and select.find(exp.Window):
+        ctx.on_czar = "window functions over groups"
     for node in select.walk():
         if isinstance(node, (exp.Subquery, exp.Exists)) or (
                 isinstance(node, exp.Select) and node is not select):
@@ -33,17 +45,15 @@ def validate(select: exp.Select, ctx: QueryContext) -> exp.Select:
                 isinstance(node, exp.PropertyEQ)):
             raise not_supported("user variables")
         if isinstance(node, exp.Window):
-            raise not_supported("window functions (OVER ...)")
-        if isinstance(node, exp.Anonymous) and node.name.upper() in OTHER_AGGREGATES:
-            raise not_supported(f"the aggregate {node.name.upper()}()",
-                                "supported are COUNT, SUM, AVG, MIN, MAX")
-        if isinstance(node, exp.AggFunc):
-            if not isinstance(node, SPLITTABLE):
-                raise not_supported(f"the aggregate {node.sql('mysql').split('(')[0].upper()}()",
-                                    "supported are COUNT, SUM, AVG, MIN, MAX")
-            if isinstance(node.this, exp.Distinct):
-                raise not_supported(f"{node.key.upper()}(DISTINCT ...)",
-                                    "use SELECT DISTINCT in a separate query")
+            _check_window(node, select, ctx)
+        elif isinstance(node, exp.Anonymous) and node.name.upper() in OTHER_AGGREGATES:
+            ctx.on_czar = ctx.on_czar or f"{node.name.upper()}()"
+        elif isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window):
+            _check_aggregate(node, ctx)
+    if select.args.get("windows"):
+        raise not_supported("named windows (WINDOW w AS ...)", "write the window in OVER (...)")
+    if ctx.on_czar and ctx.neighbour_join is not None:
+        raise not_supported(f"{ctx.on_czar} in a near-neighbour join")
     if select.args.get("locks"):
         raise not_supported("locking reads (FOR UPDATE / LOCK IN SHARE MODE)")
     if select.args.get("into"):
@@ -55,6 +65,30 @@ def validate(select: exp.Select, ctx: QueryContext) -> exp.Select:
             raise not_supported(f"{join.side.upper()} OUTER JOIN between partitioned tables")
     check_chunk_local_joins(select, ctx)
     return select
+
+
+def _check_aggregate(node: exp.AggFunc, ctx: QueryContext) -> None:
+    name = node.sql("mysql").split("(")[0].upper()
+    if isinstance(node, ON_CZAR):
+        ctx.on_czar = ctx.on_czar or f"{name}()"
+    elif not isinstance(node, SPLITTABLE):
+        raise not_supported(f"the aggregate {name}()",
+                            "supported are COUNT, SUM, AVG, MIN, MAX, STDDEV/VARIANCE and their "
+                            "_POP/_SAMP forms, BIT_AND/OR/XOR, GROUP_CONCAT, JSON_ARRAYAGG")
+
+
+def _check_window(node: exp.Window, select: exp.Select, ctx: QueryContext) -> None:
+    """A window whose PARTITION BY holds a director key sees all its rows in one chunk (a
+    child lives in its director's chunk): it runs per chunk. Any other runs on the czar over
+    the rows of all chunks."""
+    if node.args.get("over") is None or isinstance(node.this, exp.Window):
+        return
+    keys = [p for p in node.args.get("partition_by") or [] if isinstance(p, exp.Column)]
+    per_chunk = ctx.neighbour_join is None and any(
+        (ref := ctx.table_for_column(k)) is not None and ref.partitioned
+        and k.name.lower() == director_key_of(ref).lower() for k in keys)
+    if not per_chunk:
+        ctx.on_czar = ctx.on_czar or "window functions not partitioned by the director key"
 
 
 def director_key_of(ref: TableRef) -> str:

@@ -121,6 +121,7 @@ def facts(ctx: QueryContext) -> dict[str, str]:
         "lookups": " | ".join(lookup.describe() for lookup in ctx.index_lookups),
         "pruned_by": "; ".join(ctx.pruned_by),
         "chunks": "all" if ctx.chunk_restriction is None else str(len(ctx.chunk_restriction)),
+        "on_czar": ctx.on_czar,
         "neighbours": (f"{ctx.neighbour_join.owner.qualifier} + {ctx.neighbour_join.partner.qualifier}"
                        f" (overlap) within {ctx.neighbour_join.radius}") if ctx.neighbour_join else "",
     }

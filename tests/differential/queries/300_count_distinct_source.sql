@@ -1,0 +1,1 @@
+SELECT COUNT(DISTINCT objectId), COUNT(DISTINCT filterId), COUNT(*) FROM Source

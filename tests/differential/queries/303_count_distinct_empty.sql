@@ -1,0 +1,1 @@
+SELECT COUNT(DISTINCT objectId), SUM(DISTINCT flags), COUNT(*) FROM Object WHERE gMag < -100

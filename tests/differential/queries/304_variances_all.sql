@@ -1,0 +1,1 @@
+SELECT STDDEV(gMag), STD(gMag), STDDEV_POP(gMag), STDDEV_SAMP(gMag), VARIANCE(gMag), VAR_POP(gMag), VAR_SAMP(gMag) FROM Object

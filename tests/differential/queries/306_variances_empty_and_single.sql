@@ -1,0 +1,1 @@
+SELECT VAR_POP(gMag), VAR_SAMP(gMag), STDDEV_SAMP(gMag) FROM Object WHERE objectId < 0

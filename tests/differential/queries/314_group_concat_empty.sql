@@ -1,0 +1,1 @@
+SELECT GROUP_CONCAT(name ORDER BY name), COUNT(*) FROM Object WHERE gMag < -100
