@@ -202,7 +202,10 @@ def plan_aggregation(select: exp.Select, ctx: QueryContext, chunk: exp.Select, m
     if select.args.get("distinct"):
         merge.set("distinct", exp.Distinct())
     distinct_values = [item.this.copy() for item in cols.items if item.alias.startswith("qsd")]
-    chunk_keys = [] if raw else [k.copy() for k in ctx.group_keys] + distinct_values
+    # A numeric literal key would read as a select-list position in the chunk query: its
+    # qsg alias names it there
+    chunk_keys = [] if raw else [group_map[k.sql("mysql")].copy() if is_position(k) else k.copy()
+                                 for k in ctx.group_keys] + distinct_values
     chunk.set("group", exp.Group(expressions=chunk_keys) if chunk_keys else None)
     if state.means and user_group is not None and user_group.args.get("rollup"):
         raise not_supported("STDDEV/VARIANCE with WITH ROLLUP")
