@@ -186,6 +186,8 @@ class QueryEngine:
             raise not_supported("BIT values in a result over OUTFILE",
                                 "select `col + 0` (the value as a number) instead")
         match plan.shape:
+            case Shape.EMPTY:
+                return await self._execute_empty(plan, shadow)
             case Shape.SINGLE_JOB:
                 return await self._execute_direct(plan, shadow)
             case Shape.STREAMED:
@@ -243,6 +245,25 @@ class QueryEngine:
         return QueryResult(columns=shadow.description, binary=shadow.binary,
                            batches=self._rows_of(OneStream(pieces, len(shadow.description)),
                                                  plan.row_window))
+
+    async def _execute_empty(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
+        """No chunk can hold a row of the answer: the user's query over the czar's empty
+        shadow tables is the answer (an aggregate's one row, or none), at once: no jobs, no
+        result table, no merge."""
+        conn = await self.raw_pool.acquire()
+        try:
+            async with conn.cursor() as cur:
+                if plan.session_sql:
+                    await cur.execute(plan.session_sql)
+                await cur.execute(deadline.limited(plan.empty_sql))
+                rows = list(await cur.fetchall())
+        finally:
+            self._release(conn, plan.session_sql)
+
+        async def batches():
+            if rows:
+                yield rows
+        return QueryResult(columns=shadow.description, binary=shadow.binary, batches=batches())
 
     async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
         query_id = self.new_query_id()

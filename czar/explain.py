@@ -29,6 +29,7 @@ def abbreviate(ids: list[int]) -> str:
 
 
 EXECUTION = {
+    Shape.EMPTY: "empty: no chunk to visit; the czar answers over no rows (its empty shadow tables)",
     Shape.SINGLE_JOB: "single job: the query runs as is on one worker, no merge",
     Shape.STREAMED: "streamed: every chunk's rows go to the client, no merge",
     Shape.MERGED: "merge: chunk results are merged by the czar",
@@ -39,6 +40,8 @@ EXECUTION = {
 
 def _execution(plan: QueryPlan) -> str:
     text = EXECUTION[plan.shape]
+    if plan.on_czar and plan.shape in (Shape.MERGED, Shape.NEAR_NEIGHBOUR):
+        text += f"; the chunks send rows and the czar runs the query over them ({plan.on_czar})"
     if plan.shape is Shape.STREAMED and plan.row_window:
         skip, count = plan.row_window
         text += (f"; the czar skips {skip} rows, sends "
@@ -52,6 +55,11 @@ def explain_rows(plan: QueryPlan) -> list[tuple[str, str]]:
     else:
         chunks, ids = "0 (replicated tables only: one worker answers)", ""
     direct = plan.shape in (Shape.SINGLE_JOB, Shape.STREAMED)
+    if plan.shape is Shape.EMPTY:
+        return [("database", plan.database or ""), ("class", plan.kind), ("shape", plan.shape.value),
+                ("chunks", "0"), ("chunk_ids", ""), ("execution", _execution(plan)),
+                ("chunk_query", "(none)"), ("merge_query", "(none)"), ("czar_query", plan.empty_sql),
+                ("pruned_by", "; ".join(plan.pruned_by) if plan.pruned_by else "nothing: all chunks")]
     return [
         ("database", plan.database or ""),
         ("class", plan.kind),

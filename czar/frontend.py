@@ -32,6 +32,7 @@ from czar.multi_results import MultiResults, multi_statements
 from czar.result_charset import convert_results
 from czar.session_state import SessionState, apply_set, server_facts, set_targets
 from czar.session_time import ClockProcessor, session_timezone
+from czar.analysis.scisql import no_from_text
 from czar.analysis.spatial import shadow_text
 from czar.engine import BINARY_CHARSET, QueryEngine, ShadowResult
 from czar.explain import COLUMNS as EXPLAIN_COLUMNS, explain_rows
@@ -429,6 +430,16 @@ class QservSession(Session):
                              "simplify the query", code=ER_NOT_SUPPORTED_YET)
         raise MysqlError(f"{first} is not allowed: {READ_ONLY_HINT}", code=ER_OPTION_PREVENTS_STATEMENT)
 
+    async def _run_without_from(self, expression: exp.Select, sql: str):
+        """A SELECT without FROM runs on the czar's MariaDB, scisql_s2PtInCPoly written inline
+        (czar/analysis/scisql.py); its columns keep the names MariaDB gives the text as typed."""
+        text, typed = no_from_text(sql)
+        rows, columns = await self._run_on_shadow(text)
+        for i, name in typed.items():
+            if i < len(columns) and not isinstance(expression.expressions[i], exp.Alias):
+                columns[i].name = name
+        return rows, columns
+
     async def _run_on_shadow(self, sql: str):
         conn = await self.shadow()
         try:
@@ -455,7 +466,7 @@ class QservSession(Session):
             return await self._shadow_or_refuse(sql, expression.name or sql.split(None, 1)[0])
         if isinstance(expression, exp.Query):
             if isinstance(expression, exp.Select) and not expression.args.get("from_"):
-                return await self._run_on_shadow(sql)
+                return await self._run_without_from(expression, sql)
             tables = list(expression.find_all(exp.Table))
             if tables and all((t.db or self.database or "").lower() == "information_schema"
                               for t in tables):

@@ -36,6 +36,7 @@ SCAN_THRESHOLD = 10  # more chunks than this makes a query a "scan" rather than 
 class Shape(enum.Enum):
     """How a plan runs (QueryEngine.execute switches on it). Multi-phase shapes join here."""
 
+    EMPTY = "empty"                    # no chunk to visit: the czar answers over no rows
     SINGLE_JOB = "single job"          # one job answers: the user's query as is, no merge
     STREAMED = "streamed"              # every chunk's rows go straight to the client
     MERGED = "merged"                  # chunk results into a czar table, a merge query there
@@ -66,6 +67,11 @@ class QueryPlan:
     # time_zone...; czar/session_state.py): every connection that runs this plan's SQL (chunk
     # queries, the merge) runs it first. '' for the server's defaults.
     session_sql: str = ""
+    # The user's query over the czar's empty shadow tables: the answer when no chunk holds a
+    # row it could select (a region or look-up that touches no chunk).
+    empty_sql: str = ""
+    # Why the chunks send rows and the merge runs the whole query (ctx.on_czar), for EXPLAIN.
+    on_czar: str = ""
     # How it runs; None: derived from the fields above (`choose_shape`) when built.
     shape: Shape | None = None
 
@@ -85,9 +91,11 @@ class QueryPlan:
         return self.merge_sql.replace(RESULT_PLACEHOLDER, result_table)
 
 
-def choose_shape(plan: QueryPlan) -> Shape:
+def choose_shape(plan: QueryPlan, chunks_known: bool = True) -> Shape:
     """The shape of a single-phase plan from its forms and chunks. A plan without a direct
     form (a near-neighbour join: its two halves always merge) never runs as a single job."""
+    if chunks_known and plan.partitioned and not plan.chunks and plan.empty_sql:
+        return Shape.EMPTY
     if plan.direct_template and (not plan.partitioned or len(plan.chunks) == 1):
         return Shape.SINGLE_JOB
     if plan.streamable and plan.direct_template:
@@ -100,6 +108,9 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
     answers (one chunk, or replicated tables only), only the direct form is built: rendering
     SQL is most of the czar's work for a point query."""
     partitioned = bool(ctx.partitioned_tables)
+    if partitioned and chunks == []:
+        return QueryPlan(database=ctx.database, chunk_template="", shadow_sql="", merge_sql="",
+                         empty_sql=render(chunk_tables(select, ctx, None)), shape=Shape.EMPTY)
     if ctx.neighbour_join is not None:
         return _build_neighbour_plan(select, ctx, chunks)
     # Nothing to combine across chunks: the union of the per-chunk answers is the answer (and
@@ -118,9 +129,11 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
     plan.direct_template = direct
     plan.streamable = streamable
     plan.row_window = window
+    if partitioned:  # a cached plan may meet no chunk (czar/plan_cache.py)
+        plan.empty_sql = render(chunk_tables(select, ctx, None))
     if chunks is not None:
         plan.chunks = list(chunks)
-    plan.shape = choose_shape(plan)
+    plan.shape = choose_shape(plan, chunks_known=chunks is not None)
     return plan
 
 
@@ -161,5 +174,6 @@ def _build_map_reduce(select: exp.Select, ctx: QueryContext) -> tuple[QueryPlan,
         merge_sql=render(merge).replace(f"`{RESULT_PLACEHOLDER}`", RESULT_PLACEHOLDER),
         partitioned=bool(ctx.partitioned_tables),
         shape=Shape.MERGED,
+        on_czar=ctx.on_czar,
     )
     return plan, chunk

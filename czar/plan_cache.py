@@ -176,6 +176,7 @@ class CachedPlan:
                          chunk_template=text.get("chunk_template", ""),
                          shadow_sql=text.get("shadow_sql", ""),
                          direct_template=text.get("direct_template", ""),
+                         empty_sql=text.get("empty_sql", ""),
                          chunks=chunks if self.partitioned else [], partitioned=self.partitioned,
                          streamable=self.streamable, row_window=self.row_window,
                          pruned_by=list(self.pruned_by))
@@ -310,7 +311,7 @@ def _make_entry(shape: str, numbers: list[str], params: tuple[int, ...], databas
         return None
     slot_of = {_sentinel(i): i for i in params}
     templates = {}
-    for name in ("direct_template", "chunk_template", "shadow_sql"):
+    for name in ("direct_template", "chunk_template", "shadow_sql", "empty_sql"):
         text = getattr(plan, name)
         if not text:
             continue

@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from czar.analysis.context import QueryContext
 from czar.analysis.context import conjuncts
-from czar.analysis.spatial import POINT_IN, literal_value, point_in_call
+from czar.analysis.spatial import POINT_IN, literal_value, point_in_call, shadow_text
 from czar.dialect import render
 from qserv import scisql as defs
 from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
@@ -82,6 +82,26 @@ def _inline(call: exp.Anonymous, where_true: bool, database: str | None = None) 
                                                  f"{database}.{call.name}; expected {len(params)}, "
                                                  f"got {len(call.expressions)}")
     return _parse(defs.inline(canonical, [_sql(a) for a in call.expressions], where_true=where_true))
+
+
+def no_from_text(sql: str) -> tuple[str, dict[int, str]]:
+    """A SELECT without FROM for the czar's MariaDB: scisql_s2PtInCPoly (variadic, so no stored
+    function) becomes its inline test; (text, {select-item index: its text as typed}) so that
+    the columns keep MariaDB's names for the client's text.
+
+        SELECT scisql_s2PtInCPoly(1.3, 3.2, 0, 0, 5, 0, 5, 5, 0, 5)
+        -> SELECT CASE WHEN (1.3) IS NULL ... END     column named as typed
+    """
+    def replace(call_text: str) -> str:
+        try:
+            call = sqlglot.parse_one(call_text, read="mysql")
+        except sqlglot.errors.ParseError:
+            return call_text
+        if isinstance(call, exp.Anonymous) and call.name.lower() == CPOLY:
+            return _sql(_inline(call, where_true=False))
+        return call_text  # a restrictor: MariaDB's own error (1305) for it
+
+    return shadow_text(sql, replace)
 
 
 def _is_scisql(node: exp.Expr) -> bool:

@@ -167,8 +167,9 @@ def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
 SHADOW_ONLY = re.compile(r"^(qserv_areaspec_\w+|scisql_s2PtInCPoly)$", re.IGNORECASE)
 
 
-def shadow_text(sql: str) -> tuple[str, dict[int, str]]:
-    """(text for the shadow, {select-item index: its text as typed} for the items changed)."""
+def shadow_text(sql: str, replace=None) -> tuple[str, dict[int, str]]:
+    """(text for the shadow, {select-item index: its text as typed} for the items changed).
+    `replace(call_text)`: what a call becomes (default `1`)."""
     try:
         tokens = MySQL().tokenize(sql)
     except Exception:
@@ -198,7 +199,7 @@ def shadow_text(sql: str) -> tuple[str, dict[int, str]]:
     out, last = [], 0
     for start, end in spans:
         out.append(sql[last:start])
-        out.append("1")
+        out.append("1" if replace is None else replace(sql[start:end]))
         last = end
     out.append(sql[last:])
     return "".join(out), names
@@ -228,6 +229,9 @@ def _changed_item_names(sql, tokens, spans) -> dict[int, str]:
             if t.token_type == TokenType.FROM:
                 break
             start = tokens[k + 1].start if k + 1 < len(tokens) else len(sql)
+    else:
+        if start is not None and start != -1:  # no FROM: the last item runs to the end
+            items.append((start, len(sql.rstrip().rstrip(";"))))
     names = {}
     for i, (a, b) in enumerate(items):
         if any(a <= s < b for s, _ in spans):

@@ -61,10 +61,62 @@ def validate(select: exp.Select, ctx: QueryContext) -> exp.Select:
     for join in select.args.get("joins") or []:
         if join.args.get("kind", "").upper() == "NATURAL" or join.method.upper() == "NATURAL":
             raise not_supported("NATURAL JOIN", "use JOIN ... ON")
-        if join.side and len(ctx.partitioned_tables) > 1:
-            raise not_supported(f"{join.side.upper()} OUTER JOIN between partitioned tables")
+    check_outer_joins(select, ctx)
     check_chunk_local_joins(select, ctx)
     return select
+
+
+def check_outer_joins(select: exp.Select, ctx: QueryContext) -> None:
+    """An outer join runs per chunk when every row of its preserved side lives in one chunk
+    and its partners in the same chunk:
+
+        Object o LEFT JOIN Source s ON o.objectId = s.objectId     per chunk (co-located)
+        Object o LEFT JOIN Filter f ON ...                          per chunk (f is whole)
+        Filter f LEFT JOIN Object o ON ...                          1235: every chunk would
+                                                                    repeat f's unmatched rows
+    """
+    joined = {id(j.this) for j in select.args.get("joins") or []}
+    seen = [t for t in ctx.tables if id(t.node) not in joined]   # the FROM list
+    for join in select.args.get("joins") or []:
+        ref = next((t for t in ctx.tables if t.node is join.this), None)
+        side = (join.side or "").upper()
+        if ref is None or side not in ("LEFT", "RIGHT"):
+            seen += [ref] if ref is not None else []
+            continue
+        left_parts = [t for t in seen if t.partitioned]
+        preserved_whole = not left_parts if side == "LEFT" else not ref.partitioned
+        nullable_parted = ref.partitioned if side == "LEFT" else bool(left_parts)
+        if nullable_parted and preserved_whole and (left_parts or ref.partitioned):
+            raise not_supported(f"{side} OUTER JOIN with a replicated table on the preserved side "
+                                "and a partitioned table on the other",
+                                "put the partitioned table on the preserved side")
+        if ref.partitioned and left_parts and not _joined_on_key(join, ref, left_parts, ctx):
+            raise not_supported(f"{side} OUTER JOIN between partitioned tables other than on the "
+                                "director key", "join on the director key (o.objectId = s.objectId)")
+        seen.append(ref)
+
+
+def _key_ref(col: exp.Expr, ctx: QueryContext) -> TableRef | None:
+    """The partitioned table whose director key column `col` is, else None."""
+    if not isinstance(col, exp.Column):
+        return None
+    ref = ctx.table_for_column(col)
+    if ref is not None and ref.partitioned and col.name.lower() == director_key_of(ref).lower():
+        return ref
+    return None
+
+
+def _joined_on_key(join: exp.Join, ref: TableRef, others: list[TableRef], ctx: QueryContext) -> bool:
+    """Whether the join's own condition equates `ref`'s director key with one of `others`'."""
+    using = [u.name.lower() for u in join.args.get("using") or []]
+    if director_key_of(ref).lower() in using and any(director_key_of(o).lower() in using for o in others):
+        return True
+    for eq in conjuncts(join.args.get("on")):
+        if isinstance(eq, exp.EQ):
+            a, b = _key_ref(eq.left, ctx), _key_ref(eq.right, ctx)
+            if (a is ref and b in others) or (b is ref and a in others):
+                return True
+    return False
 
 
 def _check_aggregate(node: exp.AggFunc, ctx: QueryContext) -> None:

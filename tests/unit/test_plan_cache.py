@@ -84,7 +84,7 @@ def test_cached_plan_equals_full_path_for_other_numbers(sql):
         lookups = hit.entry.index_lookups(hit.numbers)
         assert lookups == ctx.index_lookups
         got = hit.entry.plan(hit.numbers, [])
-        for field in ("direct_template", "chunk_template", "shadow_sql", "merge_sql",
+        for field in ("direct_template", "chunk_template", "shadow_sql", "merge_sql", "empty_sql",
                       "partitioned", "streamable"):
             assert getattr(got, field) == getattr(expected, field), field
         assert hit.entry.restriction == (frozenset(ctx.chunk_restriction)
