@@ -243,8 +243,11 @@ def build_app(controller: IngestController, token: str,
 
         async def list_workers(request):
             return ok(await membership.list())
+        async def remove_worker(request):
+            return ok(await membership.deregister(request.match_info["name"]))
         app.router.add_post("/workers", register_worker)
         app.router.add_get("/workers", list_workers)
+        app.router.add_delete("/workers/{name}", remove_worker)
     return app
 
 
@@ -319,6 +322,8 @@ OPENAPI = {
                      "post": _op("A worker registers (at start, then periodically): {name, host, "
                                  "grpc_port, mariadb_port, healthy, detail}; a new worker joins "
                                  "the running czar")},
+        "/workers/{name}": {"delete": _op("Remove a worker that left for good (409 while it holds "
+                                          "the only copy of a chunk)")},
         "/meta/placement": {"get": _op("Workers holding each chunk: {placement: {db: {chunk: "
                                        "[worker, ...]}}}", write=False)},
         "/ingest/database": {

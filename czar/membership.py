@@ -7,7 +7,9 @@ answers. A worker the czar did not know is added to the running czar's config (t
 every part of the czar reads: dispatch, ingest) and gets a gRPC channel at once, so workers
 are added without restarting the czar; a known worker whose address changed gets a new
 channel. At start the czar adds the registered workers to those of its config file, so a
-restart keeps them. `GET /workers` lists the registry.
+restart keeps them. `GET /workers` lists the registry. `DELETE /workers/NAME` removes a
+worker that left for good (the Kubernetes operator calls it after a scale-down): refused
+(409) while it holds the only copy of a chunk.
 
 A worker's registration is authenticated with the cluster's admin token (workers have it
 from the same secrets.json as the czar).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import re
 import time
 
+from czar.ingest import IngestError
 from qserv.config import ClusterConfig, WorkerConfig
 from qserv.metadata import META_DB
 
@@ -91,6 +94,22 @@ class Membership:
              int(healthy), detail))
         joined = self._merge(worker)
         return {"worker": worker.name, "joined": joined, "workers": len(self.config.workers)}
+
+    async def deregister(self, name: str) -> dict:
+        known = {w.name for w in self.config.workers}
+        registered = await self.sql(f"SELECT name FROM {META_DB}.workers WHERE name = %s", (name,))
+        if name not in known and not registered:
+            raise IngestError(f"no worker named {name!r}", 404)
+        only = await self.sql(
+            f"SELECT db, chunk_id FROM {META_DB}.chunks GROUP BY db, chunk_id "
+            "HAVING SUM(worker <> %s) = 0 ORDER BY db, chunk_id", (name,))
+        if only:
+            shown = ", ".join(f"{db}:{chunk}" for db, chunk in only[:20])
+            raise IngestError(f"worker {name} holds the only copy of {len(only)} chunks ({shown}"
+                              f"{' ...' if len(only) > 20 else ''}): replicate them first", 409)
+        await self.sql(f"DELETE FROM {META_DB}.workers WHERE name = %s", (name,))
+        self.config.workers[:] = [w for w in self.config.workers if w.name != name]
+        return {"worker": name, "removed": True, "workers": len(self.config.workers)}
 
     async def list(self) -> dict:
         rows = await self.sql(f"SELECT name, host, grpc_port, mariadb_port, first_seen, last_seen, "

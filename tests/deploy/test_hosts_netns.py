@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -154,6 +155,13 @@ def test_czar_and_workers_on_separate_hosts(network, tmp_path, oracle, demo_spec
         finally:
             conn.close()
             want.close()
+        # worker1 cannot be forgotten while it holds the only copy of chunks
+        for name, status, text in (("worker1", 409, "only copy"), ("nosuch", 404, "no worker named")):
+            req = urllib.request.Request(f"http://{client.host}:{client.http_port}/workers/{name}",
+                                         method="DELETE", headers={"Authorization": f"Bearer {client.admin_token}"})
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=10)
+            assert err.value.code == status and text in err.value.read().decode()
     finally:
         for node in nodes.values():
             if node.poll() is None:

@@ -97,6 +97,13 @@ def test_czar_and_worker_nodes(config):
             with pytest.raises(urllib.error.HTTPError) as err:
                 urllib.request.urlopen(req)
             assert err.value.code == status and text in err.value.read().decode()
+        # a worker without chunks may be forgotten (it registers again at its next heartbeat)
+        req = urllib.request.Request(f"http://127.0.0.1:{config.http_port}/workers/worker0", method="DELETE",
+                                     headers={"Authorization": f"Bearer {config.admin_token}"})
+        with urllib.request.urlopen(req) as r:
+            assert json.load(r)["removed"] is True
+        with urllib.request.urlopen(f"http://127.0.0.1:{config.http_port}/workers") as r:
+            assert json.load(r)["workers"] == []
         # the worker daemon dies: the probe says so, and the node stops its MariaDB and
         # exits non-zero (the pod restarts, never half up)
         db_pid, daemon_pid = children(worker.pid)

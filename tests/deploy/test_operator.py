@@ -86,8 +86,14 @@ def test_scale_up_registers_new_workers():
     p = rc.plan("qserv", {"worker": {"replicas": 4}}, 2, None)   # placement not needed to grow
     cfg = yaml.safe_load(p.objects[0]["data"]["qserv.json"])
     assert [w["name"] for w in cfg["workers"]] == [f"qserv-worker-{i}" for i in range(4)]
-    czar = find(p.objects, "StatefulSet", "qserv-czar")
-    assert czar["spec"]["template"]["metadata"]["annotations"] == {ob.WORKERS_ANNOTATION: "4"}
+    assert find(p.objects, "StatefulSet", "qserv-worker")["spec"]["replicas"] == 4
+
+
+def test_departed_workers_are_forgotten_once_their_pods_are_gone():
+    registered = ["qserv-worker-0", "qserv-worker-1", "qserv-worker-2", "qserv-worker-10", "other-worker-5"]
+    assert rc.departed("qserv", registered, 2, sts(3, 3)) == []            # pods still there
+    assert rc.departed("qserv", registered, 2, sts(2, 2)) == ["qserv-worker-10", "qserv-worker-2"]
+    assert rc.departed("qserv", registered, 2, None) == []
 
 
 PLACEMENT = {"sky": {"5": ["qserv-worker-2"], "6": ["qserv-worker-0", "qserv-worker-2"],

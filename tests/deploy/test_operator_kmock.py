@@ -3,7 +3,8 @@ in-memory Kubernetes API (kmock's emulator: a real HTTP server, list/watch/patch
 finalizers; no controllers, so the test plays the StatefulSet controller by patching their
 status) and a stand-in for the czar's GET /meta/placement, through a whole cycle:
 create → ready → scale up → scale down refused (a leaving worker holds a chunk's only copy)
-→ allowed once the chunk has another copy → delete."""
+→ allowed once the chunk has another copy, and the czar told to forget the worker that left
+→ delete."""
 
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ RESOURCES = {
     f"{API_VERSION}/qservs": (KIND, True),
 }
 PLACEMENT: dict = {}
+REGISTERED = {"qserv-worker-0", "qserv-worker-1"}
+FORGOTTEN: list = []
+TOKENS: dict = {}
 
 
 @kopf.on.startup()
@@ -68,8 +72,19 @@ async def until(what, check, timeout=60.0):
 async def cycle():
     async def placement(request):
         return web.json_response({"placement": PLACEMENT})
+
+    async def workers(request):   # the workers that registered themselves
+        return web.json_response({"workers": [{"name": w, "registered": True} for w in sorted(REGISTERED)]})
+
+    async def forget(request):
+        assert request.headers["Authorization"] == f"Bearer {TOKENS['admin_token']}"
+        REGISTERED.discard(request.match_info["name"])
+        FORGOTTEN.append(request.match_info["name"])
+        return web.json_response({"removed": True})
     placement_app = web.Application()
     placement_app.router.add_get("/meta/placement", placement)
+    placement_app.router.add_get("/workers", workers)
+    placement_app.router.add_delete("/workers/{name}", forget)
     runner = web.AppRunner(placement_app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", BASE).start()
@@ -132,6 +147,7 @@ async def run_cycle(k):
         validate_strict({key: v for key, v in obj.items()})
     secret = await get(k, f"/api/v1/namespaces/{NS}/secrets/qserv-secrets")
     tokens = json.loads(secret["stringData"]["secrets.json"])
+    TOKENS.update(tokens)
 
     async def phase(expected, workers=None):
         body = await get(k, CR)
@@ -153,13 +169,13 @@ async def run_cycle(k):
         s = await get(k, sts_path("worker"))
         return s if s["spec"]["replicas"] == n else None
     await until("3 workers", lambda: replicas(3))
+    REGISTERED.add("qserv-worker-2")      # the new worker registers itself with the czar
     config = json.loads((await get(k, f"/api/v1/namespaces/{NS}/configmaps/qserv-config"))["data"]["qserv.json"])
     assert [w["name"] for w in config["workers"]] == ["qserv-worker-0", "qserv-worker-1", "qserv-worker-2"]
-    czar = await get(k, sts_path("czar"))
-    assert czar["spec"]["template"]["metadata"]["annotations"]["qserv.lsst.io/workers"] == "3"
     await play_controller(k, 1, 3)
     await until("Ready at 3/3", lambda: phase("Ready", "3/3"))
 
+    assert FORGOTTEN == []                # nobody left
     # scale down refused: qserv-worker-2 holds the only copy of chunk 7
     PLACEMENT.update({"sky": {"7": ["qserv-worker-2"], "8": ["qserv-worker-0", "qserv-worker-2"]}})
     await api(k, "PATCH", CR, {"spec": {"worker": {"replicas": 2}}})
@@ -175,6 +191,8 @@ async def run_cycle(k):
     await until("2 workers", lambda: replicas(2))
     await play_controller(k, 1, 2)
     await until("Ready at 2/2", lambda: phase("Ready", "2/2"))
+    await until("the czar told to forget qserv-worker-2", lambda: asyncio.sleep(0, FORGOTTEN == ["qserv-worker-2"]))
+    assert REGISTERED == {"qserv-worker-0", "qserv-worker-1"}
     secret = await get(k, f"/api/v1/namespaces/{NS}/secrets/qserv-secrets")
     assert json.loads(secret["stringData"]["secrets.json"]) == tokens     # never regenerated
 

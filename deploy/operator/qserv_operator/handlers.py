@@ -15,7 +15,9 @@ http://{name}-http.{namespace}.svc:4048), GET /meta/placement.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
+import json
 import os
 
 import aiohttp
@@ -42,6 +44,42 @@ async def fetch_placement(name: str, namespace: str) -> dict | None:
                 return (await r.json(content_type=None))["placement"]
     except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, ValueError):
         return None
+
+
+async def czar_call(name: str, namespace: str, method: str, path: str, token: str) -> tuple[int, dict | None]:
+    """One call to the czar's HTTP API; (0, None) when it cannot be reached."""
+    url = CZAR_URL.format(name=name, namespace=namespace) + path
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
+            async with s.request(method, url, headers={"Authorization": f"Bearer {token}"}) as r:
+                return r.status, await r.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        return 0, None
+
+
+async def forget_departed(name: str, ns: str, replicas: int, worker_sts: dict | None, kube, logger) -> None:
+    """After a scale-down, the czar forgets the workers that left (best effort: retried at
+    the next resync while they are still registered)."""
+    if (worker_sts or {}).get("status", {}).get("replicas") is None:
+        return
+    secret = await kube.get("Secret", ns, f"{name}-secrets")
+    token = json.loads(_secret_json(secret)).get("admin_token", "") if secret else ""
+    status, body = await czar_call(name, ns, "GET", "/workers", token)
+    if status != 200 or not body:
+        return
+    registered = [w["name"] for w in body.get("workers", []) if w.get("registered")]
+    for worker in rc.departed(name, registered, replicas, worker_sts):
+        status, body = await czar_call(name, ns, "DELETE", f"/workers/{worker}", token)
+        if status == 200:
+            logger.info(f"the czar forgot worker {worker} (scaled down)")
+        else:
+            logger.warning(f"the czar did not forget worker {worker}: {status} {body}")
+
+
+def _secret_json(secret: dict) -> str:
+    if "data" in secret and "secrets.json" in secret["data"]:
+        return base64.b64decode(secret["data"]["secrets.json"]).decode()
+    return secret.get("stringData", {}).get("secrets.json", "{}")   # (an API without encoding)
 
 
 def now() -> str:
@@ -86,6 +124,8 @@ async def _reconcile(name: str, ns: str, body: dict, logger) -> dict:
                     await kube.delete("NetworkPolicy", ns, policy["metadata"]["name"])
         czar = await kube.get("StatefulSet", ns, f"{name}-czar")
         workers = await kube.get("StatefulSet", ns, f"{name}-worker")
+        if not the_plan.refusal:
+            await forget_departed(name, ns, the_plan.worker_replicas, workers, kube, logger)
     return rc.status(name, spec, the_plan, czar, workers, fresh.get("status"), now())
 
 

@@ -28,7 +28,6 @@ API_VERSION = f"{GROUP}/{VERSION}"
 FRONTEND_PORT, HTTP_PORT, GRPC_PORT, MARIADB_PORT = 4040, 4048, 26000, 3306
 DATA_DIR, CONFIG_DIR = "/var/lib/qserv", "/etc/qserv"
 RUN_AS = 10001   # the image's `qserv` user and group
-WORKERS_ANNOTATION = f"{GROUP}/workers"
 
 DEFAULTS: dict = {
     "image": "qserv-py:latest",
@@ -143,10 +142,7 @@ def _pod(name: str, spec: dict, role: str) -> dict:
         pod["affinity"] = copy.deepcopy(spec["affinity"])
     if spec["tolerations"]:
         pod["tolerations"] = copy.deepcopy(spec["tolerations"])
-    meta: dict = {"labels": labels(name, role)}
-    if role == "czar":   # the czar reads the worker list at start: a new count restarts it
-        meta["annotations"] = {WORKERS_ANNOTATION: str(spec["worker"]["replicas"])}
-    return {"metadata": meta, "spec": pod}
+    return {"metadata": {"labels": labels(name, role)}, "spec": pod}
 
 
 def stateful_set(name: str, spec: dict, role: str) -> dict:

@@ -9,8 +9,9 @@ cannot tell where chunks are (no proof that nothing would be lost). The status s
 chunks block it; `qserv replicate` (or a higher replication) moves copies to the staying
 workers, and the next reconcile (the operator retries periodically) lets the scale-down go.
 
-Scale-up registers the new workers: the config map lists them before their pods start, and
-the czar's pod template carries the worker count, so the czar restarts with the new list.
+Scale-up: the config map lists the new workers before their pods start, and each registers
+itself with the running czar at start (czar/membership.py): no restart. After a scale-down,
+once the pods are gone, the czar is told to forget the workers that left (`departed`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,20 @@ def plan(name: str, spec: dict, current_workers: int | None,
     assert replicas is not None
     effective = {**spec, "worker": {**spec["worker"], "replicas": replicas}}
     return Plan(ob.desired_objects(name, effective), replicas, refusal, blockers)
+
+
+def departed(name: str, registered: list[str], replicas: int, worker_sts: dict | None) -> list[str]:
+    """Registered workers of this cluster beyond `replicas`, once the StatefulSet reports its
+    pods gone: the czar is told to forget them (DELETE /workers/NAME)."""
+    observed = _replicas(worker_sts)
+    if observed is None or observed > replicas:
+        return []
+    prefix = f"{name}-worker-"
+    out = []
+    for w in registered:
+        if w.startswith(prefix) and w[len(prefix):].isdigit() and int(w[len(prefix):]) >= replicas:
+            out.append(w)
+    return sorted(out)
 
 
 def owned(objs: list[dict], owner: dict) -> list[dict]:

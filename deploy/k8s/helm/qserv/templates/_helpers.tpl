@@ -17,10 +17,6 @@ app.kubernetes.io/component: {{ .component }}
 metadata:
   labels:
     {{- include "qserv.componentLabels" (dict "root" .root "component" $role) | nindent 4 }}
-  {{- if eq $role "czar" }}
-  annotations:
-    qserv.lsst.io/workers: {{ $v.worker.replicas | quote }}
-  {{- end }}
 spec:
   securityContext:
     runAsNonRoot: true
