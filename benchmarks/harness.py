@@ -95,7 +95,8 @@ def run(args, argv: list[str], echo=print) -> dict:
         if n <= 0:
             continue
         name = f"dp0{label[0]}"
-        cats[name] = catalog_mod.generate(work / "data" / name, name, n, args.seed + len(cats),
+        cats[name] = catalog_mod.generate(work / "data" / name, name, n,
+                                          args.seed + (0 if label == "small" else 1),
                                           chunk_order=args.chunk_order)
         res["catalogs"][name] = {**cats[name].as_dict(), "size": label}
         parts[name] = work / "partitioned" / name

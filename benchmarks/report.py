@@ -168,8 +168,9 @@ def write(r: dict, out: Path, plots: list[str]) -> Path:
                      "czar CPU ms", "busiest worker ms"], rows)
         cal = sc.get("calibration", {})
         if cal.get("calibrated_on"):
-            L += ["Calibrated projection: the CPU-only projection plus the time the 1-worker point "
-                  "spends outside CPU (round trips, waits: measured - projected at 1 worker). "
+            L += ["Calibrated projection: the CPU-only projection times the 1-worker point's "
+                  "measured / projected (the share of a query's time spent outside CPU: round "
+                  "trips, waits, and here other engineers' work on the same 2 cores). "
                   "Validation at 2 workers (measured / calibrated projection): "
                   + (", ".join(f"{c} {v['ratio']}" for c, v in cal["validation"].items())
                      or "no 2-worker point") + ".", ""]

@@ -65,6 +65,7 @@ def draw_values(params: dict, rng: np.random.Generator, n_objects: int) -> dict:
             dec = min(max(dec, -89.0 + side), 89.0 - side)
             values.update(ra0=round((ra - side / 2) % 360.0, 5), ra1=round((ra + side / 2) % 360.0, 5),
                           dec0=round(dec - side / 2, 5), dec1=round(dec + side / 2, 5))
+            values["ra_op"] = "AND" if values["ra0"] <= values["ra1"] else "OR"
         else:
             raise ValueError(f"workload.yaml: parameter {name}: unknown draw {kind!r}")
     return values
