@@ -55,6 +55,11 @@ class WorkerConfig:
     grpc_port: int
     mariadb_port: int
     host: str = "127.0.0.1"
+    # How the daemon reaches its MariaDB: False, its unix socket (the node starts both);
+    # True, TCP at 127.0.0.1:mariadb_port: a MariaDB run apart (`qserv.admin.node mariadb
+    # NAME`, another container of the same pod) that shares the worker's data directory,
+    # where MariaDB writes the result files the daemon sends.
+    mariadb_tcp: bool = False
 
     def grpc_address(self) -> str:
         return f"{self.host}:{self.grpc_port}"

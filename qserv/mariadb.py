@@ -63,6 +63,9 @@ class MariaDBServer:
     # leaves it, without a password. Otherwise the accounts described in the module docstring.
     root_password: str = ""
     reader_password: str = ""  # creates READER_USER when set
+    # Clients connect over TCP at 127.0.0.1 instead of the socket (WorkerConfig.mariadb_tcp):
+    # the accounts then also exist for 127.0.0.1, and the server listens there.
+    tcp: bool = False
 
     @classmethod
     def for_czar(cls, config: ClusterConfig) -> "MariaDBServer":
@@ -71,10 +74,18 @@ class MariaDBServer:
 
     @classmethod
     def for_worker(cls, config: ClusterConfig, name: str) -> "MariaDBServer":
-        return cls(config.instance_dir(name), config.worker(name).mariadb_port, config.mariadb,
-                   host=config.listen_host(config.worker(name).host), nice=config.worker_nice,
+        w = config.worker(name)
+        host = config.listen_host(w.host)
+        if w.mariadb_tcp and host not in ("0.0.0.0", "::"):
+            host = "127.0.0.1"   # its clients are on this host (pod): loopback only
+        return cls(config.instance_dir(name), w.mariadb_port, config.mariadb,
+                   host=host, nice=config.worker_nice,
                    root_password=config.mariadb_root_password,
-                   reader_password=config.mariadb_reader_password)
+                   reader_password=config.mariadb_reader_password, tcp=w.mariadb_tcp)
+
+    def client_args(self) -> dict:
+        """Where clients connect: the unix socket, or 127.0.0.1:port (`tcp`)."""
+        return {"host": "127.0.0.1", "port": self.port} if self.tcp else {"unix_socket": self.socket}
 
     @property
     def datadir(self) -> Path:
@@ -153,11 +164,17 @@ class MariaDBServer:
             "FLUSH PRIVILEGES",
             f"ALTER USER 'root'@'localhost' IDENTIFIED BY {sql_string(self.root_password)}",
         ]
+        if self.tcp:   # the same root from 127.0.0.1 (a daemon in another container of the pod)
+            stmts += ["CREATE USER IF NOT EXISTS 'root'@'127.0.0.1'",
+                      f"ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY {sql_string(self.root_password)}",
+                      "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION"]
+        hosts = ["localhost"] + (["127.0.0.1"] if self.tcp else [])
         if self.reader_password:
-            stmts += [f"CREATE USER IF NOT EXISTS '{READER_USER}'@'localhost'",
-                      f"ALTER USER '{READER_USER}'@'localhost' IDENTIFIED BY "
-                      f"{sql_string(self.reader_password)}",
-                      f"GRANT FILE ON *.* TO '{READER_USER}'@'localhost'"]
+            for h in hosts:
+                stmts += [f"CREATE USER IF NOT EXISTS '{READER_USER}'@'{h}'",
+                          f"ALTER USER '{READER_USER}'@'{h}' IDENTIFIED BY "
+                          f"{sql_string(self.reader_password)}",
+                          f"GRANT FILE ON *.* TO '{READER_USER}'@'{h}'"]
         return "".join(f"{s};\n" for s in stmts)
 
     def start(self, log) -> subprocess.Popen:
@@ -198,8 +215,9 @@ class MariaDBServer:
         return True
 
     def connect(self, database: str | None = None, **kw) -> pymysql.connections.Connection:
-        """A root connection over the unix socket (the instance is private to its daemon)."""
-        return pymysql.connect(unix_socket=self.socket, user="root", password=self.root_password,
+        """A root connection over the unix socket (the instance is private to its daemon), or
+        over TCP from this host (`tcp`)."""
+        return pymysql.connect(**self.client_args(), user="root", password=self.root_password,
                                database=database,
                                autocommit=True, local_infile=True, charset="utf8mb4", **kw)
 

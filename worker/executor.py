@@ -59,9 +59,12 @@ class Executor:
     directory (secure_file_priv, 1290). `root_password` is for the worker's own work (health,
     KILL, DDL). Without `reader` (a stand-alone server, in tests) queries run as root."""
 
-    def __init__(self, socket: str, outfile_dir: Path, max_parallel: int = 4,
+    def __init__(self, socket: str | dict, outfile_dir: Path, max_parallel: int = 4,
                  root_password: str = "", reader: tuple[str, str] | None = None):
-        self.socket = socket
+        # where MariaDB is: its unix socket, or connection arguments (MariaDBServer.client_args)
+        self.where = socket if isinstance(socket, dict) else {"unix_socket": socket}
+        # the account host the reader connects from (a socket: 'localhost')
+        self.reader_host = self.where.get("host", "localhost")
         self.outfile_dir = Path(outfile_dir)
         self.root_password = root_password
         self.reader = reader
@@ -79,7 +82,7 @@ class Executor:
     async def pool(self) -> asyncmy.Pool:
         if self._pool is None:
             self._pool = await asyncmy.create_pool(
-                unix_socket=self.socket, user="root", password=self.root_password,
+                **self.where, user="root", password=self.root_password,
                 autocommit=True, minsize=1, maxsize=16, charset="utf8mb4", local_infile=True)
         return self._pool
 
@@ -90,7 +93,7 @@ class Executor:
             if self.reader:
                 await self._grant_reader(database)
             pool = await asyncmy.create_pool(
-                unix_socket=self.socket, user=user, password=password, autocommit=True,
+                **self.where, user=user, password=password, autocommit=True,
                 db=database, minsize=1, maxsize=16, charset="utf8mb4", conv={}, use_unicode=False)
             self._query_pools[database] = pool
         return pool
@@ -103,7 +106,7 @@ class Executor:
         name = database.replace("`", "``")
         async with (await self.pool()).acquire() as conn, conn.cursor() as cur:
             await cur.execute(f"GRANT SELECT, EXECUTE ON `{name}`.* TO "
-                              f"'{self.reader[0]}'@'localhost'")
+                              f"'{self.reader[0]}'@'{self.reader_host}'")
 
     def forget_query_pools(self) -> None:
         """After DDL: a dropped and re-created database leaves the open connections without
@@ -235,7 +238,7 @@ class Executor:
     async def kill(self, thread_id: int) -> None:
         """KILL QUERY on a separate connection (the busy one cannot interrupt itself)."""
         try:
-            conn = await asyncmy.connect(unix_socket=self.socket, user="root",
+            conn = await asyncmy.connect(**self.where, user="root",
                                          password=self.root_password)
             try:
                 async with conn.cursor() as cur:

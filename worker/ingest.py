@@ -78,8 +78,9 @@ def load_sql(path, database: str, table: str, columns, dialect, trans_id: int) -
 class IngestService:
     """The ingest half of the worker's gRPC service (see worker.service)."""
 
-    def __init__(self, socket: str, spool_dir: Path, root_password: str = ""):
-        self.socket = socket
+    def __init__(self, socket: str | dict, spool_dir: Path, root_password: str = ""):
+        # its unix socket, or connection arguments (MariaDBServer.client_args)
+        self.where = socket if isinstance(socket, dict) else {"unix_socket": socket}
         self.root_password = root_password
         self.spool_dir = Path(spool_dir)
         self._pool: asyncmy.Pool | None = None
@@ -89,7 +90,7 @@ class IngestService:
         warning and a silently wrong value)."""
         if self._pool is None:
             self._pool = await asyncmy.create_pool(
-                unix_socket=self.socket, user="root", password=self.root_password,
+                **self.where, user="root", password=self.root_password,
                 autocommit=True, minsize=1, maxsize=16, charset="utf8mb4",
                 init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'")
         return self._pool

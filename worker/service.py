@@ -48,10 +48,10 @@ class WorkerService(pb_grpc.WorkerServicer):
         self.mariadb = mariadb
         if not mariadb.reader_password:
             raise ValueError("no mariadb_reader_password in the cluster config: run `qserv up`")
-        self.executor = Executor(mariadb.socket, mariadb.outfile_dir,
+        self.executor = Executor(mariadb.client_args(), mariadb.outfile_dir,
                                  root_password=mariadb.root_password,
                                  reader=(READER_USER, mariadb.reader_password))
-        self.ingest = IngestService(mariadb.socket, mariadb.outfile_dir, mariadb.root_password)
+        self.ingest = IngestService(mariadb.client_args(), mariadb.outfile_dir, mariadb.root_password)
 
     async def RunChunkQuery(self, request, context):
         chunks = list(request.chunk_ids)

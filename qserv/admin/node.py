@@ -4,6 +4,10 @@
     python -m qserv.admin.node worker [--config DIR] [--name N] a worker's MariaDB + its daemon
     python -m qserv.admin.node mariadb czar|NAME [--config DIR] only that MariaDB server
 
+A worker whose config says `mariadb_tcp` reaches its MariaDB over TCP at 127.0.0.1 (another
+container of its pod, started with `mariadb NAME`, sharing the data directory): its node
+then waits for that server and runs only the daemon.
+
 `qserv up` starts the same processes in the background, each in its own session, and a
 supervisor restarts them; in a container the container runtime is the supervisor, so here
 the processes stay children of this one: the MariaDB server starts first (initialising its
@@ -32,6 +36,7 @@ from qserv.mariadb import MariaDBServer, stop_pid
 from qserv.metadata import MetadataStore
 
 DEFAULT_CONFIG = os.environ.get("QSERV_CONFIG", "/etc/qserv")
+MARIADB_WAIT_S = 300   # a MariaDB run apart may still be initialising its datadir
 
 
 def worker_name(given: str | None) -> str:
@@ -97,8 +102,20 @@ def main(argv=None) -> int:
         print(f"qserv-node: no worker named {instance!r} in {args.config} (workers: "
               f"{', '.join(w.name for w in config.workers) or 'none'})", file=sys.stderr)
         return 2
-    _, db = start_mariadb(config, instance)
-    children = [(f"{instance}'s MariaDB", db)]
+    children = []
+    if args.role == "worker" and config.worker(instance).mariadb_tcp:
+        # its MariaDB runs apart (`mariadb NAME`, another container): wait until it answers
+        server = MariaDBServer.for_worker(config, instance)
+        deadline = time.monotonic() + MARIADB_WAIT_S
+        while not server.ping():
+            if time.monotonic() > deadline:
+                print(f"qserv-node: {instance}'s MariaDB at 127.0.0.1:{server.port} did not answer "
+                      f"within {MARIADB_WAIT_S} s", file=sys.stderr)
+                return 1
+            time.sleep(1)
+    else:
+        _, db = start_mariadb(config, instance)
+        children.append((f"{instance}'s MariaDB", db))
     if args.role != "mariadb":
         daemon = ["czar"] if args.role == "czar" else ["worker", "--name", instance]
         children.append((f"the {args.role} daemon",

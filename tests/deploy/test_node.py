@@ -132,3 +132,48 @@ def test_unknown_worker_name_is_a_clear_error(config, command):
                           "--config", str(config.root)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "no worker named 'nope'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_worker_with_its_mariadb_apart_over_tcp(tmp_path):
+    """A worker whose MariaDB runs as its own process (a second container of the pod):
+    `node mariadb worker0` + `node worker` (which then only waits for it and runs the
+    daemon), reached over TCP at 127.0.0.1; chunk queries and ingest work through it."""
+    from qserv.admin.demo import generate
+    cfg = ClusterConfig.create(tmp_path / "c", 1, frontend_port=BASE + 50, base_port=BASE)
+    cfg.workers[0].mariadb_tcp = True
+    cfg.save()
+    spec = generate(tmp_path / "demo", n_objects=3000)
+    mariadb = start(cfg, "mariadb", "worker0")
+    worker = start(cfg, "worker", "--name", "worker0")
+    czar = start(cfg, "czar")
+    try:
+        wait_ready(cfg, "worker", worker, "--name", "worker0")
+        wait_ready(cfg, "czar", czar)
+        assert len(children(worker.pid)) == 1          # the daemon only: no MariaDB of its own
+        res = subprocess.run([sys.executable, "-m", "qserv.admin.cli", "load", str(spec), "--dir",
+                              str(cfg.root), "--quiet"], capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+        conn = pymysql.connect(host="127.0.0.1", port=cfg.frontend_port, user=cfg.user,
+                               password=cfg.password, database="demo")
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM Object")
+            assert cur.fetchone()[0] == 3000
+            ids = [int(line.split(",")[0]) for line in (spec.parent / "Object.csv").read_text().splitlines()[1:]]
+            cur.execute("SELECT COUNT(*), SUM(objectId) FROM Object WHERE objectId < 1000")
+            assert tuple(map(int, cur.fetchone())) == (sum(i < 1000 for i in ids), sum(i for i in ids if i < 1000))
+        conn.close()
+        from qserv.mariadb import MariaDBServer
+        server = MariaDBServer.for_worker(cfg, "worker0")
+        db = server.connect()
+        with db.cursor() as cur:   # the daemon's connections come over TCP
+            cur.execute("SELECT DISTINCT user, SUBSTRING_INDEX(host, ':', 1) FROM "
+                        "information_schema.processlist WHERE user IN ('root', 'qsreader') "
+                        "AND id <> CONNECTION_ID()")
+            hosts = set(cur.fetchall())
+        db.close()
+        assert ("qsreader", "127.0.0.1") in hosts and ("root", "127.0.0.1") in hosts
+    finally:
+        for node in (czar, worker, mariadb):
+            if node.poll() is None:
+                node.send_signal(signal.SIGTERM)
+                node.wait(timeout=90)
