@@ -42,10 +42,14 @@ def test_base_is_the_default_spec():
                                       "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                                           {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}},
                                    "tolerations": [{"key": "qserv", "operator": "Exists", "effect": "NoSchedule"}],
-                                   "config": {"jobs_per_worker": 4}, "httpService": {"type": "NodePort"}}],
-                         ids=["default", *sorted(generate.OVERLAYS), "affinity-config"])
+                                   "config": {"jobs_per_worker": 4}, "httpService": {"type": "NodePort"}},
+                                  {"worker": {"replicas": 2, "mariadbContainer": True}}],
+                         ids=["default", *sorted(generate.OVERLAYS), "affinity-config", "mariadb-apart"])
 def test_helm_renders_the_same_objects(spec, tmp_path):
-    got = normalise(helm_template(spec, release="sky", tmp=tmp_path))
+    rendered = helm_template(spec, release="sky", tmp=tmp_path)
+    for obj in rendered:
+        validate_strict(obj)
+    got = normalise(rendered)
     want = normalise(ob.desired_objects("sky", spec) + [ob.secret("sky")])
     assert sorted(got) == sorted(want)
     for key in want:
@@ -84,6 +88,18 @@ def test_strict_validation_catches_mistakes():
     for bad in (typo, wrong_type):
         with pytest.raises(kubernetes_validate.ValidationError):
             validate_strict(bad)
+
+
+def test_worker_mariadb_in_its_own_container(tmp_path):
+    """spec.worker.mariadbContainer: two containers per worker pod, the config says TCP."""
+    from qserv.config import ClusterConfig
+    spec = {"worker": {"replicas": 2, "mariadbContainer": True}}
+    sts = ob.stateful_set("qserv", ob.with_defaults(spec), "worker")
+    daemon, mariadb = sts["spec"]["template"]["spec"]["containers"]
+    assert mariadb["args"] == ["mariadb", "$(QSERV_WORKER_NAME)"] and daemon["args"] == ["worker"]
+    assert mariadb["volumeMounts"] == daemon["volumeMounts"]      # the outfiles are shared
+    (tmp_path / "qserv.json").write_text(ob.config_map("qserv", spec)["data"]["qserv.json"])
+    assert all(w.mariadb_tcp for w in ClusterConfig.load(tmp_path).workers)
 
 
 def test_config_map_is_a_cluster_config(tmp_path):

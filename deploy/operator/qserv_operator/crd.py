@@ -30,6 +30,10 @@ def role(description: str, replicas: bool) -> dict:
         "resources": {**RESOURCES, "default": d["resources"]},
     }
     if replicas:
+        props["mariadbContainer"] = {
+            "type": "boolean", "default": False,
+            "description": "each worker's MariaDB in a container of its own (TCP at 127.0.0.1, "
+                           "the data volume shared; it gets the resources, the daemon 250m/256Mi)"}
         props = {"replicas": {"type": "integer", "minimum": 1, "maximum": 500, "default": d["replicas"],
                               "description": "number of workers; a scale-down is refused while a "
                                              "leaving worker holds the only copy of a chunk"}, **props}

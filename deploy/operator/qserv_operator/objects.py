@@ -28,6 +28,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 FRONTEND_PORT, HTTP_PORT, GRPC_PORT, MARIADB_PORT = 4040, 4048, 26000, 3306
 DATA_DIR, CONFIG_DIR = "/var/lib/qserv", "/etc/qserv"
 RUN_AS = 10001   # the image's `qserv` user and group
+# the worker daemon's container when its MariaDB has its own (which gets spec.worker.resources)
+DAEMON_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}}
 
 DEFAULTS: dict = {
     "image": "qserv-py:latest",
@@ -36,7 +38,10 @@ DEFAULTS: dict = {
     "czar": {"storage": "10Gi", "storageClassName": "",
              "resources": {"requests": {"cpu": "1", "memory": "2Gi"}}},
     "worker": {"replicas": 2, "storage": "20Gi", "storageClassName": "",
-               "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+               "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}},
+               # each worker's MariaDB in a container of its own (reached over TCP at
+               # 127.0.0.1, sharing the data volume) instead of inside the worker's container
+               "mariadbContainer": False},
     "queryService": {"type": "ClusterIP"},
     "httpService": {"type": "ClusterIP"},
     "affinity": {},
@@ -73,7 +78,8 @@ def cluster_config(name: str, spec: dict) -> dict:
         "czar_mariadb_port": MARIADB_PORT,
         "replication": spec["replication"],
         "workers": [{"name": w, "host": f"{w}.{name}-worker", "grpc_port": GRPC_PORT,
-                     "mariadb_port": MARIADB_PORT}
+                     "mariadb_port": MARIADB_PORT,
+                     **({"mariadb_tcp": True} if spec["worker"]["mariadbContainer"] else {})}
                     for w in worker_names(name, spec["worker"]["replicas"])],
     }
     cfg.update(spec["config"])
@@ -127,14 +133,31 @@ def _pod(name: str, spec: dict, role: str) -> dict:
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": False,
                             "capabilities": {"drop": ["ALL"]}},
     }
+    containers = [container]
     if role == "worker":
         container["env"] = [{"name": "QSERV_WORKER_NAME",
                              "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
+        if spec["worker"]["mariadbContainer"]:
+            container["resources"] = copy.deepcopy(DAEMON_RESOURCES)
+            containers.append({
+                "name": "mariadb",
+                "image": spec["image"],
+                "imagePullPolicy": spec["imagePullPolicy"],
+                "args": ["mariadb", "$(QSERV_WORKER_NAME)"],
+                "env": copy.deepcopy(container["env"]),
+                "ports": [{"name": "mariadb", "containerPort": MARIADB_PORT}],
+                "startupProbe": {"tcpSocket": {"port": "mariadb"}, "periodSeconds": 5, "failureThreshold": 60},
+                "livenessProbe": {"tcpSocket": {"port": "mariadb"}, "periodSeconds": 20,
+                                  "timeoutSeconds": 5, "failureThreshold": 6},
+                "resources": copy.deepcopy(spec["worker"]["resources"]),
+                "volumeMounts": copy.deepcopy(container["volumeMounts"]),
+                "securityContext": copy.deepcopy(container["securityContext"]),
+            })
     pod = {
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
                             "fsGroup": RUN_AS},
         "terminationGracePeriodSeconds": 60,
-        "containers": [container],
+        "containers": containers,
         "volumes": [{"name": "config", "projected": {"defaultMode": 0o440, "sources": [
             {"configMap": {"name": f"{name}-config"}}, {"secret": {"name": f"{name}-secrets"}}]}}],
     }

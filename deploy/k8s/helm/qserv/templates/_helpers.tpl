@@ -58,7 +58,13 @@ spec:
       timeoutSeconds: 5
       failureThreshold: 6
     resources:
+      {{- if and (eq $role "worker") $v.worker.mariadbContainer }}
+      requests:
+        cpu: 250m
+        memory: 256Mi
+      {{- else }}
       {{- toYaml (index $v $role).resources | nindent 6 }}
+      {{- end }}
     volumeMounts:
     - name: config
       mountPath: /etc/qserv
@@ -77,6 +83,44 @@ spec:
         fieldRef:
           fieldPath: metadata.name
     {{- end }}
+  {{- if and (eq $role "worker") $v.worker.mariadbContainer }}
+  - name: mariadb
+    image: {{ $v.image | quote }}
+    imagePullPolicy: {{ $v.imagePullPolicy }}
+    args: [mariadb, "$(QSERV_WORKER_NAME)"]
+    env:
+    - name: QSERV_WORKER_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    ports:
+    - name: mariadb
+      containerPort: 3306
+    startupProbe:
+      tcpSocket:
+        port: mariadb
+      periodSeconds: 5
+      failureThreshold: 60
+    livenessProbe:
+      tcpSocket:
+        port: mariadb
+      periodSeconds: 20
+      timeoutSeconds: 5
+      failureThreshold: 6
+    resources:
+      {{- toYaml $v.worker.resources | nindent 6 }}
+    volumeMounts:
+    - name: config
+      mountPath: /etc/qserv
+      readOnly: true
+    - name: data
+      mountPath: /var/lib/qserv
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: false
+      capabilities:
+        drop: [ALL]
+  {{- end }}
   volumes:
   - name: config
     projected:
