@@ -409,9 +409,12 @@ class AsyncQueries:
         self.schedule()
 
     async def sweep(self, now: float | None = None) -> int:
-        """Expire finished queries past their time: result table and files deleted."""
+        """Expire finished queries past their time: result table and files deleted; sync
+        queries are forgotten as long after they ended."""
         n = 0
-        for row in await self.registry.expired(time.time() if now is None else now):
+        now = time.time() if now is None else now
+        await self.registry.prune_sync(now - self.config.async_result_ttl_s)
+        for row in await self.registry.expired(now):
             await self._drop(row["id"])
             if await self.registry.transition(row["id"], FINISHED, EXPIRED):
                 n += 1

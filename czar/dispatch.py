@@ -21,12 +21,14 @@ from typing import Awaitable, Callable
 import grpc
 
 from czar import deadline, registry
+from czar.plan import SCAN_THRESHOLD
 from czar.failover import (Replicas, Turns, attempt, no_replica_error, query_error,
                            resumable_pieces, spread, worker_failed)
 from qserv.catalog import CHUNK_MARKER
 from qserv.config import ClusterConfig
 from qserv.errors import QservError
 from qserv.grpc_auth import aio_channel
+from qserv.scheduling import ClassSlots
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 from qserv.workers import CHANNEL_OPTIONS, RECONNECT_OPTIONS
@@ -74,7 +76,10 @@ class Dispatcher:
                                              + KEEPALIVE_OPTIONS)
                          for w in config.workers}
         self.stubs = {name: pb_grpc.WorkerStub(ch) for name, ch in self.channels.items()}
-        self.slots = {w.name: asyncio.Semaphore(config.jobs_per_worker) for w in config.workers}
+        # jobs_per_worker jobs of scans per worker, one more for interactive jobs, which go
+        # first (qserv/scheduling.py)
+        self.slots = {w.name: ClassSlots(config.jobs_per_worker, reserved=1)
+                      for w in config.workers}
         self.replicas = Replicas()
         self._next = 0
 
@@ -100,11 +105,12 @@ class Dispatcher:
                   sink: Callable[[str], Awaitable[None]], session_sql: str = "") -> None:
         """Run all jobs; `sink(path)` is awaited with each job's spooled rows (then deleted).
         `session_sql`: see ChunkQueryRequest.session_sql."""
+        scan = self.is_scan(jobs)
         try:
             async with asyncio.TaskGroup() as tg:
                 for job in jobs:
                     tg.create_task(self._run_job(query_id, database, template, job, sink,
-                                                 session_sql))
+                                                 session_sql, scan))
         except asyncio.CancelledError:  # the client went away or KILL QUERY: stop the workers
             await asyncio.shield(self.cancel(query_id))
             raise
@@ -112,15 +118,21 @@ class Dispatcher:
             await self.cancel(query_id)
             raise first_error(group) from None
 
+    def is_scan(self, jobs: list[Job]) -> bool:
+        """Whether a query of these jobs is a scan (its class, as EXPLAIN shows it: czar/plan.py
+        QueryPlan.kind): its jobs wait behind interactive ones (qserv/scheduling.py)."""
+        return sum(len(job.chunks) for job in jobs) > SCAN_THRESHOLD
+
     async def stream(self, query_id: str, database: str, template: str, job: Job,
-                     few_rows: bool = False, session_sql: str = ""):
+                     few_rows: bool = False, session_sql: str = "", scan: bool = False):
         """One job's rows as they arrive (fast path); a worker dying mid-stream is replaced by
         another replica where there is one (czar/failover.py, resumable_pieces), and any other
         error after the first rows reaches the client in place of the next row.
         `few_rows`: see ChunkQueryRequest.few_rows."""
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
                                        chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
-                                       few_rows=few_rows, session_sql=session_sql)
+                                       few_rows=few_rows, session_sql=session_sql,
+                                       plan_class=pb.SCAN if scan else pb.INTERACTIVE)
         pieces = resumable_pieces(self.stubs_call(request), self.replicas.order(job.replicas),
                                   self.replicas, database, job.chunks, self.ready)
         try:   # an error before the first rows is raised here, before the client gets a header
@@ -162,13 +174,14 @@ class Dispatcher:
         log.warning("job on %s failed (%s); trying another replica if there is one", worker, line)
         return line
 
-    async def _run_job(self, query_id, database, template, job: Job, sink, session_sql) -> None:
+    async def _run_job(self, query_id, database, template, job: Job, sink, session_sql,
+                       scan: bool = False) -> None:
         attempts = []
         turns = Turns(self.replicas.order(job.replicas), self.ready)
         while (worker := await turns.next()) is not None:
             try:
                 path = await self._fetch(worker, query_id, database, template, job.chunks,
-                                         session_sql)
+                                         session_sql, scan)
             except grpc.aio.AioRpcError as e:
                 if not worker_failed(e):
                     raise query_error(e) from None
@@ -183,14 +196,16 @@ class Dispatcher:
             return
         raise no_replica_error(database, job.chunks, attempts)
 
-    async def _fetch(self, worker, query_id, database, template, chunks, session_sql="") -> str:
+    async def _fetch(self, worker, query_id, database, template, chunks, session_sql="",
+                     scan: bool = False) -> str:
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
                                        chunk_marker=CHUNK_MARKER, chunk_ids=chunks,
-                                       session_sql=session_sql)
+                                       session_sql=session_sql,
+                                       plan_class=pb.SCAN if scan else pb.INTERACTIVE)
         fd, path = tempfile.mkstemp(prefix=f"{query_id}-", suffix=".tsv", dir=self.spool_dir)
         queued = time.time()
         try:
-            async with self.slots[worker]:
+            async with self.slots[worker].slot(scan):
                 started = time.time()
                 with os.fdopen(fd, "wb") as out:
                     await self._receive(worker, request, out)

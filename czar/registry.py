@@ -276,6 +276,12 @@ class Registry:
             f"expires_at < %s AND state IN ({', '.join(['%s'] * len(FINISHED))})",
             (now, *FINISHED))
 
+    async def prune_sync(self, before: float) -> int:
+        """Forget sync queries finished before `before` (a look-up per row would otherwise
+        grow the table without end); async ones stay, EXPIRED."""
+        return await self._execute(f"DELETE FROM {TABLE} WHERE type = 'SYNC' AND completed < %s "
+                                   "LIMIT 100000", (before,))
+
     def _live(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row with the in-memory progress of a running query."""
         p = self.progress.get(row["id"])

@@ -57,14 +57,16 @@ class FannedIn:
         self.session_sql = session_sql
         self._queue: asyncio.Queue = asyncio.Queue(QUEUE_BATCHES)
         self._running = len(jobs)
+        self.scan = dispatcher.is_scan(jobs)
         self._tasks = [asyncio.create_task(self._pump(database, template, job)) for job in jobs]
         self._first = None
 
     async def _pump(self, database: str, template: str, job: Job) -> None:
         try:
-            async with self.dispatcher.slots[job.replicas[0]]:
+            async with self.dispatcher.slots[job.replicas[0]].slot(self.scan):
                 pieces = await self.dispatcher.stream(self.query_id, database, template, job,
-                                                      session_sql=self.session_sql)
+                                                      session_sql=self.session_sql,
+                                                      scan=self.scan)
             async with aclosing(batches_of(pieces, self.ncols)) as batches:
                 async for batch in batches:
                     await self._queue.put(batch)

@@ -21,6 +21,7 @@ from typing import AsyncIterator
 import asyncmy
 import asyncmy.cursors
 
+from qserv.scheduling import ClassSlots
 from worker.rows_text import outfile_text
 
 log = logging.getLogger("worker.executor")
@@ -72,7 +73,9 @@ class Executor:
         # Chunk queries run on connections opened in their database (no USE per query) that
         # hand values over as MariaDB's text, unconverted (the few-rows path sends that text).
         self._query_pools: dict[str, asyncmy.Pool] = {}
-        self._slots = asyncio.Semaphore(max_parallel)
+        # max_parallel statements of scans, one more for interactive jobs, which go first
+        # (qserv/scheduling.py)
+        self._slots = ClassSlots(max_parallel, reserved=1)
         self.running: dict[str, set[int]] = defaultdict(set)  # query id -> MariaDB thread ids
         # names of the OUTFILEs running queries follow: registered before MariaDB creates one,
         # forgotten after it is deleted, so the leftover sweep (worker/leftovers.py) never
@@ -123,7 +126,8 @@ class Executor:
 
     async def run(self, query_id: str, database: str, sql_template: str, marker: str,
                   chunk_ids: list[int], few_rows: bool = False,
-                  session_sql: str = "", time_limit: float | None = None) -> AsyncIterator[bytes]:
+                  session_sql: str = "", time_limit: float | None = None,
+                  scan: bool = False) -> AsyncIterator[bytes]:
         """Yield the rows of `sql_template` over each chunk (or once when no chunk is given).
 
         All chunks of a request run as ONE statement, `(q_1) UNION ALL (q_2) ... INTO OUTFILE`:
@@ -133,7 +137,8 @@ class Executor:
         yielded as one piece of the same text (worker/rows_text.py). `session_sql` (the
         client's session variables, e.g. `SET SESSION sql_mode = ...`) runs first on the
         connection, which is then closed rather than returned to the pool. `time_limit`
-        (seconds): MariaDB stops the statement after it (1969, max_statement_time).
+        (seconds): MariaDB stops the statement after it (1969, max_statement_time). `scan`:
+        the job is part of a scan (its statements wait behind interactive ones).
         """
         started = time.monotonic()
         statements = chunk_statements(sql_template, marker, chunk_ids)
@@ -144,24 +149,25 @@ class Executor:
                      else f"chunk {chunks[0]}" if chunks else None)
             sql = with_time_limit(left) + sql
             if few_rows:  # every statement's rows, sent as one piece
-                async with self._statement(query_id, database, where, session_sql) as cur:
+                async with self._statement(query_id, database, where, session_sql, scan) as cur:
                     await self._execute(cur, sql, where)
                     texts.append(outfile_text(await cur.fetchall()))
                 continue
-            async for piece in self._outfile_pieces(query_id, database, sql, where, session_sql):
+            async for piece in self._outfile_pieces(query_id, database, sql, where, session_sql,
+                                                    scan):
                 yield piece
         if few_rows:
             yield b"".join(texts)
 
     async def _outfile_pieces(self, query_id: str, database: str, sql: str, where: str | None,
-                              session_sql: str) -> AsyncIterator[bytes]:
+                              session_sql: str, scan: bool = False) -> AsyncIterator[bytes]:
         """The rows of one statement, read from its OUTFILE while MariaDB writes it."""
         path = self.outfile_dir / f"{query_id}-{uuid.uuid4().hex}.tsv"
         self.outfiles.add(path.name)
         # MariaDB appends to the file as it finds rows: pieces go out while it still scans,
         # so the czar and its client work in parallel with the scan.
         writing = asyncio.create_task(self._write_outfile(query_id, database, sql, path,
-                                                          where, session_sql))
+                                                          where, session_sql, scan))
         try:
             async for piece in follow_pieces(path, writing):
                 yield piece
@@ -173,16 +179,16 @@ class Executor:
             self.outfiles.discard(path.name)
 
     async def _write_outfile(self, query_id: str, database: str, sql: str, path: Path,
-                             where: str | None, session_sql: str = "") -> None:
-        async with self._statement(query_id, database, where, session_sql) as cur:
+                             where: str | None, session_sql: str = "", scan: bool = False) -> None:
+        async with self._statement(query_id, database, where, session_sql, scan) as cur:
             await self._execute(cur, f"{sql} INTO OUTFILE '{path}'", where)
 
     @contextlib.asynccontextmanager
     async def _statement(self, query_id: str, database: str, where: str | None,
-                         session_sql: str = ""):
+                         session_sql: str = "", scan: bool = False):
         """A cursor on a connection of `database`, within the MariaDB slots, registered under
         the query id so that CancelQuery (or this task's cancellation) kills its statement."""
-        async with self._slots:
+        async with self._slots.slot(scan):
             async with self._connection(database, where) as conn:
                 thread_id = conn.server_thread_id[0] if isinstance(conn.server_thread_id, tuple) \
                     else conn.server_thread_id

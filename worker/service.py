@@ -61,7 +61,8 @@ class WorkerService(pb_grpc.WorkerServicer):
                                                  chunks, few_rows=request.few_rows,
                                                  session_sql=request.session_sql,
                                                  time_limit=time_limit(context,
-                                                                       self.max_statement_time)):
+                                                                       self.max_statement_time),
+                                                 scan=request.plan_class == pb.SCAN):
                 # few rows come as one piece: rows and the count in one message
                 yield pb.ResultBatch(tsv=piece, chunks_done=len(chunks) if request.few_rows else 0)
         except ChunkQueryError as e:

@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -6,8 +7,15 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PlanClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INTERACTIVE: _ClassVar[PlanClass]
+    SCAN: _ClassVar[PlanClass]
+INTERACTIVE: PlanClass
+SCAN: PlanClass
+
 class ChunkQueryRequest(_message.Message):
-    __slots__ = ("query_id", "database", "sql_template", "chunk_marker", "chunk_ids", "few_rows", "session_sql")
+    __slots__ = ("query_id", "database", "sql_template", "chunk_marker", "chunk_ids", "few_rows", "session_sql", "plan_class")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     SQL_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +23,7 @@ class ChunkQueryRequest(_message.Message):
     CHUNK_IDS_FIELD_NUMBER: _ClassVar[int]
     FEW_ROWS_FIELD_NUMBER: _ClassVar[int]
     SESSION_SQL_FIELD_NUMBER: _ClassVar[int]
+    PLAN_CLASS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     database: str
     sql_template: str
@@ -22,7 +31,8 @@ class ChunkQueryRequest(_message.Message):
     chunk_ids: _containers.RepeatedScalarFieldContainer[int]
     few_rows: bool
     session_sql: str
-    def __init__(self, query_id: _Optional[str] = ..., database: _Optional[str] = ..., sql_template: _Optional[str] = ..., chunk_marker: _Optional[str] = ..., chunk_ids: _Optional[_Iterable[int]] = ..., few_rows: _Optional[bool] = ..., session_sql: _Optional[str] = ...) -> None: ...
+    plan_class: PlanClass
+    def __init__(self, query_id: _Optional[str] = ..., database: _Optional[str] = ..., sql_template: _Optional[str] = ..., chunk_marker: _Optional[str] = ..., chunk_ids: _Optional[_Iterable[int]] = ..., few_rows: _Optional[bool] = ..., session_sql: _Optional[str] = ..., plan_class: _Optional[_Union[PlanClass, str]] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("tsv", "row_count", "chunks_done")

@@ -155,3 +155,22 @@ def test_czar_kill_and_restart(fcluster):
     assert sql(conn, f"SELECT * FROM qserv_result({queued})") == \
         sql(conn, "SELECT MAX(objectId) FROM Object")
     conn.close()
+
+
+def test_look_ups_do_not_wait_for_a_scan(fcluster):
+    """A query over a few chunks goes before the queued jobs of a scan (czar and worker slots,
+    qserv/scheduling.py): it answers while the scan is still running."""
+    conn = connect(fcluster)
+    ids = ", ".join(str(r[0]) for r in sql(conn, "SELECT objectId FROM Object ORDER BY objectId LIMIT 5"))
+    scan = sql(conn, "SUBMIT " + SLOWER)[0][0]
+    wait_state(fcluster, scan, "EXECUTING")
+    time.sleep(1.0)   # its jobs hold every scan slot and the rest wait
+    before = state(fcluster, scan)["completedChunks"]
+    assert sql(conn, f"SELECT COUNT(*) FROM Object WHERE objectId IN ({ids})") == ((5,),)
+    after = state(fcluster, scan)
+    assert after["status"] == "EXECUTING"
+    # it waited at most for the scan jobs running when it came (2 per worker, 4 chunks
+    # each), not for the scan's queue
+    assert after["completedChunks"] - before <= 2 * 2 * 4, (before, after["completedChunks"])
+    sql(conn, f"CANCEL {scan}")
+    conn.close()

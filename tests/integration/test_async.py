@@ -248,3 +248,19 @@ def test_qserv_query_command(acluster, tmp_path, capsys):
     assert main(run + ["delete", str(qid)]) == 0
     assert main(run + ["status", str(qid)]) == 0
     assert '"EXPIRED"' in capsys.readouterr().out
+
+
+def test_sync_queries_are_in_the_registry(acluster):
+    conn = connect(acluster, "bob")
+    text = "SELECT objectId FROM Object WHERE flags = 2 AND objectId < 1000000"
+    n = len(sql(conn, text))
+    deadline = time.monotonic() + 10
+    while not (found := sql(conn, "SELECT TYPE, STATUS, ROWS, QUERY FROM information_schema.queries "
+                                  f"WHERE TYPE = 'SYNC' AND QUERY = '{text}'")):
+        assert time.monotonic() < deadline   # written within a second or two
+        time.sleep(0.2)
+    assert found[0][:3] == ("SYNC", "COMPLETED", n)
+    alice = connect(acluster, "alice")   # not alice's
+    assert not sql(alice, f"SELECT ID FROM information_schema.queries WHERE QUERY = '{text}'")
+    alice.close()
+    conn.close()
