@@ -90,7 +90,7 @@ class Dispatcher:
         self.channels[worker.name] = aio_channel(worker.grpc_address(), self.config.grpc_token,
                                                  CHANNEL_OPTIONS + RECONNECT_OPTIONS + KEEPALIVE_OPTIONS)
         self.stubs[worker.name] = pb_grpc.WorkerStub(self.channels[worker.name])
-        self.slots.setdefault(worker.name, asyncio.Semaphore(self.config.jobs_per_worker))
+        self.slots.setdefault(worker.name, ClassSlots(self.config.jobs_per_worker, reserved=1))
         if old is not None:
             asyncio.get_running_loop().create_task(old.close(grace=30))
 
