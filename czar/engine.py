@@ -24,11 +24,14 @@ from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
 from czar.shadow_pool import ShadowPool
 from czar.plan import QueryPlan, Shape, build_plan
+from czar.dialect import render
+from czar.plan_phases import (check_uncorrelated, czar_sources, default_names, find_phases,
+                              place_table, prepare, query_names, substitute)
 from czar.streaming import FannedIn, OneStream, RowWindow
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError, not_supported
 from qserv.mariadb import MariaDBServer
-from qserv.metadata import META_DB, SHADOW_USER, director_index_table
+from qserv.metadata import META_DB, RESULT_DB, SHADOW_USER, director_index_table
 
 log = logging.getLogger("czar.engine")
 FETCH_ROWS = 10_000
@@ -100,8 +103,18 @@ class QueryEngine:
     def new_query_id(self) -> str:
         return f"{self._prefix}_{next(self._ids)}"
 
-    async def plan(self, select: exp.Select, default_db: str | None, output_names: list[str]) -> QueryPlan:
+    async def plan(self, select: exp.Select, default_db: str | None, output_names: list[str],
+                   merged: bool = False) -> QueryPlan:
+        """The plan of a SELECT; `merged`: its rows are wanted in a czar table (a sub-query)."""
         view = await self.refresh_catalog()
+        phases = find_phases(select) if isinstance(select, exp.Select) else []
+        if phases:
+            return await self._phase_plan(select, phases, default_db, output_names, merged)
+        sources = czar_sources(select)
+        if sources is not None:
+            return await self._czar_plan(select, sources, default_db, output_names, merged)
+        if not isinstance(select, exp.Select) or select.args.get("from_") is None:
+            raise not_supported(f"this kind of query ({select.key.upper()} without tables)")
         ctx = QueryContext(select=select, default_db=default_db, catalog=view, output_names=output_names)
         select = analyze(select, ctx)
         for ref in ctx.tables:
@@ -113,10 +126,167 @@ class QueryEngine:
         chunks = set(view.placement.get(ctx.database.lower(), {}))
         if ctx.chunk_restriction is not None:
             chunks &= ctx.chunk_restriction
-        plan = build_plan(select, ctx, sorted(chunks))
+        plan = build_plan(select, ctx, sorted(chunks), merged=merged)
         plan.pruned_by = list(ctx.pruned_by)
         plan.few_rows = few_rows(ctx.index_lookups)
         return plan
+
+    async def _phase_plan(self, select: exp.Select, phases, default_db, output_names,
+                          merged: bool) -> QueryPlan:
+        """A two-phase plan (czar/plan_phases.py): each sub-query planned now; the outer query
+        once their rows are known."""
+        for phase in phases:
+            check_uncorrelated(phase.select, self.catalog.view, default_db)
+            inner = prepare(phase)
+            phase.plan = await self.plan(inner, default_db, default_names(inner), merged=True)
+        database = next((p.plan.database for p in phases if p.plan.database), default_db or "")
+        return QueryPlan(database=database, chunk_template="", shadow_sql="", merge_sql="",
+                         partitioned=False, shape=Shape.TWO_PHASE, phases=phases, outer=select,
+                         default_db=default_db, output_names=list(output_names), merged=merged)
+
+    async def _czar_plan(self, query: exp.Query, sources, default_db, output_names,
+                         merged: bool) -> QueryPlan:
+        """Derived tables / set operations: each source planned now (its rows go to a czar
+        table), the query over them runs on the czar (czar/plan_phases.py)."""
+        for source in sources:
+            source.plan = await self.plan(source.select.copy(), default_db, query_names(source.select),
+                                          merged=True)
+        database = next((s.plan.database for s in sources if s.plan.database), default_db or "")
+        return QueryPlan(database=database, chunk_template="", shadow_sql="", merge_sql="",
+                         partitioned=False, shape=Shape.ON_CZAR, phases=sources, outer=query,
+                         default_db=default_db, output_names=list(output_names), merged=merged)
+
+    async def _materialize(self, plan: QueryPlan, held: list[str]) -> str:
+        """The rows of a sub-query's plan into a new czar table (`result_<id>` in the result
+        database, leased: its id goes to `held`, whose tables the caller drops); returns the
+        table's name."""
+        if plan.shape is Shape.TWO_PHASE:
+            outer = await self._run_phases(plan)
+            outer.session_sql = plan.session_sql
+            plan = outer
+        query_id = self.new_query_id()
+        self.leases[query_id] = lease = Lease()
+        held.append(query_id)
+        plan._lease = lease  # the lease lives as long as the plan that made the table
+        name = f"result_{query_id}"
+        table = f"`{RESULT_DB}`.`{name}`"
+        inner_held: list[str] = []
+        result = None
+        try:
+            if plan.shape is Shape.ON_CZAR:
+                await self._materialize_sources(plan, inner_held)
+                sql = render(plan.outer)
+            elif plan.shape is Shape.EMPTY:
+                sql = plan.empty_sql
+            else:
+                result = await self._collect(plan, self.new_query_id())
+                sql = plan.merge_for(result.name)
+            async with self.pool.acquire() as conn, conn.cursor() as cur:
+                if plan.session_sql:
+                    await cur.execute(plan.session_sql)
+                await cur.execute(deadline.limited(f"CREATE TABLE {table} ENGINE=MyISAM AS {sql}"))
+                if plan.session_sql:
+                    conn.close()
+        finally:
+            if result is not None:
+                await result.drop()
+            await self._drop_tables(inner_held)
+        return name
+
+    async def _materialize_sources(self, plan: QueryPlan, held: list[str]) -> None:
+        """Every source of an ON_CZAR plan into its czar table, put in its place in the query."""
+        for source in plan.phases:
+            source.plan.session_sql = plan.session_sql
+            place_table(source, RESULT_DB, await self._materialize(source.plan, held))
+
+    async def _drop_tables(self, query_ids: list[str]) -> None:
+        for query_id in query_ids:
+            try:
+                async with self.pool.acquire() as conn, conn.cursor() as cur:
+                    await cur.execute(f"DROP TABLE IF EXISTS `{RESULT_DB}`.`result_{query_id}`")
+            finally:
+                self._end_lease(query_id)
+
+    async def _execute_on_czar(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
+        """The sources into czar tables, then the query over them on the czar, its rows
+        streamed to the client; the tables go when the rows are read."""
+        held: list[str] = []
+        try:
+            await self._materialize_sources(plan, held)
+            conn = await self.raw_pool.acquire()
+        except BaseException:
+            await self._drop_tables(held)
+            raise
+        cur = conn.cursor(asyncmy.cursors.SSCursor)
+        try:
+            if plan.session_sql:
+                await cur.execute(plan.session_sql)
+            await cur.execute(deadline.limited(render(plan.outer)))
+        except BaseException:
+            await cur.close()
+            self._release(conn, plan.session_sql)
+            await self._drop_tables(held)
+            raise
+
+        async def batches():
+            try:
+                while True:
+                    batch = await cur.fetchmany(FETCH_ROWS)
+                    if not batch:
+                        break
+                    yield batch
+            finally:
+                await cur.close()
+                self._release(conn, plan.session_sql)
+                await self._drop_tables(held)
+
+        names = shadow.names
+        columns = [((names[i],) if i < len(names) else (d[0],)) + tuple(d[1:])
+                   for i, d in enumerate(cur.description)]
+        binary = [f.charsetnr == BINARY_CHARSET for f in cur._result.fields]
+        return QueryResult(columns=columns, binary=binary, batches=batches())
+
+    async def _run_phases(self, plan: QueryPlan) -> QueryPlan:
+        """Run the sub-queries of a two-phase plan, put their rows in the outer query, plan it."""
+        for phase in plan.phases:
+            phase.plan.session_sql = plan.session_sql
+            substitute(phase, await self._phase_rows(phase.plan, phase.row_limit + 1))
+        outer = await self.plan(plan.outer, plan.default_db, plan.output_names, merged=plan.merged)
+        outer.session_sql = plan.session_sql
+        return outer
+
+    async def _phase_rows(self, plan: QueryPlan, limit: int) -> list[tuple]:
+        """Up to `limit` rows of a sub-query's plan, as Python values."""
+        if plan.shape is Shape.TWO_PHASE:
+            plan = await self._run_phases(plan)
+        if plan.shape is Shape.ON_CZAR:
+            held: list[str] = []
+            try:
+                name = await self._materialize(plan, held)
+                async with self.pool.acquire() as conn, conn.cursor() as cur:
+                    await cur.execute(f"SELECT * FROM `{RESULT_DB}`.`{name}` LIMIT {int(limit)}")
+                    return list(await cur.fetchall())
+            finally:
+                await self._drop_tables(held)
+        if plan.shape is Shape.EMPTY:
+            async with self.pool.acquire() as conn, conn.cursor() as cur:
+                if plan.session_sql:
+                    await cur.execute(plan.session_sql)
+                await cur.execute(deadline.limited(plan.empty_sql))
+                rows = list(await cur.fetchmany(limit))
+                if plan.session_sql:
+                    conn.close()
+                return rows
+        result = await self._execute_merged(plan, raw=False)
+        rows: list[tuple] = []
+        try:
+            async for batch in result.batches:
+                rows.extend(batch)
+                if len(rows) >= limit:
+                    break
+        finally:
+            await result.batches.aclose()
+        return rows[:limit]
 
     async def plan_from_cache(self, hit: Hit) -> QueryPlan | None:
         """The plan of a cached shape for the client's numbers (czar/plan_cache.py), or None
@@ -179,6 +349,10 @@ class QueryEngine:
             return {row[0] for row in await cur.fetchall()}
 
     async def execute(self, plan: QueryPlan, shadow: ShadowResult) -> QueryResult:
+        if plan.shape is Shape.TWO_PHASE:
+            return await self.execute(await self._run_phases(plan), shadow)
+        if plan.shape is Shape.ON_CZAR:
+            return await self._execute_on_czar(plan, shadow)
         if not (plan.single_job and plan.few_rows) and any(d[1] == MYSQL_TYPE_BIT
                                                             for d in shadow.description):
             # OUTFILE writes BIT values as raw bytes, unescaped: a 0x09 or 0x0A would cut the
@@ -265,12 +439,56 @@ class QueryEngine:
                 yield rows
         return QueryResult(columns=shadow.description, binary=shadow.binary, batches=batches())
 
-    async def _execute_merged(self, plan: QueryPlan) -> QueryResult:
+    async def _execute_merged(self, plan: QueryPlan, raw: bool = True) -> QueryResult:
+        """Chunk results into the result table, the merge query over it; `raw`: values as the
+        bytes MariaDB sent (for the client), else Python values (for a sub-query)."""
         query_id = self.new_query_id()
         started = time.monotonic()
+        result = await self._collect(plan, query_id)
+        lease = self.leases[query_id]
+        try:
+            pool = self.raw_pool if raw else self.pool
+            conn = await pool.acquire()
+        except BaseException:
+            await result.drop()
+            self._end_lease(query_id)
+            raise
+        cur = conn.cursor(asyncmy.cursors.SSCursor)
+        try:
+            if plan.session_sql:  # the client's settings: this connection is not reused
+                await cur.execute(plan.session_sql)
+            await cur.execute(deadline.limited(plan.merge_for(result.name)))
+        except BaseException:
+            await cur.close()
+            self._release(conn, plan.session_sql, pool)
+            await result.drop()
+            self._end_lease(query_id)
+            raise
+
+        async def batches():
+            try:
+                while True:
+                    batch = await cur.fetchmany(FETCH_ROWS)
+                    if not batch:
+                        break
+                    yield batch
+            finally:
+                await cur.close()
+                self._release(conn, plan.session_sql, pool)
+                await result.drop()
+                self._end_lease(query_id, lease)
+                log.info("query %s done in %.3f s", query_id, time.monotonic() - started)
+
+        binary = [f.charsetnr == BINARY_CHARSET for f in cur._result.fields]
+        return QueryResult(columns=cur.description, binary=binary, batches=batches())
+
+    async def _collect(self, plan: QueryPlan, query_id: str) -> ResultTable:
+        """Every chunk job's rows in the result table of `query_id` (leased until dropped)."""
+        started = time.monotonic()
         view = self.catalog.view
-        lease = self.leases[query_id] = Lease()
+        self.leases[query_id] = lease = Lease()
         result = ResultTable(self.pool, query_id, self.config.max_result_rows, plan.session_sql)
+        result._lease = lease
         try:
             await result.create(plan.shadow_sql)
         except BaseException:
@@ -286,39 +504,11 @@ class QueryEngine:
                                       session_sql=plan.session_sql)
             log.info("query %s: %d chunks in %d jobs dispatched in %.3f s", query_id,
                      len(plan.chunks), len(jobs), time.monotonic() - started)
-            conn = await self.raw_pool.acquire()
         except BaseException:
             await result.drop()
             self._end_lease(query_id)
             raise
-        cur = conn.cursor(asyncmy.cursors.SSCursor)
-        try:
-            if plan.session_sql:  # the client's settings: this connection is not reused
-                await cur.execute(plan.session_sql)
-            await cur.execute(deadline.limited(plan.merge_for(result.name)))
-        except BaseException:
-            await cur.close()
-            self._release(conn, plan.session_sql)
-            await result.drop()
-            self._end_lease(query_id)
-            raise
-
-        async def batches():
-            try:
-                while True:
-                    batch = await cur.fetchmany(FETCH_ROWS)
-                    if not batch:
-                        break
-                    yield batch
-            finally:
-                await cur.close()
-                self._release(conn, plan.session_sql)
-                await result.drop()
-                self._end_lease(query_id, lease)
-                log.info("query %s done in %.3f s", query_id, time.monotonic() - started)
-
-        binary = [f.charsetnr == BINARY_CHARSET for f in cur._result.fields]
-        return QueryResult(columns=cur.description, binary=binary, batches=batches())
+        return result
 
     def _end_lease(self, query_id: str, lease: "Lease | None" = None) -> None:
         """The query's table and files are gone: the sweeper may forget it. (The result's
@@ -326,11 +516,11 @@ class QueryEngine:
         if self.leases.get(query_id) is lease or lease is None:
             self.leases.pop(query_id, None)
 
-    def _release(self, conn, session_sql: str) -> None:
+    def _release(self, conn, session_sql: str, pool=None) -> None:
         """Back to the pool, unless it carries a client's session settings (then closed)."""
         if session_sql:
             conn.close()
-        self.raw_pool.release(conn)
+        (pool or self.raw_pool).release(conn)
 
     async def close(self):
         self.shadows.close()

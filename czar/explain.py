@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from czar.dialect import render
 from czar.plan import QueryPlan, Shape
 
 COLUMNS = ["item", "value"]
@@ -29,6 +30,8 @@ def abbreviate(ids: list[int]) -> str:
 
 
 EXECUTION = {
+    Shape.TWO_PHASE: "two phases",
+    Shape.ON_CZAR: "on the czar",
     Shape.EMPTY: "empty: no chunk to visit; the czar answers over no rows (its empty shadow tables)",
     Shape.SINGLE_JOB: "single job: the query runs as is on one worker, no merge",
     Shape.STREAMED: "streamed: every chunk's rows go to the client, no merge",
@@ -49,7 +52,29 @@ def _execution(plan: QueryPlan) -> str:
     return text
 
 
+def _phase_rows(plan: QueryPlan) -> list[tuple[str, str]]:
+    """Every phase of a two-phase plan: each sub-query's own plan, then the outer query."""
+    n = len(plan.phases)
+    if plan.shape is Shape.TWO_PHASE:
+        execution = (f"two phases: {n} sub-quer{'y runs' if n == 1 else 'ies run'} first; their rows "
+                     "stand in the outer query as literals (an IN list on a director key becomes a "
+                     "director-index look-up), which is then planned")
+        last = f"outer query, planned with the rows of the phases before: {render(plan.outer)}"
+    else:
+        execution = (f"{n} source{'' if n == 1 else 's'} (derived tables, sides of a set operation) "
+                     "into tables of the czar, then the query over them on the czar")
+        last = f"on the czar, each source replaced by its table: {render(plan.outer)}"
+    rows = [("database", plan.database or ""), ("shape", plan.shape.value), ("execution", execution)]
+    for i, phase in enumerate(plan.phases, 1):
+        rows.append((f"phase {i}", f"{phase.kind} sub-query: {render(phase.select)}"))
+        rows += [(f"phase {i} {item}", value) for item, value in explain_rows(phase.plan)]
+    rows.append((f"phase {n + 1}", last))
+    return rows
+
+
 def explain_rows(plan: QueryPlan) -> list[tuple[str, str]]:
+    if plan.shape in (Shape.TWO_PHASE, Shape.ON_CZAR):
+        return _phase_rows(plan)
     if plan.partitioned:
         chunks, ids = str(len(plan.chunks)), abbreviate(plan.chunks)
     else:

@@ -515,9 +515,6 @@ class QservSession(Session):
         for i, name in typed.items():
             if i < len(description) and i < len(items) and not isinstance(items[i], exp.Alias):
                 description[i] = (name,) + tuple(description[i][1:])
-        if not isinstance(expression, exp.Select):
-            raise MysqlError("Qserv does not support UNION / INTERSECT / EXCEPT yet",
-                             code=ER_NOT_SUPPORTED_YET)
         return shadow
 
     async def _explain(self, expression: exp.Query, sql: str):

@@ -41,6 +41,10 @@ class Shape(enum.Enum):
     STREAMED = "streamed"              # every chunk's rows go straight to the client
     MERGED = "merged"                  # chunk results into a czar table, a merge query there
     NEAR_NEIGHBOUR = "near-neighbour"  # merged, each chunk joined with its overlap too
+    ON_CZAR = "on the czar"            # sources (derived tables, UNION sides) into czar tables,
+                                       # the query over them on the czar
+    TWO_PHASE = "two-phase"            # sub-queries first, their rows then stand in the outer
+                                       # query, which is planned then (czar/plan_phases.py)
 
 
 @dataclass
@@ -72,6 +76,14 @@ class QueryPlan:
     empty_sql: str = ""
     # Why the chunks send rows and the merge runs the whole query (ctx.on_czar), for EXPLAIN.
     on_czar: str = ""
+    # TWO_PHASE: the sub-queries (plan_phases.Phase, each with its own plan) and the outer
+    # query with them still in place, planned once their rows are in it.
+    phases: list = field(default_factory=list)
+    outer: exp.Select | None = None
+    default_db: str | None = None
+    output_names: list[str] = field(default_factory=list)
+    # Planned to load its rows into a czar table (a sub-query's plan): always merged.
+    merged: bool = False
     # How it runs; None: derived from the fields above (`choose_shape`) when built.
     shape: Shape | None = None
 
@@ -103,10 +115,12 @@ def choose_shape(plan: QueryPlan, chunks_known: bool = True) -> Shape:
     return Shape.MERGED
 
 
-def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None = None) -> QueryPlan:
+def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None = None,
+               merged: bool = False) -> QueryPlan:
     """The plan for visiting `chunks` (None: unknown yet, build every form). When a single job
     answers (one chunk, or replicated tables only), only the direct form is built: rendering
-    SQL is most of the czar's work for a point query."""
+    SQL is most of the czar's work for a point query. `merged`: the rows must end in the
+    czar's result table (a sub-query's plan), so the map/reduce form whatever the chunks."""
     partitioned = bool(ctx.partitioned_tables)
     if partitioned and chunks == []:
         return QueryPlan(database=ctx.database, chunk_template="", shadow_sql="", merge_sql="",
@@ -121,7 +135,7 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
         streamable, window = False, None
     direct = render(chunk_tables(per_chunk_limit(select, window) if window else select, ctx,
                                  CHUNK_MARKER))
-    if chunks is not None and (not partitioned or len(chunks) == 1):
+    if chunks is not None and (not partitioned or len(chunks) == 1) and not merged:
         return QueryPlan(database=ctx.database, direct_template=direct, chunk_template="",
                          shadow_sql="", merge_sql="", chunks=list(chunks) if partitioned else [],
                          partitioned=partitioned, row_window=window, shape=Shape.SINGLE_JOB)
@@ -133,7 +147,8 @@ def build_plan(select: exp.Select, ctx: QueryContext, chunks: list[int] | None =
         plan.empty_sql = render(chunk_tables(select, ctx, None))
     if chunks is not None:
         plan.chunks = list(chunks)
-    plan.shape = choose_shape(plan, chunks_known=chunks is not None)
+    plan.shape = Shape.MERGED if merged else choose_shape(plan, chunks_known=chunks is not None)
+    plan.merged = merged
     return plan
 
 

@@ -40,6 +40,7 @@ def validate(select: exp.Select, ctx: QueryContext) -> exp.Select:
     for node in select.walk():
         if isinstance(node, (exp.Subquery, exp.Exists)) or (
                 isinstance(node, exp.Select) and node is not select):
+            # those outside FROM run first (czar/plan_phases.py): any left here is not handled
             raise not_supported("sub-queries", "rewrite as a join or run two queries")
         if isinstance(node, (exp.Parameter, exp.Placeholder)) or (
                 isinstance(node, exp.PropertyEQ)):

@@ -1,0 +1,239 @@
+"""Two-phase plans: a sub-query that does not refer to the outer query runs first, through
+the planner like any query; its rows then stand in the outer query as literals, and the outer
+query is planned (so an `IN` list on a director key becomes a director-index look-up).
+
+    SELECT * FROM Object WHERE objectId IN (SELECT objectId FROM Source WHERE psfFlux > 900)
+    phase 1: SELECT objectId FROM Source WHERE psfFlux > 900           -> 13, 29, 4203
+    phase 2: SELECT * FROM Object WHERE objectId IN (13, 29, 4203)     (director index)
+
+`x IN (sub)` / `x NOT IN (sub)` become literal lists (NULLs kept, so NOT IN answers as MariaDB
+does); an empty result makes `IN` false. `EXISTS (sub)` becomes 1 or 0 (the sub-query stops
+at its first row). A scalar `(sub)` becomes its value (NULL without rows, error 1242 with more
+than one). Sub-queries in FROM, correlated ones and `= ANY (...)` are refused by name (1235).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from czar.catalog_cache import CatalogView
+from qserv.errors import QservError, not_supported
+
+ER_SUBQUERY_NO_1_ROW = 1242
+MAX_VALUES = 20_000          # rows of an IN sub-query that may stand in the outer query
+MAX_LITERAL_BYTES = 2 << 20  # and the size of their text
+
+
+@dataclass
+class Phase:
+    """One sub-query to run before the outer query: `node` is where its result goes."""
+
+    kind: str                 # "in", "exists" or "scalar"
+    node: exp.Expr            # the In / Exists / Subquery node in the outer query
+    select: exp.Select        # the sub-query
+    plan: object = None       # its QueryPlan (czar/plan.py), set by the engine
+
+    @property
+    def row_limit(self) -> int:
+        return {"in": MAX_VALUES, "exists": 1, "scalar": 2}[self.kind]
+
+
+def find_phases(select: exp.Select) -> list[Phase]:
+    """The sub-queries of `select` outside FROM, outermost first (their own sub-queries are
+    found when they are planned); 1235 for the forms not handled."""
+    phases = []
+    for node in _walk_outside_subqueries(select):
+        if isinstance(node, (exp.Any, exp.All)) and isinstance(node.this, (exp.Subquery, exp.Select)):
+            raise not_supported("comparisons with ANY / ALL / SOME (sub-query)", "use IN or EXISTS")
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            inner = _inner_select(node.args["query"])
+            phases.append(Phase("in", node, inner))
+        elif isinstance(node, exp.Exists):
+            phases.append(Phase("exists", node, _inner_select(node.this)))
+        elif isinstance(node, exp.Subquery) and not isinstance(node.parent, (exp.In, exp.From, exp.Join)):
+            phases.append(Phase("scalar", node, _inner_select(node)))
+    return phases
+
+
+def _walk_outside_subqueries(select: exp.Select):
+    """Nodes of `select` itself: not inside a sub-query (yielding the sub-query's own node)."""
+    stack = [select]
+    while stack:
+        node = stack.pop()
+        yield node
+        if node is not select and isinstance(node, (exp.Subquery, exp.Exists, exp.Select)):
+            continue
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            stack.append(node.this)
+            continue
+        for child in reversed(list(node.iter_expressions())):   # in order, left to right
+            if isinstance(child, (exp.From, exp.Join)):
+                continue  # FROM sources: derived tables are czar_sources'
+            stack.append(child)
+
+
+def _inner_select(node: exp.Expr) -> exp.Select:
+    inner = node.this if isinstance(node, exp.Subquery) else node
+    if not isinstance(inner, exp.Select):
+        raise not_supported("UNION / INTERSECT / EXCEPT inside a sub-query")
+    return inner
+
+
+def check_uncorrelated(inner: exp.Select, catalog: CatalogView, default_db: str | None) -> None:
+    """1235 when the sub-query names a column of the outer query (a correlated sub-query):
+    every column must belong to one of its own FROM tables."""
+    from czar.analysis.resolve_tables import from_tables
+    names, columns = set(), set()
+    for source in from_tables(inner):
+        if not isinstance(source, exp.Table):
+            return  # a derived table inside: refused when the sub-query is planned
+        names |= {source.name.lower(), (source.alias or source.name).lower()}
+        spec = catalog.table(source.db or default_db or "", source.name)
+        if spec is not None:
+            columns |= {c.lower() for c in spec.column_names} | {"chunkid", "subchunkid"}
+    aliases = {i.alias.lower() for i in inner.expressions if isinstance(i, exp.Alias)}
+    for column in _walk_outside_subqueries(inner):
+        if not isinstance(column, exp.Column) or isinstance(column.this, exp.Star):
+            continue
+        if column.table and column.table.lower() not in names:
+            raise not_supported(f"correlated sub-queries (the sub-query names {column.sql('mysql')})",
+                                "join the tables instead")
+        if not column.table and column.name.lower() not in columns | aliases:
+            raise not_supported(f"correlated sub-queries (the sub-query names {column.name})",
+                                "join the tables instead")
+
+
+def prepare(phase: Phase) -> exp.Select:
+    """The sub-query as it runs: EXISTS needs one row only, IN each value once."""
+    inner = phase.select.copy()
+    if phase.kind == "exists":
+        inner.set("limit", exp.Limit(expression=exp.Literal.number(1)))
+    elif phase.kind == "in":
+        inner.set("distinct", exp.Distinct())
+    return inner
+
+
+def default_names(select: exp.Select) -> list[str]:
+    """Column names for a sub-query's result (only its values matter): the alias, the
+    column's name, else the expression's text."""
+    names = []
+    for item in select.expressions:
+        if isinstance(item, exp.Alias):
+            names.append(item.alias)
+        elif isinstance(item, exp.Column):
+            names.append(item.name)
+        else:
+            names.append(item.sql("mysql"))
+    return names
+
+
+def substitute(phase: Phase, rows: list[tuple]) -> None:
+    """Put a sub-query's rows in its place in the outer query."""
+    if phase.kind == "exists":
+        phase.node.replace(exp.Literal.number(1 if rows else 0))
+        return
+    if phase.kind == "scalar":
+        if len(rows) > 1:
+            raise QservError(ER_SUBQUERY_NO_1_ROW, "Subquery returns more than 1 row")
+        phase.node.replace(exp.Paren(this=literal(rows[0][0] if rows else None)))
+        return
+    if len(rows) > MAX_VALUES:
+        raise not_supported(f"IN sub-queries with more than {MAX_VALUES} rows",
+                            "narrow the sub-query, or join the tables")
+    if not rows:
+        phase.node.replace(exp.Literal.number(0))  # x IN (no rows) is false, even for NULL x
+        return
+    values = [literal(row[0]) for row in rows]
+    if sum(len(v.sql("mysql")) for v in values) > MAX_LITERAL_BYTES:
+        raise not_supported("IN sub-queries whose values exceed 2 MB of SQL text")
+    phase.node.set("query", None)
+    phase.node.set("expressions", values)
+
+
+def literal(value) -> exp.Expr:
+    """A Python value read from MariaDB as the SQL literal of the same value and kind."""
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Literal.number(int(value))
+    if isinstance(value, int):
+        return exp.Literal.number(str(value))
+    if isinstance(value, float):  # a DOUBLE literal (with an exponent), not a DECIMAL one
+        text = repr(abs(value))
+        number = exp.Literal(this=text if "e" in text else text + "E0", is_string=False)
+        return exp.Neg(this=number) if value < 0 else number
+    if isinstance(value, decimal.Decimal):
+        return exp.Literal.number(str(value))
+    if isinstance(value, (bytes, bytearray)):
+        return exp.HexString(this=bytes(value).hex())
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return exp.Literal.string(value.isoformat(sep=" ") if isinstance(value, datetime.datetime)
+                                  else value.isoformat())
+    if isinstance(value, datetime.timedelta):
+        seconds = int(value.total_seconds())
+        sign = "-" if seconds < 0 else ""
+        seconds = abs(seconds)
+        return exp.Literal.string(f"{sign}{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}")
+    return exp.Literal.string(str(value))
+
+
+# ---- queries over sub-query results on the czar: derived tables, UNION / INTERSECT / EXCEPT
+# Each source (a derived table of FROM, a side of a set operation) runs first through the
+# planner into a table of the czar's MariaDB; the query over them then runs there.
+#
+#     SELECT n, COUNT(*) FROM (SELECT objectId, COUNT(*) AS n FROM Source GROUP BY objectId) AS t
+#     GROUP BY n
+#     phase 1: the derived table, distributed   -> qservResult.result_<id>
+#     phase 2: SELECT n, COUNT(*) FROM qservResult.result_<id> AS t GROUP BY n   (on the czar)
+
+SET_OPERATIONS = (exp.Union, exp.Intersect, exp.Except)
+
+
+def czar_sources(query: exp.Query) -> list[Phase] | None:
+    """The sources a query over sub-query results reads (None: not such a query). 1235 when
+    such a query also names tables, which only the workers hold."""
+    from czar.analysis.resolve_tables import from_tables
+    if isinstance(query, SET_OPERATIONS):
+        # a side without FROM (SELECT 1, 2) runs on the czar as it is
+        return [Phase("table", side, side) for side in (query.left, query.right)
+                if not (isinstance(side, exp.Select) and side.args.get("from_") is None)]
+    if not isinstance(query, exp.Select):
+        return None
+    sources = from_tables(query)
+    derived = [s for s in sources if isinstance(s, exp.Subquery)]
+    if not derived:
+        return None
+    if len(derived) != len(sources):
+        raise not_supported("derived tables joined with tables", "join inside the derived table")
+    inside = {id(n) for d in derived for n in d.walk()}
+    if any(id(node) not in inside for node in query.find_all(exp.Table)):
+        raise not_supported("derived tables with tables named outside them")
+    return [Phase("table", d, _inner_query(d.this)) for d in derived]
+
+
+def _inner_query(node: exp.Expr) -> exp.Query:
+    if not isinstance(node, exp.Query):
+        raise not_supported(f"this source in FROM ({node.key})")
+    return node
+
+
+def place_table(phase: Phase, db: str, table: str) -> None:
+    """Put the czar table `db`.`table` holding a source's rows in the source's place."""
+    name = exp.table_(table, db=db, quoted=True)
+    if isinstance(phase.node, exp.Subquery):
+        alias = phase.node.args.get("alias")
+        name.set("alias", alias.copy() if alias is not None else None)
+        phase.node.replace(name)
+    else:  # a side of a set operation
+        phase.node.replace(exp.select(exp.Star()).from_(name))
+
+
+def query_names(query: exp.Query) -> list[str]:
+    """Column names of a source: those of its (leftmost) SELECT."""
+    while isinstance(query, SET_OPERATIONS):
+        query = query.left
+    return default_names(query)

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM Object WHERE EXISTS (SELECT 1 FROM Source WHERE psfFlux > 400) AND flags = 2

@@ -1,0 +1,1 @@
+SELECT flags, COUNT(*) AS n, (SELECT COUNT(*) FROM Source) AS total FROM Object GROUP BY flags

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM Object WHERE name IN (SELECT name FROM Object WHERE objectId < 100)

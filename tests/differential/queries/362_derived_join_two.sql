@@ -1,0 +1,1 @@
+SELECT a.flags, a.n, b.m FROM (SELECT flags, COUNT(*) AS n FROM Object GROUP BY flags) AS a JOIN (SELECT flags, MAX(gMag) AS m FROM Object WHERE extendedness = 1 GROUP BY flags) AS b ON a.flags = b.flags

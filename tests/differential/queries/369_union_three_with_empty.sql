@@ -1,0 +1,1 @@
+SELECT 'a' AS k, COUNT(*) FROM Object UNION ALL SELECT 'b', COUNT(*) FROM Source WHERE psfFlux < -5 UNION ALL SELECT 'c', COUNT(*) FROM Filter
