@@ -250,13 +250,14 @@ class QueryEngine:
         """Run the sub-queries of a two-phase plan, put their rows in the outer query, plan it."""
         for phase in plan.phases:
             phase.plan.session_sql = plan.session_sql
-            substitute(phase, await self._phase_rows(phase.plan, phase.row_limit + 1))
+            substitute(phase, *await self._phase_rows(phase.plan, phase.row_limit + 1))
         outer = await self.plan(plan.outer, plan.default_db, plan.output_names, merged=plan.merged)
         outer.session_sql = plan.session_sql
         return outer
 
-    async def _phase_rows(self, plan: QueryPlan, limit: int) -> list[tuple]:
-        """Up to `limit` rows of a sub-query's plan, as Python values."""
+    async def _phase_rows(self, plan: QueryPlan, limit: int) -> tuple[list[tuple], list[int]]:
+        """Up to `limit` rows of a sub-query's plan, as Python values, and its columns' MySQL
+        type codes."""
         if plan.shape is Shape.TWO_PHASE:
             plan = await self._run_phases(plan)
         if plan.shape is Shape.ON_CZAR:
@@ -265,7 +266,7 @@ class QueryEngine:
                 name = await self._materialize(plan, held)
                 async with self.pool.acquire() as conn, conn.cursor() as cur:
                     await cur.execute(f"SELECT * FROM `{RESULT_DB}`.`{name}` LIMIT {int(limit)}")
-                    return list(await cur.fetchall())
+                    return list(await cur.fetchall()), [d[1] for d in cur.description]
             finally:
                 await self._drop_tables(held)
         if plan.shape is Shape.EMPTY:
@@ -274,9 +275,10 @@ class QueryEngine:
                     await cur.execute(plan.session_sql)
                 await cur.execute(deadline.limited(plan.empty_sql))
                 rows = list(await cur.fetchmany(limit))
+                types = [d[1] for d in cur.description]
                 if plan.session_sql:
                     conn.close()
-                return rows
+                return rows, types
         result = await self._execute_merged(plan, raw=False)
         rows: list[tuple] = []
         try:
@@ -286,7 +288,7 @@ class QueryEngine:
                     break
         finally:
             await result.batches.aclose()
-        return rows[:limit]
+        return rows[:limit], [d[1] for d in result.columns]
 
     async def plan_from_cache(self, hit: Hit) -> QueryPlan | None:
         """The plan of a cached shape for the client's numbers (czar/plan_cache.py), or None

@@ -131,15 +131,17 @@ def default_names(select: exp.Select) -> list[str]:
     return names
 
 
-def substitute(phase: Phase, rows: list[tuple]) -> None:
-    """Put a sub-query's rows in its place in the outer query."""
+def substitute(phase: Phase, rows: list[tuple], types: list[int] | None = None) -> None:
+    """Put a sub-query's rows in its place in the outer query (`types`: the MySQL type codes
+    of its columns, which a scalar sub-query's value keeps)."""
     if phase.kind == "exists":
         phase.node.replace(exp.Literal.number(1 if rows else 0))
         return
     if phase.kind == "scalar":
         if len(rows) > 1:
             raise QservError(ER_SUBQUERY_NO_1_ROW, "Subquery returns more than 1 row")
-        phase.node.replace(exp.Paren(this=literal(rows[0][0] if rows else None)))
+        value = literal(rows[0][0] if rows else None)
+        phase.node.replace(exp.Paren(this=typed(value, types[0] if types else None)))
         return
     if len(rows) > MAX_VALUES:
         raise not_supported(f"IN sub-queries with more than {MAX_VALUES} rows",
@@ -152,6 +154,27 @@ def substitute(phase: Phase, rows: list[tuple]) -> None:
         raise not_supported("IN sub-queries whose values exceed 2 MB of SQL text")
     phase.node.set("query", None)
     phase.node.set("expressions", values)
+
+
+# MySQL type codes -> the CAST that gives a literal that type where a bare literal would not
+# (a BIGINT COUNT(*) of 5 reads as INT; a NULL has a type of its own)
+CASTS = {246: "DECIMAL(65, 30)", 5: "DOUBLE", 4: "FLOAT", 10: "DATE", 12: "DATETIME",
+         7: "DATETIME", 11: "TIME", 253: "CHAR", 254: "CHAR"}
+
+
+def typed(value: exp.Expr, type_code: int | None) -> exp.Expr:
+    """A scalar sub-query's value with the sub-query's column type: MariaDB types the column
+    of `(SELECT COUNT(*) ...)` BIGINT, of a sub-query without rows by its column."""
+    if type_code in (1, 2, 3, 9, 8):
+        # IF(1, v, <an INT or a BIGINT>) is v with that type (a CAST AS SIGNED of a short
+        # value is an INT in MariaDB)
+        exemplar = "9223372036854775807" if type_code == 8 else "0"
+        return exp.If(this=exp.Literal.number(1), true=value, false=exp.Literal.number(exemplar))
+    if type_code in (5, 246, 253, 254) and not isinstance(value, exp.Null):
+        return value                          # the literal has that type already
+    if type_code in CASTS:
+        return exp.Cast(this=value, to=exp.DataType.build(CASTS[type_code], dialect="mysql"))
+    return value
 
 
 def literal(value) -> exp.Expr:
