@@ -25,6 +25,13 @@ def headlines(r: dict) -> list[str]:
         out.append(f"{size}: {answers - wrong}/{answers} answers equal to the baseline's"
                    + (f" ({sum(v['n_errors'] for v in classes.values())} errors)"
                       if any(v["n_errors"] for v in classes.values()) else ""))
+    for db, x in r.get("load", {}).items():
+        p, i = x["partition"], x.get("ingest")
+        if i:
+            out.append(f"{db} ({p['rows']:,} rows): qserv partition {p['seconds']} s "
+                       f"({p['vs_floor']}x reading the CSV with pyarrow), qserv ingest into "
+                       f"{r['meta']['workers']} workers {i['seconds']} s ({i['vs_floor']}x LOAD "
+                       "DATA into one MariaDB)")
     fc = r.get("fixed")
     if fc and fc["hv1_fit_wall_ms"]["slope"] is not None:
         out.append(f"HV1 fixed cost: {fc['hv1_fit_wall_ms']['slope']:.2f} ms per chunk (min wall) "
