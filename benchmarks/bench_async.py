@@ -159,6 +159,31 @@ def main(argv=None):
             ids = [r[0] for r in cur.fetchall()]
         summary, rows = {"objects": args.objects, "workers": args.workers, "clients": args.clients}, []
 
+        # 0. shared scans: what a second scan of the same table at the same time costs (if
+        # two concurrent scans take twice one, the work is per query, not the reading)
+        h0 = Http(config)
+        one = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            h0.wait(h0.submit(SCAN))
+            one.append(time.perf_counter() - t)
+        two = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            pair = [threading.Thread(target=lambda: Http(config).wait(Http(config).submit(SCAN)))
+                    for _ in range(2)]
+            for th in pair:
+                th.start()
+            for th in pair:
+                th.join()
+            two.append(time.perf_counter() - t)
+        summary["scan_alone_s"] = round(statistics.median(one), 2)
+        summary["two_concurrent_scans_s"] = round(statistics.median(two), 2)
+        summary["two_scans_vs_one"] = round(statistics.median(two) / statistics.median(one), 2)
+        rows.append({"measure": "one async full scan (aggregate) / two at once", "p50 ms":
+                     f"{round(1000 * statistics.median(one))} / {round(1000 * statistics.median(two))}",
+                     "p99 ms": "", "rows/s": ""})
+
         # 1. look-ups alone, then with 2 async scans
         look_ups(config, ids, 5, 5)   # warm
         alone = look_ups(config, ids, args.clients, args.per_client)

@@ -22,6 +22,7 @@ import time
 import grpc
 from aiohttp import web
 
+from czar.http_query import OPENAPI_PATHS as QUERY_OPENAPI_PATHS
 from czar.http_query import VERSION as QUERY_API_VERSION, add_query_routes
 from czar.ingest import IngestController, IngestError
 from czar.login import users_of
@@ -133,7 +134,14 @@ def build_app(controller: IngestController, token: str,
 
     @routes.get("/openapi.json")
     async def openapi(request):
-        return web.json_response(OPENAPI)
+        if queries is None:
+            return web.json_response(OPENAPI)
+        document = {**OPENAPI, "paths": {**OPENAPI["paths"], **QUERY_OPENAPI_PATHS}}
+        document["components"] = {**OPENAPI["components"], "securitySchemes": {
+            **OPENAPI["components"]["securitySchemes"],
+            "basic": {"type": "http", "scheme": "basic",
+                      "description": "a user of the MySQL frontend (query routes)"}}}
+        return web.json_response(document)
 
     @routes.get("/meta/version")
     async def version(request):

@@ -387,3 +387,53 @@ async def _stream(request, fmt: str, row: dict, path, offset: int, limit: int | 
         await response.write(arrow.end())
     await response.write_eof()
     return response
+
+
+# ---- OpenAPI 3.1 (merged into the czar's /openapi.json) ------------------------------------
+def _param(name, where="query", typ="string", desc=""):
+    return {"name": name, "in": where, "required": where == "path", "description": desc,
+            "schema": {"type": typ}}
+
+
+def _operation(summary, params=(), body=None):
+    op = {"summary": summary, "security": [{"basic": []}], "parameters": list(params),
+          "responses": {"200": {"description": "success = 1, or success = 0 and error says why",
+                                "content": {"application/json": {"schema": {
+                                    "$ref": "#/components/schemas/Answer"}}}},
+                        "401": {"description": "no valid login"}}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+_ID = _param("id", "path", "integer", "query id (jobId)")
+_VERSION = _param("version", typ="integer", desc=f"API version expected ({MIN_VERSION}..{VERSION})")
+_SUBMIT = {"type": "object", "required": ["query"], "properties": {
+    "query": {"type": "string"}, "database": {"type": "string"},
+    "version": {"type": "integer"}, "request_id": {"type": "string",
+                                                   "description": "idempotent resubmission"},
+    "wait_s": {"type": "number", "description": "answer with the rows if done within"},
+    "max_rows": {"type": "integer", "description": "keep at most this many rows"},
+    "binary_encoding": {"type": "string", "enum": ["hex", "b64", "array"]}}}
+
+OPENAPI_PATHS = {
+    "/query": {"post": _operation("Run a query and answer with its rows ({schema, rows})",
+                                  body=_SUBMIT)},
+    "/query-async": {
+        "post": _operation("Submit a query: {queryId} at once", body=_SUBMIT),
+        "get": _operation("One's queries, newest first", [
+            _param("state", desc="comma-separated states"), _param("limit", typ="integer"),
+            _param("before", typ="integer", desc="ids below this one (paging)"), _VERSION])},
+    "/query-async/status/{id}": {"get": _operation(
+        "Status: queryId, status, totalChunks, completedChunks, collectedBytes, collectedRows, "
+        "finalRows, queryBeginEpoch, lastUpdateEpoch...",
+        [_ID, _param("wait", typ="number", desc="long poll: seconds to wait for the end"), _VERSION])},
+    "/query-async/result/{id}": {
+        "get": _operation("The result, streamed in a format, ending with an end or error marker",
+                          [_ID, _param("format", desc="json|jsonl|csv|arrow|parquet (or Accept)"),
+                           _param("offset", typ="integer"), _param("limit", typ="integer"),
+                           _param("page", typ="integer"), _param("page_rows", typ="integer"),
+                           _param("binary_encoding", desc="hex|b64|array"), _VERSION]),
+        "delete": _operation("Delete the result (the query reads EXPIRED)", [_ID, _VERSION])},
+    "/query-async/{id}": {"delete": _operation("Cancel the query", [_ID, _VERSION])},
+}

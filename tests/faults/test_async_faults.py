@@ -142,6 +142,11 @@ def test_czar_kill_and_restart(fcluster):
     while pid_alive(pid):
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    from tests.integration.test_cancel import worker_sleeps
+    deadline = time.monotonic() + 15   # workers stop what the dead czar left running
+    while worker_sleeps(fcluster):
+        assert time.monotonic() < deadline, "chunk queries of the dead czar still run"
+        time.sleep(0.1)
     up(fcluster, echo=lambda *_: None)   # starts what is missing: the czar
     s = state(fcluster, done)
     assert s["status"] == "COMPLETED"

@@ -148,6 +148,14 @@ def test_users_see_only_their_own_queries(acluster):
     bob.close()
 
 
+def test_openapi_lists_the_query_routes(acluster):
+    with urllib.request.urlopen(f"http://{acluster.host}:{acluster.http_port}/openapi.json") as r:
+        paths = json.loads(r.read())["paths"]
+    for path in ("/query", "/query-async", "/query-async/status/{id}", "/query-async/result/{id}",
+                 "/query-async/{id}", "/ingest/database"):
+        assert path in paths
+
+
 def test_wrong_login_and_version(acluster):
     with pytest.raises(urllib.error.HTTPError) as err:
         http(acluster, "GET", "/query-async", user="alice", headers={"Authorization": "Basic eDp5"})
