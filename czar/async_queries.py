@@ -82,6 +82,7 @@ class AsyncQueries:
         self.prepared: dict[int, Prepared] = {}
         self.abort_reason: dict[int, str] = {}
         self.users: dict[int, str] = {}
+        self.sync_ids: set[int] = set()   # POST /query: run through here, not capped
         self._sweeper: asyncio.Task | None = None
         self.stopping = False
         self._parquet_locks: dict[int, asyncio.Lock] = {}
@@ -170,7 +171,9 @@ class AsyncQueries:
 
     # ---- scheduling ----------------------------------------------------------------------
     def running_of(self, user: str) -> int:
-        return sum(1 for qid in self.tasks if self.users.get(qid) == user)
+        """The user's async queries executing (a sync one over HTTP is not capped)."""
+        return sum(1 for qid in self.tasks if self.users.get(qid) == user
+                   and qid not in self.sync_ids)
 
     def schedule(self) -> None:
         """Start the oldest queued queries of every user below the cap (called on submit and
@@ -184,7 +187,9 @@ class AsyncQueries:
             if qid in self.tasks:
                 continue
             self.users[qid] = user
-            if self.running_of(user) >= max(1, self.config.async_max_running):
+            if row["type"] == "SYNC":
+                self.sync_ids.add(qid)
+            elif self.running_of(user) >= max(1, self.config.async_max_running):
                 continue
             self.tasks[qid] = asyncio.create_task(self._run(row))
 
@@ -200,6 +205,7 @@ class AsyncQueries:
         finally:
             self.tasks.pop(qid, None)
             self.prepared.pop(qid, None)
+            self.sync_ids.discard(qid)
             self.schedule()
 
     async def _execute(self, qid: int, row: dict[str, Any]) -> None:
