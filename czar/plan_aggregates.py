@@ -84,7 +84,7 @@ def _merge_variance(agg: exp.AggFunc, cols: Columns, state: MergeState) -> exp.E
         this=exp.Paren(this=exp.Sub(this=mean.copy(), expression=mu)), expression=exp.Literal.number(2)))
     total = exp.Paren(this=exp.Add(this=exp.Sum(this=m2), expression=exp.Sum(this=spread)))
     sample = isinstance(agg, (exp.Variance, exp.StddevSamp))
-    count = exp.Sum(this=n.copy())
+    count: exp.Expr = exp.Sum(this=n.copy())
     if sample:
         count = exp.Sub(this=count, expression=exp.Literal.number(1))
     variance = exp.Div(this=total, expression=exp.func("NULLIF", count, exp.Literal.number(0)))

@@ -54,7 +54,7 @@ def chunk_tables(select: exp.Select, ctx: QueryContext, marker: str | None,
             table.set("alias", exp.TableAlias(this=exp.to_identifier(table.name, quoted=True)))
         name = table.name
         if ref is overlap_for and marker is not None:
-            name = ref.spec.overlap_table(marker)
+            name = f"{ref.spec.name}FullOverlap_{marker}"  # TableSpec.overlap_table, for a marker
         elif ref.partitioned and marker is not None:
             name = f"{table.name}_{marker}"
         table.set("this", exp.to_identifier(name, quoted=True))

@@ -24,12 +24,13 @@ def chunk_moments(values: Sequence[float]) -> tuple[int, float | None, float | N
 def combine(parts: Iterable[tuple[int, float | None, float | None]]) -> tuple[int, float | None, float | None]:
     """(N, mean, M2) of the union: mu = sum(n_i mean_i) / N,
     M2 = sum(M2_i) + sum(n_i (mean_i - mu)^2) (Chan, Golub, LeVeque)."""
-    parts = [p for p in parts if p[0]]
-    total = sum(n for n, _, _ in parts)
+    full = [(n, float(mean), float(m2)) for n, mean, m2 in parts
+            if n and mean is not None and m2 is not None]
+    total = sum(n for n, _, _ in full)
     if total == 0:
         return 0, None, None
-    mu = sum(n * mean for n, mean, _ in parts) / total
-    return total, mu, sum(m2 for _, _, m2 in parts) + sum(n * (mean - mu) ** 2 for n, mean, _ in parts)
+    mu = sum(n * mean for n, mean, _ in full) / total
+    return total, mu, sum(m2 for _, _, m2 in full) + sum(n * (mean - mu) ** 2 for n, mean, _ in full)
 
 
 def variance(moments, sample: bool = False) -> float | None:

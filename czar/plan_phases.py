@@ -34,7 +34,7 @@ class Phase:
 
     kind: str                 # "in", "exists" or "scalar"
     node: exp.Expr            # the In / Exists / Subquery node in the outer query
-    select: exp.Select        # the sub-query
+    select: exp.Query         # the sub-query (a SELECT; a source may be a set operation)
     plan: object = None       # its QueryPlan (czar/plan.py), set by the engine
 
     @property
@@ -107,7 +107,7 @@ def check_uncorrelated(inner: exp.Select, catalog: CatalogView, default_db: str 
                                 "join the tables instead")
 
 
-def prepare(phase: Phase) -> exp.Select:
+def prepare(phase: Phase) -> exp.Query:
     """The sub-query as it runs: EXISTS needs one row only, IN each value once."""
     inner = phase.select.copy()
     if phase.kind == "exists":
@@ -117,7 +117,7 @@ def prepare(phase: Phase) -> exp.Select:
     return inner
 
 
-def default_names(select: exp.Select) -> list[str]:
+def default_names(select: exp.Query) -> list[str]:
     """Column names for a sub-query's result (only its values matter): the alias, the
     column's name, else the expression's text."""
     names = []
