@@ -352,7 +352,10 @@ class AsyncQueries:
         if row["state"] not in RUNNING:
             raise QservError(ER_QSERV_CANCEL, f"Unknown or finished query ID: {qid}")
         task = self.tasks.get(qid)
-        if task is not None:
+        killer = self.registry.killers.get(qid)
+        if killer is not None:   # a sync query over MySQL: its statement is killed
+            await killer()
+        elif task is not None:
             self.abort_reason[qid] = reason
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

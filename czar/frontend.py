@@ -22,6 +22,7 @@ from mysql_mimic import MysqlServer, ResultColumn, ResultSet, Session
 from mysql_mimic.auth import IdentityProvider
 from mysql_mimic.session import Query
 from mysql_mimic.charset import CharacterSet
+from mysql_mimic.constants import KillKind
 from mysql_mimic.errors import SQLSTATES, MysqlError
 from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
@@ -555,6 +556,9 @@ class QservSession(Session):
             qid = registry.sync_started(self.username or "", self.database or "", text,
                                         len(plan.chunks) if plan.partitioned else 1)
             PROGRESS.set(registry.progress.get(qid))
+            control, connection_id = self.connection.control, self.connection.connection_id
+            if control is not None:   # CANCEL / KILL QUERY <query id> from elsewhere
+                registry.killers[qid] = lambda: control.kill(connection_id, KillKind.QUERY)
         try:
             result = await self.engine.execute(plan, shadow)
         except Exception as e:

@@ -34,7 +34,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import asyncmy
 
@@ -124,6 +124,8 @@ class Registry:
         self.progress: dict[int, Progress] = {}
         self._next_id = FIRST_ID
         self.live: dict[int, dict[str, Any]] = {}   # running sync queries
+        # running sync query -> how to stop it (the frontend's KILL QUERY of its connection)
+        self.killers: dict[int, Callable[[], Awaitable[None]]] = {}
         self._finished_sync: list[dict[str, Any]] = []
         self._flusher: asyncio.Task | None = None
         self.changed = asyncio.Condition()   # notified on every state change (long polls)
@@ -180,6 +182,7 @@ class Registry:
                    error: str | None = None) -> None:
         row = self.live.pop(qid, None)
         p = self.progress.pop(qid, None)
+        self.killers.pop(qid, None)
         if row is None:
             return
         now = time.time()

@@ -95,16 +95,16 @@ def test_running_cap_queues_a_users_further_queries(fcluster):
     first = sql(alice, "SUBMIT " + SLOWER)[0][0]
     second = sql(alice, "SUBMIT " + SLOWER)[0][0]
     wait_state(fcluster, first, "EXECUTING")
-    assert state(fcluster, second)["status"] == "QUEUED"
+    assert state(fcluster, second)["status"] == "QUEUED", state(fcluster, second)
     bob = connect(fcluster, "bob")   # another user is not held by alice's cap
     theirs = sql(bob, "SUBMIT SELECT COUNT(*) FROM Object WHERE objectId = 1")[0][0]
     assert wait_done(fcluster, theirs, user="bob")["status"] == "COMPLETED"
-    assert state(fcluster, first)["status"] == "EXECUTING"
-    assert state(fcluster, second)["status"] == "QUEUED"
+    assert state(fcluster, first)["status"] == "EXECUTING", state(fcluster, first)
+    assert state(fcluster, second)["status"] == "QUEUED", state(fcluster, second)
     sql(alice, f"CANCEL {first}")
     wait_state(fcluster, second, "EXECUTING")
     sql(alice, f"CANCEL {second}")
-    assert state(fcluster, second)["status"] == "ABORTED"
+    assert state(fcluster, second)["status"] == "ABORTED", state(fcluster, second)
     alice.close()
     bob.close()
 
@@ -179,3 +179,36 @@ def test_look_ups_do_not_wait_for_a_scan(fcluster):
     assert after["completedChunks"] - before <= 2 * 2 * 4, (before, after["completedChunks"])
     sql(conn, f"CANCEL {scan}")
     conn.close()
+
+
+def test_kill_a_sync_query_by_its_id(fcluster):
+    """A sync query is in the registry too: SHOW PROCESSLIST gives its id, and KILL QUERY <id>
+    (or CANCEL, or DELETE /query-async/<id>) from another session stops it."""
+    import threading
+    victim, errors = connect(fcluster), []
+
+    def run():
+        try:
+            sql(victim, SLOWER)
+        except pymysql.MySQLError as e:
+            errors.append(e)
+    thread = threading.Thread(target=run)
+    thread.start()
+    other = connect(fcluster)
+    deadline = time.monotonic() + 20
+    while not (found := [r for r in sql(other, "SHOW FULL PROCESSLIST")
+                         if r[1] == "SYNC" and r[-1] == SLOWER]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    sql(other, f"KILL QUERY {found[0][0]}")
+    thread.join(30)
+    assert not thread.is_alive() and errors, "the sync query was not stopped"
+    assert "interrupted" in str(errors[0]).lower() or "killed" in str(errors[0]).lower(), errors
+    from tests.integration.test_cancel import worker_sleeps
+    deadline = time.monotonic() + 5
+    while worker_sleeps(fcluster):
+        assert time.monotonic() < deadline, "chunk queries still run after KILL"
+        time.sleep(0.1)
+    assert sql(victim, "SELECT 1") == ((1,),)   # the session lives on
+    victim.close()
+    other.close()

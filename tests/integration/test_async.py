@@ -215,7 +215,7 @@ def test_cancel_during_a_scan(acluster):
     status = http(acluster, "GET", f"/query-async/status/{qid}")["status"]
     assert status["status"] == "ABORTED" and status["abortReason"] == "user"
     from tests.integration.test_cancel import worker_sleeps
-    deadline = time.monotonic() + 1.5
+    deadline = time.monotonic() + 3.0   # ~1 s on a quiet machine; this one is shared
     while worker_sleeps(acluster) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert worker_sleeps(acluster) == 0, "chunk queries still run on a worker after CANCEL"
