@@ -38,7 +38,8 @@ from qserv.catalog import DatabaseSpec
 from qserv.admin.cluster import down, up
 from qserv.config import ClusterConfig, MariaDBSettings
 from qserv.admin.demo import generate
-from qserv.admin.loader import load, load_single
+from qserv.admin.ingest_client import load
+from qserv.admin.oracle import load_single
 from qserv.mariadb import MariaDBServer, read_pid
 
 CLASSES = ("lookup", "cone", "scan")

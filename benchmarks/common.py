@@ -14,7 +14,8 @@ import pymysql
 from qserv.catalog import DatabaseSpec
 from qserv.admin.cluster import down, up
 from qserv.config import ClusterConfig, MariaDBSettings
-from qserv.admin.loader import load, load_single
+from qserv.admin.ingest_client import load
+from qserv.admin.oracle import load_single
 from qserv.mariadb import MariaDBServer
 
 RESULTS = Path(__file__).parent / "results"

@@ -34,17 +34,3 @@ def health(worker: WorkerConfig, token: str, timeout: float = 2.0) -> pb.HealthR
     except grpc.RpcError:
         return None
 
-
-def load_table(s: pb_grpc.WorkerStub, database: str, table: str, columns: list[str],
-               data: bytes) -> int:
-    """Send `data` (the loader CSV format, see worker/loader.py) into `database.table`."""
-    def batches():
-        yield pb.LoadBatch(database=database, table=table, columns=columns,
-                           tsv=data[:LOAD_PIECE])
-        for i in range(LOAD_PIECE, len(data), LOAD_PIECE):
-            yield pb.LoadBatch(tsv=data[i:i + LOAD_PIECE])
-    return s.LoadTable(batches()).rows
-
-
-def execute_ddl(s: pb_grpc.WorkerStub, statements: list[str], database: str = "") -> None:
-    s.ExecuteDdl(pb.DdlRequest(database=database, statements=statements))

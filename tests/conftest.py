@@ -19,7 +19,8 @@ from qserv.catalog import DatabaseSpec
 from qserv.admin.cluster import down, up
 from qserv.config import ClusterConfig, MariaDBSettings
 from qserv.admin.demo import generate
-from qserv.admin.loader import load, load_single
+from qserv.admin.ingest_client import load
+from qserv.admin.oracle import load_single
 from qserv.mariadb import MariaDBServer
 
 BASE_PORT = int(os.environ.get("QSERV_TEST_BASE_PORT", "23306"))

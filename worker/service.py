@@ -17,7 +17,6 @@ from qserv.v1 import worker_pb2_grpc as pb_grpc
 from worker.executor import ChunkQueryError, Executor
 from worker.ingest import IngestService
 from worker.leftovers import sweep_at_start, sweep_periodically
-from worker.loader import load_file, spool_path
 from worker.register import keep_registered
 
 log = logging.getLogger("worker")
@@ -96,27 +95,6 @@ class WorkerService(pb_grpc.WorkerServicer):
                     await cur.execute(stmt)
         self.executor.forget_query_pools()
         return pb.DdlReply()
-
-    async def LoadTable(self, request_iterator, context):
-        path = spool_path(self.mariadb.outfile_dir)
-        header = None
-        try:
-            with open(path, "wb") as f:
-                async for batch in request_iterator:
-                    if header is None:
-                        header = batch
-                    f.write(batch.tsv)
-            if header is None:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty load stream")
-            rows = await load_file(await self.executor.pool(), path, header.database,
-                                   header.table, list(header.columns))
-        except (ValueError, Exception) as e:
-            if isinstance(e, asyncio.CancelledError):
-                raise
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
-        finally:
-            path.unlink(missing_ok=True)
-        return pb.LoadReply(rows=rows)
 
     # Transactional ingest: see worker/ingest.py.
     async def LoadContribution(self, request_iterator, context):

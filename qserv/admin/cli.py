@@ -77,18 +77,11 @@ def cmd_load(args) -> int:
     started = time.monotonic()
     rejected: dict[str, int] = {}
     rejects = getattr(args, "rejects", None)      # (`qserv demo` calls this without it)
-    if getattr(args, "thin", False):
-        if rejects:
-            print("qserv load: --rejects needs the partitioner (not with --thin)", file=sys.stderr)
-            return USAGE
-        from qserv.admin.loader import load
-        counts = load(ClusterConfig.load(args.dir), spec, show_progress=not args.quiet)
-    else:   # qserv partition + qserv ingest (transactions, validation)
-        from qserv.admin.ingest_client import partition_and_ingest
-        counts = partition_and_ingest(ClusterConfig.load(args.dir), spec,
-                                      show_progress=not args.quiet, rejects=rejects,
-                                      rejected=rejected,
-                                      echo=(lambda *_: None) if args.quiet else print)
+    from qserv.admin.ingest_client import partition_and_ingest   # partition + transactional ingest
+    counts = partition_and_ingest(ClusterConfig.load(args.dir), spec,
+                                  show_progress=not args.quiet, rejects=rejects,
+                                  rejected=rejected,
+                                  echo=(lambda *_: None) if args.quiet else print)
     print(f"loaded {spec.name} in {time.monotonic() - started:.1f} s: "
           + ", ".join(f"{t} {n} rows" for t, n in counts.items()))
     if any(rejected.values()):
@@ -223,8 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write input rows that cannot be loaded (malformed, no position, child "
                          "without director) to FILE (table, file, line, reason, row; "
                          "tab-separated) and load the others, instead of stopping at the first")
-    sp.add_argument("--thin", action="store_true",
-                    help="the first, non-transactional loader instead of partition + ingest")
     sp.set_defaults(func=cmd_load)
     from partitioner.cli import add_parser as add_partition_parser
     add_partition_parser(sub)

@@ -747,8 +747,7 @@ def status_command(config, database: str | None, echo=print) -> int:
 
 
 def drop_command(config, database: str, echo=print) -> int:
-    """`qserv drop DB`: delete a database (published or being ingested, or loaded by the thin
-    loader) on every worker and in the czar's metadata, over DELETE /ingest/database/DB."""
+    """`qserv drop DB`: delete a database (published or being ingested) on every worker and in the czar's metadata, over DELETE /ingest/database/DB."""
     async def main():
         async with aiohttp.ClientSession() as session:
             client = IngestClient.for_config(config, session)
@@ -767,8 +766,8 @@ def drop_command(config, database: str, echo=print) -> int:
 
 
 async def _catalog_databases(config) -> set[str]:
-    """The databases the czar serves (SHOW DATABASES over its MySQL port): those loaded by
-    the thin loader have no ingest state."""
+    """The databases the czar serves (SHOW DATABASES over its MySQL port): a database
+    whose ingest state was lost is still found and dropped."""
     def show() -> set[str]:
         import pymysql
         try:
@@ -829,3 +828,11 @@ def partition_and_ingest(config, spec, *, out_dir: str | Path | None = None, job
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load(config, spec, *, show_progress: bool = True, jobs: int = 1) -> dict[str, int]:
+    """`qserv load` as a function: partition `spec` into a temporary directory and ingest it
+    (replacing a database of that name); returns the rows per table. The one load path of
+    the command line, the demo, the tests and the benchmarks."""
+    return partition_and_ingest(config, spec, jobs=jobs, show_progress=show_progress,
+                                echo=print if show_progress else (lambda *_: None))

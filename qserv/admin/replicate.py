@@ -16,8 +16,8 @@ How rows move, with the worker RPCs that exist (nothing new on workers): the sou
 MariaDB's OUTFILE text, streamed); the target gets the table's DDL (`ExecuteDdl`) and each
 transaction's rows as an ingest contribution (`LoadContribution`: tab-separated, backslash
 escapes, the same transaction id), which is how the ingest loaded them in the first place.
-So only tables loaded by the transactional ingest can be copied (`qserv load --thin` makes
-no replicas anyway). Rows pass through this process in the workers' 4 MB pieces, never whole;
+Every table is loaded by the transactional ingest (the one load path), so every table can
+be copied. Rows pass through this process in the workers' 4 MB pieces, never whole;
 up to `jobs` chunks are copied at once (threads), their placement written one at a time.
 """
 

@@ -84,24 +84,6 @@ class DdlReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class LoadBatch(_message.Message):
-    __slots__ = ("database", "table", "columns", "tsv")
-    DATABASE_FIELD_NUMBER: _ClassVar[int]
-    TABLE_FIELD_NUMBER: _ClassVar[int]
-    COLUMNS_FIELD_NUMBER: _ClassVar[int]
-    TSV_FIELD_NUMBER: _ClassVar[int]
-    database: str
-    table: str
-    columns: _containers.RepeatedScalarFieldContainer[str]
-    tsv: bytes
-    def __init__(self, database: _Optional[str] = ..., table: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ..., tsv: _Optional[bytes] = ...) -> None: ...
-
-class LoadReply(_message.Message):
-    __slots__ = ("rows",)
-    ROWS_FIELD_NUMBER: _ClassVar[int]
-    rows: int
-    def __init__(self, rows: _Optional[int] = ...) -> None: ...
-
 class ContributionHeader(_message.Message):
     __slots__ = ("database", "table", "trans_id", "create_sql", "columns", "fields_terminated_by", "fields_enclosed_by", "fields_escaped_by", "lines_terminated_by", "ignore_lines", "contribution_id")
     DATABASE_FIELD_NUMBER: _ClassVar[int]

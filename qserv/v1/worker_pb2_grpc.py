@@ -54,11 +54,6 @@ class WorkerStub:
                 request_serializer=qserv_dot_v1_dot_worker__pb2.DdlRequest.SerializeToString,
                 response_deserializer=qserv_dot_v1_dot_worker__pb2.DdlReply.FromString,
                 _registered_method=True)
-        self.LoadTable = channel.stream_unary(
-                '/qserv.v1.Worker/LoadTable',
-                request_serializer=qserv_dot_v1_dot_worker__pb2.LoadBatch.SerializeToString,
-                response_deserializer=qserv_dot_v1_dot_worker__pb2.LoadReply.FromString,
-                _registered_method=True)
         self.LoadContribution = channel.stream_unary(
                 '/qserv.v1.Worker/LoadContribution',
                 request_serializer=qserv_dot_v1_dot_worker__pb2.ContributionBatch.SerializeToString,
@@ -108,15 +103,7 @@ class WorkerServicer:
 
     def ExecuteDdl(self, request, context):
         """Run DDL on the worker's MariaDB, in order: the ingest controller creates the chunk
-        tables at publish and drops a deleted database; the thin loader creates its tables.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def LoadTable(self, request_iterator, context):
-        """Stream a TSV file into a table of the worker (LOAD DATA). The thin loader only
-        (`qserv load --thin`); the ingest uses LoadContribution.
+        tables at publish and drops a deleted database; `qserv replicate` creates a copy's tables.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -179,11 +166,6 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.ExecuteDdl,
                     request_deserializer=qserv_dot_v1_dot_worker__pb2.DdlRequest.FromString,
                     response_serializer=qserv_dot_v1_dot_worker__pb2.DdlReply.SerializeToString,
-            ),
-            'LoadTable': grpc.stream_unary_rpc_method_handler(
-                    servicer.LoadTable,
-                    request_deserializer=qserv_dot_v1_dot_worker__pb2.LoadBatch.FromString,
-                    response_serializer=qserv_dot_v1_dot_worker__pb2.LoadReply.SerializeToString,
             ),
             'LoadContribution': grpc.stream_unary_rpc_method_handler(
                     servicer.LoadContribution,
@@ -314,33 +296,6 @@ class Worker:
             '/qserv.v1.Worker/ExecuteDdl',
             qserv_dot_v1_dot_worker__pb2.DdlRequest.SerializeToString,
             qserv_dot_v1_dot_worker__pb2.DdlReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def LoadTable(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
-            '/qserv.v1.Worker/LoadTable',
-            qserv_dot_v1_dot_worker__pb2.LoadBatch.SerializeToString,
-            qserv_dot_v1_dot_worker__pb2.LoadReply.FromString,
             options,
             channel_credentials,
             insecure,

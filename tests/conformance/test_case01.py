@@ -17,7 +17,8 @@ import sqlglot
 from sqlglot import exp
 
 from qserv.catalog import DatabaseSpec
-from qserv.admin.loader import load, load_single
+from qserv.admin.ingest_client import load
+from qserv.admin.oracle import load_single
 from tests.conftest import assert_same_result, czar_connect, query
 
 CASE01 = Path(__file__).resolve().parents[1] / "case01" / "case01.yaml"

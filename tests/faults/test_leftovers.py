@@ -21,7 +21,7 @@ import pytest
 
 from qserv.catalog import DatabaseSpec
 from qserv.admin.cluster import czar_mariadb, up, worker_mariadb
-from qserv.admin.loader import load
+from qserv.admin.ingest_client import load
 from qserv.mariadb import pid_alive, read_pid
 from tests.conftest import BASE_PORT, assert_same_result, czar_connect, query, running_cluster
 

@@ -80,8 +80,9 @@ def test_every_rpc_kind_needs_the_token(demo_cluster, token):
             statements=[f"CREATE DATABASE {evil}"]), timeout=10),
         "RunChunkQuery (server stream)": lambda: list(stub.RunChunkQuery(pb.ChunkQueryRequest(
             query_id="probe", database="demo", sql_template="SELECT 1"), timeout=10)),
-        "LoadTable (client stream)": lambda: stub.LoadTable(iter([pb.LoadBatch(
-            database="demo", table="Filter", columns=["filterId"], tsv=b'"9"\n')]), timeout=10),
+        "LoadContribution (client stream)": lambda: stub.LoadContribution(iter([pb.ContributionBatch(
+            header=pb.ContributionHeader(database="demo", table="Filter", trans_id=1,
+                                         columns=["filterId"]), data=b"9\n")]), timeout=10),
     }
     for name, call in calls.items():
         with pytest.raises(grpc.RpcError) as e:

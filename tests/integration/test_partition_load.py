@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from qserv.catalog import DatabaseSpec
-from qserv.admin.loader import load, partition_to
+from qserv.admin.ingest_client import load
+from qserv.admin.oracle import partition_to
 from qserv.mariadb import MariaDBServer
 from tests.conftest import czar_connect, query
 

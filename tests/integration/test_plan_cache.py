@@ -13,7 +13,7 @@ import pytest
 
 from qserv.catalog import DatabaseSpec
 from qserv.admin.demo import generate
-from qserv.admin.loader import load
+from qserv.admin.ingest_client import load
 from tests.conftest import assert_same_result, czar_connect, query
 
 # Each shape runs REPEAT times with other numbers: shape seen, parameters found, planned, then
