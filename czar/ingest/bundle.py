@@ -20,7 +20,15 @@ import json
 import time
 from typing import AsyncIterator
 
-
+from czar.ingest.schema import (
+    FAILED,
+    FINISHED,
+    IN_PROGRESS,
+    PIECE,
+    Dialect,
+    IngestError,
+    check_name,
+)
 from qserv.catalog import CHUNK_COLUMNS, DIRECTOR
 from qserv.metadata import META_DB, MetadataStore
 from qserv.v1 import worker_pb2 as pb
@@ -29,7 +37,6 @@ MAX_LISTING = 64 << 20      # the JSON line: ~100 bytes a file
 
 
 async def _split_listing(body: AsyncIterator[bytes]) -> tuple[dict, bytes, AsyncIterator[bytes]]:
-    from czar.ingest import IngestError
     head = bytearray()
     it = body.__aiter__()
     while True:
@@ -58,7 +65,6 @@ async def _split_listing(body: AsyncIterator[bytes]) -> tuple[dict, bytes, Async
 async def contribute_bundle(c, q, body: AsyncIterator[bytes]) -> dict:
     """Load the files of a bundle (see the module docstring) in transaction
     `q['transaction_id']`; the rows of each file."""
-    from czar.ingest import FAILED, FINISHED, IN_PROGRESS, STARTED, Dialect, IngestError, check_name
     try:
         trans_id = int(q["transaction_id"])
     except (KeyError, ValueError):
@@ -105,10 +111,7 @@ async def contribute_bundle(c, q, body: AsyncIterator[bytes]) -> dict:
                           f"{files[0]['chunk']} is on {workers}, but "
                           + ", ".join(f"{k} on {v}" for k, v in list(others.items())[:5]))
     # Check and register atomically (no await in between) against commit/abort.
-    if t["state"] != STARTED or trans_id in c.closing:
-        raise IngestError(f"transaction {trans_id} is {t['state']}"
-                          + (" (closing)" if trans_id in c.closing else "")
-                          + ": no contribution accepted", 409)
+    c.check_accepting(t)
     inflight = c.inflight[trans_id]
     inflight.count += 1
     inflight.done.clear()
@@ -181,7 +184,6 @@ async def contribute_bundle(c, q, body: AsyncIterator[bytes]) -> dict:
 async def _stream(c, trans_id: int, workers: list[str], header: pb.BundleHeader, rest: bytes,
                   body: AsyncIterator[bytes], expected: int) -> tuple[list[int], int]:
     """Tee the bundle's bytes to a LoadBundle call on each worker; the rows of each file."""
-    from czar.ingest import PIECE, IngestError
     inflight = c.inflight[trans_id]
     calls = {w: c.stub(w).LoadBundle() for w in workers}
     inflight.calls.update(calls.values())
