@@ -153,19 +153,7 @@ class BundleLoader:
         if not first.HasField("header"):
             raise ContributionError("the first message must carry the header")
         h = first.header
-        db = _name(h.database, "database")
-        if h.trans_id <= 0:
-            raise ContributionError("trans_id must be > 0")
-        trans = int(h.trans_id)
-        for f in h.files:
-            _name(f.table, "table")
-            if f.bytes < 0:
-                raise ContributionError(f"{f.table}: negative size")
-            if f.create_sql and (
-                    not f.create_sql.startswith(f"CREATE TABLE IF NOT EXISTS `{db}`.`{f.table}`")
-                    or f"(PARTITION p{trans} VALUES IN ({trans}))" not in f.create_sql):
-                raise ContributionError("create_sql must create the contribution's table "
-                                        "with the transaction's partition")
+        db, trans = _checked_header(h)
         pool = await self.pool_factory()
         # Tables are created in the files' order while the first files load (both wait on
         # MariaDB more than on the CPU): a load waits for its own table only.
@@ -179,127 +167,27 @@ class BundleLoader:
             finally:
                 ddl_seconds = time.monotonic() - started
         ddl_task = asyncio.ensure_future(ddl_done())
-
-        pending = memoryview(first.data)
-        waited = 0.0
-        rows: list[int] = [0] * len(h.files)
-        slots = asyncio.Semaphore(LOADERS)
-        tasks: list[asyncio.Task] = []
-        failed: list[BaseException] = []
-
-        async def take(n: int, f) -> memoryview:
-            """The next `n` bytes of the stream (at most; a piece at a time)."""
-            nonlocal pending, waited
-            while not pending:
-                t = time.monotonic()
-                try:
-                    msg = await stream.__anext__()
-                except StopAsyncIteration:
-                    raise ContributionError(
-                        f"the bundle stream ended before the end of {f.table} (contribution "
-                        f"{f.contribution_id})")
-                waited += time.monotonic() - t
-                pending = memoryview(msg.data)
-            piece, pending = pending[:n], pending[n:]
-            return piece
-
-        def named(f, e: asyncmy.errors.MySQLError) -> ContributionError:
-            code = e.args[0] if e.args else 0
-            return ContributionError(f"LOAD DATA into {db}.{f.table} (contribution "
-                                     f"{f.contribution_id}): MariaDB error {code}: {e.args[-1]}")
-
-        def check(f, warnings) -> None:
-            if warnings:
-                raise ContributionError(
-                    f"LOAD DATA into {db}.{f.table} (contribution {f.contribution_id}) "
-                    "reported: " + "; ".join(f"{w[1]} {w[2]}" for w in warnings))
-
-        async def spooled(i: int, f, path: Path) -> None:
-            """A small file, whole on disk: one statement (a pipe's hand-shake costs more)."""
-            try:
-                await ready[f.table]
-                async with pool.acquire() as conn:
-                    async with conn.cursor() as cur:
-                        await cur.execute(load_sql(path, db, f.table, f.columns, h, trans))
-                        rows[i] = cur.rowcount
-                        warnings = []
-                        if getattr(conn._result, "warning_count", 1):
-                            await cur.execute("SHOW WARNINGS LIMIT 5")
-                            warnings = await cur.fetchall()
-                check(f, warnings)
-            except asyncmy.errors.MySQLError as e:
-                failed.append(named(f, e))
-            except BaseException as e:
-                failed.append(e)
-            finally:
-                path.unlink(missing_ok=True)
-                slots.release()
-
-        async def piped(i: int, f) -> None:
-            """A big file through a named pipe, fed here as its bytes arrive."""
-            path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.fifo"
-            try:
-                await ready[f.table]
-                async with pool.acquire() as conn:
-                    load = FifoLoad(path, load_sql(path, db, f.table, f.columns, h, trans), conn)
-                    try:
-                        await load.start()
-                        remaining = f.bytes
-                        while remaining:
-                            piece = await take(remaining, f)
-                            await load.write(piece)
-                            remaining -= len(piece)
-                        rows[i], warnings = await load.finish()
-                    except asyncmy.errors.MySQLError as e:
-                        raise named(f, e)
-                    finally:
-                        await load.close()
-                check(f, warnings)
-            finally:
-                slots.release()
-
+        call = _BundleCall(stream, first.data, h, db, trans, pool, ready, self.spool_dir)
         try:
-            for i, f in enumerate(h.files):
-                await slots.acquire()
-                if failed:
-                    slots.release()
-                    break
-                if f.bytes > SPOOL_MAX:
-                    await piped(i, f)
-                    continue
-                path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.csv"
-                try:
-                    with open(path, "wb") as out:
-                        remaining = f.bytes
-                        while remaining:
-                            piece = await take(remaining, f)
-                            out.write(piece)
-                            remaining -= len(piece)
-                except BaseException:
-                    path.unlink(missing_ok=True)
-                    slots.release()
-                    raise
-                tasks.append(asyncio.ensure_future(spooled(i, f, path)))
+            await call.receive_and_load()
         finally:
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
             # No DDL may run once the call has ended: the caller aborts the transaction
             # then, and a table created after the abort would keep its partition.
             ddl.stop()
             await asyncio.gather(ddl_task, return_exceptions=True)
-        if failed:
-            raise failed[0]
+        if call.failed:
+            raise call.failed[0]
         error = ddl_task.exception()
         if error is not None:
             raise error
         total = sum(f.bytes for f in h.files)
-        if pending or await _more(stream):
+        if call.pending or await _more(stream):
             raise ContributionError("the bundle stream carries more bytes than its files")
         seconds = time.monotonic() - started
         log.info("bundle %s trans %d: %d files, %d rows, %d bytes in %.3f s (receive %.3f, "
-                 "DDL %.3f, LOAD %.3f)", db, trans, len(rows), sum(rows), total, seconds, waited,
-                 ddl_seconds, seconds - waited)
-        return pb.BundleReply(rows=rows, bytes=total)
+                 "DDL %.3f, LOAD %.3f)", db, trans, len(call.rows), sum(call.rows), total, seconds,
+                 call.waited, ddl_seconds, seconds - call.waited)
+        return pb.BundleReply(rows=call.rows, bytes=total)
 
     async def _tables(self, pool, db: str, trans: int, files) -> tuple[dict, "_Ddl"]:
         """Every table of the bundle made to exist with the transaction's partition (the
@@ -389,3 +277,137 @@ async def _more(stream) -> bool:
                 return True
     except StopAsyncIteration:
         return False
+
+
+def _checked_header(h) -> tuple[str, int]:
+    """(database, transaction id) of a bundle header whose every file is checked: a table
+    name, a size, and a CREATE of that table with the transaction's partition."""
+    db = _name(h.database, "database")
+    if h.trans_id <= 0:
+        raise ContributionError("trans_id must be > 0")
+    trans = int(h.trans_id)
+    for f in h.files:
+        _name(f.table, "table")
+        if f.bytes < 0:
+            raise ContributionError(f"{f.table}: negative size")
+        if f.create_sql and (
+                not f.create_sql.startswith(f"CREATE TABLE IF NOT EXISTS `{db}`.`{f.table}`")
+                or f"(PARTITION p{trans} VALUES IN ({trans}))" not in f.create_sql):
+            raise ContributionError("create_sql must create the contribution's table "
+                                    "with the transaction's partition")
+    return db, trans
+
+
+class _BundleCall:
+    """One LoadBundle call's files: read from the stream in order, each small file spooled
+    whole and loaded by a task (up to LOADERS at once), each big one piped into its LOAD
+    DATA as it arrives. `failed` collects what went wrong; `rows` what each file loaded."""
+
+    def __init__(self, stream, first_data: bytes, h, db: str, trans: int, pool, ready: dict,
+                 spool_dir: Path):
+        self.stream, self.h, self.db, self.trans = stream, h, db, trans
+        self.pool, self.ready, self.spool_dir = pool, ready, spool_dir
+        self.pending = memoryview(first_data)
+        self.waited = 0.0                     # seconds spent waiting for the stream
+        self.rows: list[int] = [0] * len(h.files)
+        self.slots = asyncio.Semaphore(LOADERS)
+        self.tasks: list[asyncio.Task] = []
+        self.failed: list[BaseException] = []
+
+    async def receive_and_load(self) -> None:
+        try:
+            for i, f in enumerate(self.h.files):
+                await self.slots.acquire()
+                if self.failed:
+                    self.slots.release()
+                    break
+                if f.bytes > SPOOL_MAX:
+                    await self.piped(i, f)
+                    continue
+                path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.csv"
+                try:
+                    with open(path, "wb") as out:
+                        remaining = f.bytes
+                        while remaining:
+                            piece = await self.take(remaining, f)
+                            out.write(piece)
+                            remaining -= len(piece)
+                except BaseException:
+                    path.unlink(missing_ok=True)
+                    self.slots.release()
+                    raise
+                self.tasks.append(asyncio.ensure_future(self.spooled(i, f, path)))
+        finally:
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def take(self, n: int, f) -> memoryview:
+        """The next `n` bytes of the stream (at most; a piece at a time)."""
+        while not self.pending:
+            t = time.monotonic()
+            try:
+                msg = await self.stream.__anext__()
+            except StopAsyncIteration:
+                raise ContributionError(
+                    f"the bundle stream ended before the end of {f.table} (contribution "
+                    f"{f.contribution_id})")
+            self.waited += time.monotonic() - t
+            self.pending = memoryview(msg.data)
+        piece, self.pending = self.pending[:n], self.pending[n:]
+        return piece
+
+    def named(self, f, e: asyncmy.errors.MySQLError) -> ContributionError:
+        code = e.args[0] if e.args else 0
+        return ContributionError(f"LOAD DATA into {self.db}.{f.table} (contribution "
+                                 f"{f.contribution_id}): MariaDB error {code}: {e.args[-1]}")
+
+    def check(self, f, warnings) -> None:
+        if warnings:
+            raise ContributionError(
+                f"LOAD DATA into {self.db}.{f.table} (contribution {f.contribution_id}) "
+                "reported: " + "; ".join(f"{w[1]} {w[2]}" for w in warnings))
+
+    async def spooled(self, i: int, f, path: Path) -> None:
+        """A small file, whole on disk: one statement (a pipe's hand-shake costs more)."""
+        try:
+            await self.ready[f.table]
+            async with self.pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute(load_sql(path, self.db, f.table, f.columns, self.h, self.trans))
+                    self.rows[i] = cur.rowcount
+                    warnings = []
+                    if getattr(conn._result, "warning_count", 1):
+                        await cur.execute("SHOW WARNINGS LIMIT 5")
+                        warnings = await cur.fetchall()
+            self.check(f, warnings)
+        except asyncmy.errors.MySQLError as e:
+            self.failed.append(self.named(f, e))
+        except BaseException as e:
+            self.failed.append(e)
+        finally:
+            path.unlink(missing_ok=True)
+            self.slots.release()
+
+    async def piped(self, i: int, f) -> None:
+        """A big file through a named pipe, fed here as its bytes arrive."""
+        path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.fifo"
+        try:
+            await self.ready[f.table]
+            async with self.pool.acquire() as conn:
+                load = FifoLoad(path, load_sql(path, self.db, f.table, f.columns, self.h, self.trans),
+                                conn)
+                try:
+                    await load.start()
+                    remaining = f.bytes
+                    while remaining:
+                        piece = await self.take(remaining, f)
+                        await load.write(piece)
+                        remaining -= len(piece)
+                    self.rows[i], warnings = await load.finish()
+                except asyncmy.errors.MySQLError as e:
+                    raise self.named(f, e)
+                finally:
+                    await load.close()
+            self.check(f, warnings)
+        finally:
+            self.slots.release()

@@ -15,13 +15,11 @@ Replicated tables (every worker) go through `POST /ingest/file`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import AsyncIterator
 
 from czar.ingest.schema import (
-    FAILED,
     FINISHED,
     IN_PROGRESS,
     PIECE,
@@ -62,6 +60,37 @@ async def _split_listing(body: AsyncIterator[bytes]) -> tuple[dict, bytes, Async
     return listing, rest, it
 
 
+def _bundle_file(i: int, f, spec) -> dict:
+    """File `i` of a bundle's listing, checked: its table (partitioned), chunk, size, overlap
+    flag, worker table, columns and name."""
+    if not isinstance(f, dict):
+        raise IngestError(f"file {i} of the bundle: not an object")
+    try:
+        table = spec.table(check_name(f.get("table"), "table"))
+    except KeyError:
+        raise IngestError(f"file {i} of the bundle: table {f.get('table')!r} is not "
+                          f"registered in {spec.name}", 404)
+    if not table.partitioned:
+        raise IngestError(f"file {i} of the bundle: {table.name} is replicated (every "
+                          "worker): send it with POST /ingest/file")
+    try:
+        chunk, size = int(f["chunk"]), int(f["bytes"])
+    except (KeyError, TypeError, ValueError):
+        raise IngestError(f"file {i} of the bundle: chunk and bytes (integers) are required")
+    if size < 0:
+        raise IngestError(f"file {i} of the bundle: bytes must be >= 0")
+    overlap = bool(int(f.get("overlap", 0) or 0))
+    if overlap and table.role != DIRECTOR:
+        raise IngestError(f"file {i} of the bundle: only director tables have overlap "
+                          f"({table.name} is a {table.role})")
+    columns = f.get("columns") or table.column_names + list(CHUNK_COLUMNS)
+    if isinstance(columns, str):
+        columns = columns.split(",")
+    target = table.overlap_table(chunk) if overlap else table.chunk_table(chunk)
+    return dict(table=table, chunk=chunk, overlap=overlap, bytes=size, target=target,
+                columns=[str(x) for x in columns], name=str(f.get("name", ""))[:1024])
+
+
 async def contribute_bundle(c, q, body: AsyncIterator[bytes]) -> dict:
     """Load the files of a bundle (see the module docstring) in transaction
     `q['transaction_id']`; the rows of each file."""
@@ -74,34 +103,7 @@ async def contribute_bundle(c, q, body: AsyncIterator[bytes]) -> dict:
     spec = await c.spec(db)
     listing, rest, body = await _split_listing(body)
     dialect = Dialect.from_query(q)
-    files = []
-    for i, f in enumerate(listing["files"]):
-        if not isinstance(f, dict):
-            raise IngestError(f"file {i} of the bundle: not an object")
-        try:
-            table = spec.table(check_name(f.get("table"), "table"))
-        except KeyError:
-            raise IngestError(f"file {i} of the bundle: table {f.get('table')!r} is not "
-                              f"registered in {db}", 404)
-        if not table.partitioned:
-            raise IngestError(f"file {i} of the bundle: {table.name} is replicated (every "
-                              "worker): send it with POST /ingest/file")
-        try:
-            chunk, size = int(f["chunk"]), int(f["bytes"])
-        except (KeyError, TypeError, ValueError):
-            raise IngestError(f"file {i} of the bundle: chunk and bytes (integers) are required")
-        if size < 0:
-            raise IngestError(f"file {i} of the bundle: bytes must be >= 0")
-        overlap = bool(int(f.get("overlap", 0) or 0))
-        if overlap and table.role != DIRECTOR:
-            raise IngestError(f"file {i} of the bundle: only director tables have overlap "
-                              f"({table.name} is a {table.role})")
-        columns = f.get("columns") or table.column_names + list(CHUNK_COLUMNS)
-        if isinstance(columns, str):
-            columns = columns.split(",")
-        target = table.overlap_table(chunk) if overlap else table.chunk_table(chunk)
-        files.append(dict(table=table, chunk=chunk, overlap=overlap, bytes=size, target=target,
-                          columns=[str(x) for x in columns], name=str(f.get("name", ""))[:1024]))
+    files = [_bundle_file(i, f, spec) for i, f in enumerate(listing["files"])]
     placement = await c.allocate(db, sorted({f["chunk"] for f in files}))
     workers = sorted(set(placement[files[0]["chunk"]]))
     others = {f["chunk"]: placement[f["chunk"]] for f in files
@@ -110,70 +112,52 @@ async def contribute_bundle(c, q, body: AsyncIterator[bytes]) -> dict:
         raise IngestError(f"the chunks of a bundle must live on the same workers: chunk "
                           f"{files[0]['chunk']} is on {workers}, but "
                           + ", ".join(f"{k} on {v}" for k, v in list(others.items())[:5]))
-    # Check and register atomically (no await in between) against commit/abort.
-    c.check_accepting(t)
-    inflight = c.inflight[trans_id]
-    inflight.count += 1
-    inflight.done.clear()
     ids: list[int] = []
-    try:
-        now = time.time()
+    with c.contributing(t):
+        try:
+            now = time.time()
 
-        def record(m: MetadataStore):
-            with m.conn.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {META_DB}.ingest_contrib (trans_id, db, tbl, chunk, overlap, "
-                    "workers, name, status, begin_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [(trans_id, db, f["table"].name, f["chunk"], int(f["overlap"]), ",".join(workers),
-                      f["name"], IN_PROGRESS, now) for f in files])
-            # Under the controller's lock: nothing else inserted since, so these are ours.
-            return [r[0] for r in m.execute(
-                f"SELECT id FROM {META_DB}.ingest_contrib WHERE trans_id = %s AND "
-                "id >= LAST_INSERT_ID() ORDER BY id", (trans_id,))]
-        ids = await c.meta(record)
-        if len(ids) != len(files):
-            raise IngestError(f"internal error: {len(ids)} contribution ids for {len(files)} files")
-        header = pb.BundleHeader(
-            database=db, trans_id=trans_id,
-            fields_terminated_by=dialect.fields_terminated_by,
-            fields_enclosed_by=dialect.fields_enclosed_by,
-            fields_escaped_by=dialect.fields_escaped_by,
-            lines_terminated_by=dialect.lines_terminated_by, ignore_lines=dialect.ignore_lines,
-            files=[pb.BundleFile(table=f["target"], columns=f["columns"], bytes=f["bytes"],
-                                 contribution_id=f"{i} ({f['name']})" if f["name"] else str(i),
-                                 create_sql=f["table"].ddl(db, f["target"], transactional=True,
-                                                           trans_id=trans_id))
-                   for f, i in zip(files, ids)])
-        rows, nbytes = await _stream(c, trans_id, workers, header, rest, body,
-                                     sum(f["bytes"] for f in files))
-        end = time.time()
+            def record(m: MetadataStore):
+                with m.conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO {META_DB}.ingest_contrib (trans_id, db, tbl, chunk, overlap, "
+                        "workers, name, status, begin_time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                        [(trans_id, db, f["table"].name, f["chunk"], int(f["overlap"]),
+                          ",".join(workers), f["name"], IN_PROGRESS, now) for f in files])
+                # Under the controller's lock: nothing else inserted since, so these are ours.
+                return [r[0] for r in m.execute(
+                    f"SELECT id FROM {META_DB}.ingest_contrib WHERE trans_id = %s AND "
+                    "id >= LAST_INSERT_ID() ORDER BY id", (trans_id,))]
+            ids = await c.meta(record)
+            if len(ids) != len(files):
+                raise IngestError(f"internal error: {len(ids)} contribution ids for {len(files)} files")
+            header = pb.BundleHeader(
+                database=db, trans_id=trans_id, **dialect.fields(),
+                files=[pb.BundleFile(table=f["target"], columns=f["columns"], bytes=f["bytes"],
+                                     contribution_id=f"{i} ({f['name']})" if f["name"] else str(i),
+                                     create_sql=f["table"].ddl(db, f["target"], transactional=True,
+                                                               trans_id=trans_id))
+                       for f, i in zip(files, ids)])
+            rows, nbytes = await _stream(c, trans_id, workers, header, rest, body,
+                                         sum(f["bytes"] for f in files))
+            end = time.time()
 
-        def finish(m: MetadataStore):
-            m.conn.begin()
-            with m.conn.cursor() as cur:
-                cur.executemany(f"UPDATE {META_DB}.ingest_contrib SET status = %s, `rows` = %s, "
-                                "bytes = %s, end_time = %s WHERE id = %s",
-                                [(FINISHED, n, f["bytes"], end, i)
-                                 for f, n, i in zip(files, rows, ids)])
-            m.conn.commit()
-        await c.meta(finish)
-    except BaseException as e:
-        message = str(e) if not isinstance(e, asyncio.CancelledError) else "cancelled"
-        if ids:
-            await asyncio.shield(c.sql(
-                f"UPDATE {META_DB}.ingest_contrib SET status = %s, error = %s, end_time = %s "
-                f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
-                [FAILED, message[:4000], time.time(), *ids]))
-        if isinstance(e, IngestError):
+            def finish(m: MetadataStore):
+                m.conn.begin()
+                with m.conn.cursor() as cur:
+                    cur.executemany(f"UPDATE {META_DB}.ingest_contrib SET status = %s, `rows` = %s, "
+                                    "bytes = %s, end_time = %s WHERE id = %s",
+                                    [(FINISHED, n, f["bytes"], end, i)
+                                     for f, n, i in zip(files, rows, ids)])
+                m.conn.commit()
+            await c.meta(finish)
+        except BaseException as e:
+            message = await c.mark_failed(ids, e)
+            if isinstance(e, IngestError):
+                raise
+            if isinstance(e, Exception):
+                raise IngestError(f"bundle of {len(files)} files into {db} failed: {message}", 400) from e
             raise
-        if isinstance(e, Exception):
-            raise IngestError(f"bundle of {len(files)} files into {db} failed: {message}", 400) from e
-        raise
-    finally:
-        inflight.count -= 1
-        if inflight.count == 0:
-            inflight.done.set()
-            c.inflight.pop(trans_id, None)
     return {"contribs": [
         {"id": i, "table": f["table"].name, "chunk": f["chunk"], "overlap": int(f["overlap"]),
          "worker_table": f["target"], "rows": n, "bytes": f["bytes"]}

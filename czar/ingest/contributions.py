@@ -13,7 +13,6 @@ from typing import AsyncIterator
 import grpc
 
 from czar.ingest.schema import (
-    FAILED,
     FINISHED,
     IN_PROGRESS,
     PIECE,
@@ -36,6 +35,44 @@ class Contributions:
             raise IngestError("transaction_id is required")
         t = await self.trans_row(trans_id)
         db = t["database"]
+        table, chunk, overlap, workers, target, columns = await self._destination(db, q)
+        dialect = Dialect.from_query(q)
+        contrib_id = None
+        with self.contributing(t):
+            try:
+                def record(m: MetadataStore):
+                    m.execute(f"INSERT INTO {META_DB}.ingest_contrib (trans_id, db, tbl, chunk, "
+                              "overlap, workers, name, status, begin_time) VALUES "
+                              "(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                              (trans_id, db, table.name, chunk, int(overlap), ",".join(workers),
+                               str(q.get("name", ""))[:1024], IN_PROGRESS, time.time()))
+                    return m.execute("SELECT LAST_INSERT_ID()")[0][0]
+                contrib_id = await self.meta(record)
+                header = pb.ContributionHeader(
+                    database=db, table=target, trans_id=trans_id,
+                    create_sql=table.ddl(db, target, transactional=True, trans_id=trans_id),
+                    columns=columns, **dialect.fields(), contribution_id=str(contrib_id))
+                rows, nbytes = await self._stream(trans_id, workers, header, body)
+                await self.sql(f"UPDATE {META_DB}.ingest_contrib SET status = %s, `rows` = %s, "
+                               "bytes = %s, end_time = %s WHERE id = %s",
+                               (FINISHED, rows, nbytes, time.time(), contrib_id))
+            except BaseException as e:
+                message = await self.mark_failed([contrib_id] if contrib_id is not None else [], e)
+                if isinstance(e, IngestError):
+                    e.ext.setdefault("contribution", contrib_id)
+                    raise
+                if isinstance(e, Exception):
+                    raise IngestError(f"contribution to {db}.{target} failed: {message}", 400,
+                                      contribution=contrib_id) from e
+                raise
+        return {"contrib": {"id": contrib_id, "transaction_id": trans_id, "database": db,
+                            "table": table.name, "chunk": chunk, "overlap": int(overlap),
+                            "worker_table": target, "workers": workers, "rows": rows,
+                            "bytes": nbytes}}
+
+    async def _destination(self, db: str, q) -> tuple:
+        """Where a contribution goes: (table spec, chunk or None, overlap, workers, worker
+        table, LOAD DATA columns); a partitioned table's chunk is allocated here if new."""
         spec = await self.spec(db)
         try:
             table = spec.table(check_name(q.get("table"), "table"))
@@ -57,57 +94,7 @@ class Contributions:
             target = table.name
             default_cols = table.column_names
         columns = q["columns"].split(",") if q.get("columns") else default_cols
-        dialect = Dialect.from_query(q)
-        # Check and register atomically (no await in between) against commit/abort.
-        self.check_accepting(t)
-        inflight = self.inflight[trans_id]
-        inflight.count += 1
-        inflight.done.clear()
-        contrib_id = None
-        try:
-            def record(m: MetadataStore):
-                m.execute(f"INSERT INTO {META_DB}.ingest_contrib (trans_id, db, tbl, chunk, "
-                          "overlap, workers, name, status, begin_time) VALUES "
-                          "(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                          (trans_id, db, table.name, chunk, int(overlap), ",".join(workers),
-                           str(q.get("name", ""))[:1024], IN_PROGRESS, time.time()))
-                return m.execute("SELECT LAST_INSERT_ID()")[0][0]
-            contrib_id = await self.meta(record)
-            header = pb.ContributionHeader(
-                database=db, table=target, trans_id=trans_id,
-                create_sql=table.ddl(db, target, transactional=True, trans_id=trans_id),
-                columns=columns,
-                fields_terminated_by=dialect.fields_terminated_by,
-                fields_enclosed_by=dialect.fields_enclosed_by,
-                fields_escaped_by=dialect.fields_escaped_by,
-                lines_terminated_by=dialect.lines_terminated_by,
-                ignore_lines=dialect.ignore_lines, contribution_id=str(contrib_id))
-            rows, nbytes = await self._stream(trans_id, workers, header, body)
-            await self.sql(f"UPDATE {META_DB}.ingest_contrib SET status = %s, `rows` = %s, "
-                           "bytes = %s, end_time = %s WHERE id = %s",
-                           (FINISHED, rows, nbytes, time.time(), contrib_id))
-        except BaseException as e:
-            message = str(e) if not isinstance(e, asyncio.CancelledError) else "cancelled"
-            if contrib_id is not None:
-                await asyncio.shield(self.sql(
-                    f"UPDATE {META_DB}.ingest_contrib SET status = %s, error = %s, end_time = %s "
-                    "WHERE id = %s", (FAILED, message[:4000], time.time(), contrib_id)))
-            if isinstance(e, IngestError):
-                e.ext.setdefault("contribution", contrib_id)
-                raise
-            if isinstance(e, Exception):
-                raise IngestError(f"contribution to {db}.{target} failed: {message}", 400,
-                                  contribution=contrib_id) from e
-            raise
-        finally:
-            inflight.count -= 1
-            if inflight.count == 0:
-                inflight.done.set()
-                self.inflight.pop(trans_id, None)
-        return {"contrib": {"id": contrib_id, "transaction_id": trans_id, "database": db,
-                            "table": table.name, "chunk": chunk, "overlap": int(overlap),
-                            "worker_table": target, "workers": workers, "rows": rows,
-                            "bytes": nbytes}}
+        return table, chunk, overlap, workers, target, columns
 
     async def contribute_bundle(self, q, body: AsyncIterator[bytes]) -> dict:
         """Many chunk files of one transaction in one request: czar/ingest_bundle.py."""

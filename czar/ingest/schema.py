@@ -91,6 +91,13 @@ class Dialect:
     lines_terminated_by: str = "\n"
     ignore_lines: int = 0
 
+    def fields(self) -> dict:
+        """The dialect as the fields of a ContributionHeader or BundleHeader."""
+        return dict(fields_terminated_by=self.fields_terminated_by,
+                    fields_enclosed_by=self.fields_enclosed_by,
+                    fields_escaped_by=self.fields_escaped_by,
+                    lines_terminated_by=self.lines_terminated_by, ignore_lines=self.ignore_lines)
+
     @classmethod
     def from_query(cls, q) -> "Dialect":
         d = cls()

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 
 import grpc
 
 from czar.ingest.schema import (
+    FAILED,
     FINISHED,
     STARTED,
     IngestError,
@@ -112,6 +114,35 @@ class Transactions:
         if t["id"] in self.closing:
             raise IngestError(f"transaction {t['id']} is {t['state']} (closing): no contribution "
                               "accepted", 409)
+
+    @contextmanager
+    def contributing(self, t: dict):
+        """The span of one contribution request to transaction `t`: refused (409) unless the
+        transaction takes contributions (check_accepting), counted in flight while it runs,
+        so a commit waits for it and an abort can cancel its calls. Enter it with no await
+        between the check of `t` and the enter."""
+        self.check_accepting(t)
+        inflight = self.inflight[t["id"]]
+        inflight.count += 1
+        inflight.done.clear()
+        try:
+            yield inflight
+        finally:
+            inflight.count -= 1
+            if inflight.count == 0:
+                inflight.done.set()
+                self.inflight.pop(t["id"], None)
+
+    async def mark_failed(self, ids: list[int], e: BaseException) -> str:
+        """Record contributions `ids` as FAILED with what `e` says (also when the request
+        was cancelled); returns the message."""
+        message = str(e) if not isinstance(e, asyncio.CancelledError) else "cancelled"
+        if ids:
+            await asyncio.shield(self.sql(
+                f"UPDATE {META_DB}.ingest_contrib SET status = %s, error = %s, end_time = %s "
+                f"WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                [FAILED, message[:4000], time.time(), *ids]))
+        return message
 
     async def end_transaction(self, trans_id: int, abort: bool) -> dict:
         t = await self.trans_row(trans_id)

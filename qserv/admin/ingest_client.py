@@ -270,37 +270,92 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
     """All steps, or `only` one of them (what each task of the Argo DAG runs). `bundle_bytes`
     0: one transaction per chunk, one request per file (POST /ingest/file), as before
     bundles."""
-    report = IngestReport(plan.database)
-    db = plan.database
+    run = IngestRun(client, plan, only, echo)
+    return await run.run(queue_seconds=queue_seconds, jobs_per_worker=jobs_per_worker,
+                         retries=retries, progress=progress, bundle_bytes=bundle_bytes)
 
-    def wanted(name: str) -> bool:
-        return only is None or only == name
 
-    async def step(name: str, make, detail=None):
-        if not wanted(name):
+class IngestRun:
+    """One run of the steps (STEPS) over the czar's HTTP API: one method per step, each
+    recorded with `PUT /ingest/database/{db}/step/{step}` by `step()`. A new step is a
+    method here, its place in `run()` and in STEPS (and in the Argo DAG)."""
+
+    def __init__(self, client: IngestClient, plan: IngestPlan, only: str | None, echo):
+        self.client, self.plan, self.only, self.echo = client, plan, only, echo
+        self.db = plan.database
+        self.report = IngestReport(plan.database)
+
+    def wanted(self, name: str) -> bool:
+        return self.only is None or self.only == name
+
+    async def _record(self, name: str, body: dict) -> dict:
+        return await self.client.call("PUT", f"/ingest/database/{self.db}/step/{name}", json_body=body)
+
+    async def step(self, name: str, make, detail=None):
+        """Run step `name` (`make()`) when wanted, recording RUNNING, then DONE with its
+        seconds and `detail()`, or FAILED."""
+        if not self.wanted(name):
             return None
         started = time.monotonic()
         if name != "register":
-            await client.call("PUT", f"/ingest/database/{db}/step/{name}", json_body={"state": "RUNNING"})
+            await self._record(name, {"state": "RUNNING"})
         try:
             result = await make()
         except BaseException:
             if name != "register":
-                await _quiet(client.call("PUT", f"/ingest/database/{db}/step/{name}",
-                                         json_body={"state": "FAILED",
-                                                    "seconds": time.monotonic() - started}))
+                await _quiet(self._record(name, {"state": "FAILED",
+                                                 "seconds": time.monotonic() - started}))
             raise
         seconds = time.monotonic() - started
-        report.steps[name] = seconds
-        await client.call("PUT", f"/ingest/database/{db}/step/{name}", json_body={
-            "state": "DONE", "seconds": round(seconds, 3), "detail": detail() if detail else None})
+        self.report.steps[name] = seconds
+        await self._record(name, {"state": "DONE", "seconds": round(seconds, 3),
+                                  "detail": detail() if detail else None})
         return result
 
-    # A published database is never changed in place: the same data again is only validated,
-    # other data is refused (before anything is registered or recorded). So is resuming an
-    # ingest whose committed chunks came from other data (the mix would be neither).
-    if only in (None, "register", "queue", "load", "index") and plan.fingerprint:
-        state, recorded = await _recorded_fingerprint(client, db)
+    async def run(self, *, queue_seconds: float, jobs_per_worker: int, retries: int,
+                  progress: bool, bundle_bytes: int) -> IngestReport:
+        plan, report = self.plan, self.report
+        if self.only in (None, "register", "queue", "load", "index") and plan.fingerprint:
+            await self.refuse_other_data()
+        await self.step("register", self.register)
+        if self.wanted("queue"):
+            await self.queue(queue_seconds)
+            if self.only == "queue":
+                return report
+        if await self.already_published():
+            return report
+        chunks = sorted({u.chunk for u in plan.units if u.chunk is not None})
+        placement = await self.step("allocate", lambda: self.allocate(chunks),
+                                    lambda: {"chunks": len(chunks)})
+        if self.wanted("load"):
+            placement = placement or await self.allocate(chunks)
+        if plan.source and (self.wanted("load") or self.wanted("index")):
+            await self.verify_files()
+        # load and index are independent (the DAG runs them side by side too): the director
+        # index file goes to the czar while the chunk files go to the workers.
+        await asyncio.gather(
+            self.step("load", lambda: _load(self.client, plan, placement, report, jobs_per_worker,
+                                            retries, progress, bundle_bytes),
+                      lambda: {"units": report.units_loaded, "skipped": report.units_skipped,
+                               "recovered": report.recovered, "retries": report.retries,
+                               "rows": report.rows, "overlap_rows": report.overlap_rows,
+                               "bytes": report.bytes, "failures": report.failures[:5]}),
+            self.step("index", self.index, lambda: {"files": len(plan.index_files)}))
+        if report.failures:
+            return report
+        await self.step("publish", self.publish)
+        await self.step("validate", self.validate,
+                        lambda: {"ok": (report.validation or {}).get("ok"),
+                                 "n_differences": (report.validation or {}).get("n_differences")})
+        return report
+
+    async def refuse_other_data(self) -> None:
+        """A published database is never changed in place: the same data again is only
+        validated, other data is refused (before anything is registered or recorded). So is
+        resuming an ingest whose committed chunks came from other data (the mix would be
+        neither)."""
+        plan, db = self.plan, self.db
+        state, recorded = await _recorded_fingerprint(self.client, db)
         if recorded and recorded != plan.fingerprint:
             what = ("is published and holds" if state == "PUBLISHED"
                     else "has chunks committed by an ingest of")
@@ -310,89 +365,79 @@ async def run_ingest(client: IngestClient, plan: IngestPlan, *, jobs_per_worker:
                 f"(`qserv drop {db} --yes`) and ingest again, or ingest into a new database "
                 f"(`qserv ingest {plan.origin and 'OUT' or plan.source} NEW_NAME`)")
 
-    # register (idempotent: a resumed run registers the same things again)
-    async def register():
-        await client.call("POST", "/ingest/database", json_body={
-            "database": db, "chunk_order": plan.chunk_order, "subchunk_bits": plan.subchunk_bits,
-            "overlap": plan.overlap, "replication": plan.replication})
+    async def register(self) -> None:
+        """Idempotent: a resumed run registers the same things again."""
+        plan = self.plan
+        await self.client.call("POST", "/ingest/database", json_body={
+            "database": self.db, "chunk_order": plan.chunk_order,
+            "subchunk_bits": plan.subchunk_bits, "overlap": plan.overlap,
+            "replication": plan.replication})
         for t in plan.tables:
-            await client.call("POST", "/ingest/table", json_body=table_json(db, t))
-    await step("register", register)
+            await self.client.call("POST", "/ingest/table", json_body=table_json(self.db, t))
 
-    if wanted("queue"):   # reading and checking the manifest (done by the caller)
-        report.steps = {"queue": queue_seconds, **report.steps}
-        await _quiet(client.call("PUT", f"/ingest/database/{db}/step/queue", json_body={
-            "state": "DONE", "seconds": round(queue_seconds, 3),
-            "detail": {"source": plan.origin or plan.source, "fingerprint": plan.fingerprint}}))
-        if only == "queue":
-            return report
+    async def queue(self, seconds: float) -> None:
+        """Reading and checking the manifest (the caller did it): recorded with its time."""
+        self.report.steps = {"queue": seconds, **self.report.steps}
+        await _quiet(self._record("queue", {
+            "state": "DONE", "seconds": round(seconds, 3),
+            "detail": {"source": self.plan.origin or self.plan.source,
+                       "fingerprint": self.plan.fingerprint}}))
 
-    status = (await client.call("GET", f"/ingest/database/{db}"))["database"]
-    if status["state"] == "PUBLISHED" and only in (None, "validate", "publish"):
-        if only is None:
-            echo(f"{db} is already published (with this data): validating only")
-        report.published = True
-        if only != "publish":
-            report.validation = (await client.call("POST", f"/ingest/database/{db}/validate",
-                                                   json_body=plan.expected))["validation"]
-        return report
+    async def already_published(self) -> bool:
+        """True when the database is published already (the same data: the fingerprint
+        check came first): then only validated."""
+        status = (await self.client.call("GET", f"/ingest/database/{self.db}"))["database"]
+        if status["state"] != "PUBLISHED" or self.only not in (None, "validate", "publish"):
+            return False
+        if self.only is None:
+            self.echo(f"{self.db} is already published (with this data): validating only")
+        self.report.published = True
+        if self.only != "publish":
+            self.report.validation = (await self.client.call(
+                "POST", f"/ingest/database/{self.db}/validate", json_body=self.plan.expected))["validation"]
+        return True
 
-    chunks = sorted({u.chunk for u in plan.units if u.chunk is not None})
-
-    async def allocate():   # idempotent: the placement of chunks already allocated
-        answer = await client.call("POST", "/ingest/chunks", json_body={"database": db, "chunks": chunks})
+    async def allocate(self, chunks: list[int]) -> dict[int, list[str]]:
+        """Idempotent: the placement of chunks already allocated."""
+        answer = await self.client.call("POST", "/ingest/chunks",
+                                        json_body={"database": self.db, "chunks": chunks})
         return {loc["chunk"]: [w["worker"] for w in loc["workers"]] for loc in answer["locations"]}
-    placement = await step("allocate", allocate, lambda: {"chunks": len(chunks)})
-    if wanted("load"):
-        placement = placement or await allocate()
 
-    async def index():
-        n = 0
-        for table, path in plan.index_files:
-            with open(path, "rb") as fh:
-                answer = await client.call("POST", "/ingest/index", data=fh, params={
-                    "database": db, "table": table, "name": Path(path).name, **plan.index_dialect})
-            n += answer["index"]["rows"]
-        # Built now, beside the load, instead of at publish (after it).
-        for table in sorted({t for t, _ in plan.index_files}):
-            await client.call("POST", "/ingest/index/build", json_body={"database": db, "table": table})
-        return n
-    if plan.source and (wanted("load") or wanted("index")):
-        # Every file against the manifest before any row is sent (qserv/verify.py): a torn,
-        # truncated or edited file stops the ingest with its name and first bad line.
+    async def verify_files(self) -> None:
+        """Every file against the manifest before any row is sent (qserv/verify.py): a torn,
+        truncated or edited file stops the ingest with its name and first bad line."""
         from qserv import verify
         try:
-            await asyncio.to_thread(verify.check_output, plan.source)
+            await asyncio.to_thread(verify.check_output, self.plan.source)
         except verify.CorruptFile as e:
             raise IngestClientError(f"{e}; no row was sent (partition again, or restore the file)")
-    # load and index are independent (the DAG runs them side by side too): the director index
-    # file goes to the czar while the chunk files go to the workers.
-    await asyncio.gather(
-        step("load", lambda: _load(client, plan, placement, report, jobs_per_worker, retries, progress,
-                                   bundle_bytes),
-             lambda: {"units": report.units_loaded, "skipped": report.units_skipped,
-                      "recovered": report.recovered, "retries": report.retries,
-                      "rows": report.rows, "overlap_rows": report.overlap_rows,
-                      "bytes": report.bytes,
-                      "failures": report.failures[:5]}),
-        step("index", index, lambda: {"files": len(plan.index_files)}))
-    if report.failures:
-        return report
 
-    async def publish():
-        await client.call("PUT", f"/ingest/database/{db}")
-        report.published = True
-    await step("publish", publish)
+    async def index(self) -> int:
+        """Stage the director index files, then build each index now, beside the load,
+        instead of at publish (after it)."""
+        n = 0
+        for table, path in self.plan.index_files:
+            with open(path, "rb") as fh:
+                answer = await self.client.call("POST", "/ingest/index", data=fh, params={
+                    "database": self.db, "table": table, "name": Path(path).name,
+                    **self.plan.index_dialect})
+            n += answer["index"]["rows"]
+        for table in sorted({t for t, _ in self.plan.index_files}):
+            await self.client.call("POST", "/ingest/index/build",
+                                   json_body={"database": self.db, "table": table})
+        return n
 
-    async def validate():
-        report.validation = (await client.call("POST", f"/ingest/database/{db}/validate",
-                                               json_body=plan.expected))["validation"]
-        if not report.validation["ok"] and only is not None:
+    async def publish(self) -> None:
+        await self.client.call("PUT", f"/ingest/database/{self.db}")
+        self.report.published = True
+
+    async def validate(self) -> None:
+        report = self.report
+        report.validation = (await self.client.call(
+            "POST", f"/ingest/database/{self.db}/validate", json_body=self.plan.expected))["validation"]
+        if not report.validation["ok"] and self.only is not None:
             raise IngestClientError(f"validation found {report.validation['n_differences']} "
                                     f"differences: {report.validation['differences'][:5]}")
-    await step("validate", validate, lambda: {"ok": (report.validation or {}).get("ok"),
-                                              "n_differences": (report.validation or {}).get("n_differences")})
-    return report
 
 
 async def _recorded_fingerprint(client: IngestClient, db: str) -> tuple[str, str]:
@@ -430,135 +475,156 @@ async def _quiet(coro):
 async def _load(client: IngestClient, plan: IngestPlan, placement: dict[int, list[str]],
                 report: IngestReport, jobs_per_worker: int, retries: int, show: bool,
                 bundle_bytes: int = BUNDLE_BYTES) -> None:
-    db = plan.database
-    transactions = (await client.call("GET", "/ingest/trans",
-                                      params={"database": db, "units": "1"}))["transactions"]
-    committed = {t["context"] for t in transactions if t["state"] == "COMMITTED"}
-    committed |= {u for t in transactions if t["state"] == "COMMITTED" for u in t.get("units", [])}
-    for t in transactions:   # left open by a killed run (or a dead worker): abort them first
-        if t["state"] in ("STARTED", "ABORTING"):
-            await client.call("PUT", f"/ingest/trans/{t['id']}", params={"abort": "1"})
-            report.recovered += 1
-    todo = [u for u in plan.units if u.key not in committed]
-    report.units_skipped = len(plan.units) - len(todo)
+    """The load step: every unit not committed yet, in transactions (bundles of chunks, or
+    one chunk each), `jobs_per_worker` at a time per worker."""
+    todo = await _pending_units(client, plan, report)
     queues: dict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
     for u in todo:
         if u.chunk is None:
-            queues["*replicated*"].put_nowait(u)
+            queues[REPLICATED_QUEUE].put_nowait(u)
         elif bundle_bytes:     # a bundle's chunks live on the same workers
             queues[",".join(sorted(placement[u.chunk]))].put_nowait(u)
         else:
             queues[placement[u.chunk][0]].put_nowait(u)
     total = sum(f.bytes for u in todo for f in u.files)
+    with Progress(show, total, len(todo), plan.database) as bar:
+        loader = _Loader(client, plan, report, bar, retries, bundle_bytes)
+        await asyncio.gather(*(loader.worker_loop(q, bool(bundle_bytes) and name != REPLICATED_QUEUE)
+                               for name, q in queues.items()
+                               for _ in range(1 if name == REPLICATED_QUEUE else jobs_per_worker)))
 
-    with Progress(show, total, len(todo), db) as bar:
-        async def in_transaction(units: list[Unit], context: str, failed_what: str,
-                                 load, listed: bool) -> None:
-            """Load `units` in one transaction, committed when `load(trans_id, advance)`
-            returns (rows, overlap rows) and aborted when it fails, retried up to `retries`
-            times: nothing of a failed attempt is kept. `listed`: the transaction names its
-            units (bundles: a resumed run skips the committed ones)."""
-            last = None
-            body: dict = {"database": db, "context": context}
-            if listed:
-                body["units"] = [u.key for u in units]
-            for attempt in range(retries + 1):
-                trans = (await client.call("POST", "/ingest/trans", json_body=body))["transaction"]
-                sent = 0
 
-                def advance(n: int) -> None:
-                    nonlocal sent
-                    sent += n
-                    bar.advance(nbytes=n)
+REPLICATED_QUEUE = "*replicated*"    # replicated tables go to every worker: one queue, one loop
+
+
+async def _pending_units(client: IngestClient, plan: IngestPlan, report: IngestReport) -> list[Unit]:
+    """The units no committed transaction holds; transactions left open by a killed run (or
+    a dead worker) are aborted first."""
+    transactions = (await client.call("GET", "/ingest/trans", params={
+        "database": plan.database, "units": "1"}))["transactions"]
+    committed = {t["context"] for t in transactions if t["state"] == "COMMITTED"}
+    committed |= {u for t in transactions if t["state"] == "COMMITTED" for u in t.get("units", [])}
+    for t in transactions:
+        if t["state"] in ("STARTED", "ABORTING"):
+            await client.call("PUT", f"/ingest/trans/{t['id']}", params={"abort": "1"})
+            report.recovered += 1
+    todo = [u for u in plan.units if u.key not in committed]
+    report.units_skipped = len(plan.units) - len(todo)
+    return todo
+
+
+def _count_rows(files: list[FileContribution], answers: list[dict]) -> tuple[int, int]:
+    """(rows, overlap rows) the workers loaded; a file whose count differs from the
+    manifest's fails its transaction."""
+    rows = overlap_rows = 0
+    for f, answer in zip(files, answers):
+        if f.rows is not None and answer["rows"] != f.rows:
+            raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the manifest "
+                                    f"says {f.rows}")
+        if f.overlap:
+            overlap_rows += answer["rows"]
+        else:
+            rows += answer["rows"]
+    return rows, overlap_rows
+
+
+class _Loader:
+    """The load step's transactions: a unit (one chunk's files) or a bundle of units per
+    transaction, committed when loaded, aborted and retried when not."""
+
+    def __init__(self, client: IngestClient, plan: IngestPlan, report: IngestReport, bar,
+                 retries: int, bundle_bytes: int):
+        self.client, self.plan, self.report, self.bar = client, plan, report, bar
+        self.retries, self.bundle_bytes = retries, bundle_bytes
+
+    async def in_transaction(self, units: list[Unit], context: str, failed_what: str,
+                             load, listed: bool) -> None:
+        """Load `units` in one transaction, committed when `load(trans_id, advance)` returns
+        (rows, overlap rows) and aborted when it fails, retried up to `retries` times:
+        nothing of a failed attempt is kept. `listed`: the transaction names its units
+        (bundles: a resumed run skips the committed ones)."""
+        client, report, bar = self.client, self.report, self.bar
+        last = None
+        body: dict = {"database": self.plan.database, "context": context}
+        if listed:
+            body["units"] = [u.key for u in units]
+        for attempt in range(self.retries + 1):
+            trans = (await client.call("POST", "/ingest/trans", json_body=body))["transaction"]
+            sent = 0
+
+            def advance(n: int) -> None:
+                nonlocal sent
+                sent += n
+                bar.advance(nbytes=n)
+            try:
+                rows, overlap_rows = await load(trans["id"], advance)
+                await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "0"})
+                report.units_loaded += len(units)
+                report.rows += rows
+                report.overlap_rows += overlap_rows
+                report.bytes += sent
+                bar.advance(units=len(units))
+                return
+            except IngestClientError as e:
+                last = e
+                bar.advance(nbytes=-sent)
                 try:
-                    rows, overlap_rows = await load(trans["id"], advance)
-                    await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "0"})
-                    report.units_loaded += len(units)
-                    report.rows += rows
-                    report.overlap_rows += overlap_rows
-                    report.bytes += sent
-                    bar.advance(units=len(units))
+                    await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "1"})
+                except IngestClientError as abort_error:
+                    report.failures.append(f"{context}: {e}; and its abort failed: {abort_error} "
+                                           "(run again to finish the abort)")
                     return
-                except IngestClientError as e:
-                    last = e
-                    bar.advance(nbytes=-sent)
-                    try:
-                        await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "1"})
-                    except IngestClientError as abort_error:
-                        report.failures.append(f"{context}: {e}; and its abort failed: {abort_error} "
-                                               "(run again to finish the abort)")
-                        return
-                    if attempt < retries:
-                        report.retries += 1
-            report.failures.append(f"{failed_what}: failed after {retries + 1} attempts "
-                                   f"(transactions aborted, nothing kept): {last}")
+                if attempt < self.retries:
+                    report.retries += 1
+        report.failures.append(f"{failed_what}: failed after {self.retries + 1} attempts "
+                               f"(transactions aborted, nothing kept): {last}")
 
-        async def load_unit(u: Unit) -> None:
-            async def load(trans_id, advance) -> tuple[int, int]:
-                rows = overlap_rows = 0
-                for f in u.files:
-                    try:
-                        answer = await client.upload(trans_id, f, plan.dialect)
-                    except IngestClientError as e:
-                        raise IngestClientError(f"{f.path} ({f.table}"
-                                                + (f", chunk {f.chunk}" if f.chunk is not None else "")
-                                                + (", overlap" if f.overlap else "") + f"): {e}")
-                    if f.rows is not None and answer["rows"] != f.rows:
-                        raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
-                                                f"manifest says {f.rows}")
-                    if f.overlap:
-                        overlap_rows += answer["rows"]
-                    else:
-                        rows += answer["rows"]
-                    advance(f.bytes)
-                return rows, overlap_rows
-            await in_transaction([u], u.key, u.key, load, listed=False)
-
-        async def load_bundle(units: list[Unit]) -> None:
-            files = [f for u in units for f in u.files]
-            keys = [u.key for u in units]
-            context = keys[0] if len(keys) == 1 else f"bundle:{keys[0]}+{len(keys) - 1}"
-
-            async def load(trans_id, advance) -> tuple[int, int]:
+    async def load_unit(self, u: Unit) -> None:
+        async def load(trans_id, advance) -> tuple[int, int]:
+            answers = []
+            for f in u.files:
                 try:
-                    answers = await client.upload_bundle(trans_id, files, plan.dialect, advance)
+                    answers.append(await self.client.upload(trans_id, f, self.plan.dialect))
                 except IngestClientError as e:
-                    raise IngestClientError(f"a bundle of {len(files)} files ({len(units)} "
-                                            f"chunks from {keys[0]}): {e}")
-                rows = overlap_rows = 0
-                for f, answer in zip(files, answers):
-                    if f.rows is not None and answer["rows"] != f.rows:
-                        raise IngestClientError(f"{f.path}: {answer['rows']} rows loaded, the "
-                                                f"manifest says {f.rows}")
-                    if f.overlap:
-                        overlap_rows += answer["rows"]
-                    else:
-                        rows += answer["rows"]
-                return rows, overlap_rows
-            await in_transaction(units, context, f"{context} ({len(units)} chunks)", load,
-                                 listed=True)
+                    raise IngestClientError(f"{f.path} ({f.table}"
+                                            + (f", chunk {f.chunk}" if f.chunk is not None else "")
+                                            + (", overlap" if f.overlap else "") + f"): {e}")
+                _count_rows([f], answers[-1:])
+                advance(f.bytes)
+            return _count_rows(u.files, answers)
+        await self.in_transaction([u], u.key, u.key, load, listed=False)
 
-        def next_bundle(q: asyncio.Queue) -> list[Unit]:
-            units: list[Unit] = []
-            nbytes, nfiles = 0, 0
-            while not q.empty() and (not units or (nbytes < bundle_bytes and nfiles < BUNDLE_FILES)):
-                u = q.get_nowait()
-                units.append(u)
-                nbytes += sum(f.bytes for f in u.files)
-                nfiles += len(u.files)
-            return units
+    async def load_bundle(self, units: list[Unit]) -> None:
+        files = [f for u in units for f in u.files]
+        keys = [u.key for u in units]
+        context = keys[0] if len(keys) == 1 else f"bundle:{keys[0]}+{len(keys) - 1}"
 
-        async def worker_loop(q: asyncio.Queue, bundles: bool) -> None:
-            while not q.empty():
-                if bundles:
-                    await load_bundle(next_bundle(q))
-                else:
-                    await load_unit(q.get_nowait())
+        async def load(trans_id, advance) -> tuple[int, int]:
+            try:
+                answers = await self.client.upload_bundle(trans_id, files, self.plan.dialect, advance)
+            except IngestClientError as e:
+                raise IngestClientError(f"a bundle of {len(files)} files ({len(units)} "
+                                        f"chunks from {keys[0]}): {e}")
+            return _count_rows(files, answers)
+        await self.in_transaction(units, context, f"{context} ({len(units)} chunks)", load,
+                                  listed=True)
 
-        loops = [worker_loop(q, bool(bundle_bytes) and name != "*replicated*")
-                 for name, q in queues.items()
-                 for _ in range(1 if name == "*replicated*" else jobs_per_worker)]
-        await asyncio.gather(*loops)
+    def next_bundle(self, q: asyncio.Queue) -> list[Unit]:
+        units: list[Unit] = []
+        nbytes, nfiles = 0, 0
+        while not q.empty() and (not units or (nbytes < self.bundle_bytes and nfiles < BUNDLE_FILES)):
+            u = q.get_nowait()
+            units.append(u)
+            nbytes += sum(f.bytes for f in u.files)
+            nfiles += len(u.files)
+        return units
+
+    async def worker_loop(self, q: asyncio.Queue, bundles: bool) -> None:
+        while not q.empty():
+            if bundles:
+                await self.load_bundle(self.next_bundle(q))
+            else:
+                await self.load_unit(q.get_nowait())
 
 
 # ---- the partitioner's manifest ----------------------------------------------------------

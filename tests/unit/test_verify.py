@@ -65,3 +65,29 @@ def test_truncated_and_edited_files(output, tmp_path):
     victim.write_bytes(b"".join(lines[:3] + [b",".join(fields)] + lines[4:]))
     with pytest.raises(CorruptFile, match=r"rows do not match.*every line has the right fields"):
         check_output(out / "manifest.json")
+
+
+def test_values_holding_line_breaks_are_rows_not_lines(tmp_path):
+    """The original's case01 has text values with line breaks (inside quotes): such a file
+    has more lines than rows, and is whole. Found by loading case01 through the ingest: its
+    check refused the partitioner's own output."""
+    rows = [f'{i},{i * 0.37 % 360:.6f},{(i % 170) - 85:.6f},"note {i}\nsecond line, with a comma"\n'
+            for i in range(40)]
+    (tmp_path / "obj.csv").write_text("".join(rows))
+    spec = {"name": "nl", "chunk_order": 3, "subchunk_bits": 2, "overlap_deg": 0.5, "tables": [{
+        "name": "Object", "role": "director", "ra": "ra", "dec": "decl", "director_key": "id",
+        "data": [str(tmp_path / "obj.csv")], "csv": {"header": False},
+        "columns": [{"name": "id", "type": "BIGINT"}, {"name": "ra", "type": "DOUBLE"},
+                    {"name": "decl", "type": "DOUBLE"}, {"name": "note", "type": "TEXT"}]}]}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    out = tmp_path / "out"
+    assert main(["partition", "-q", "-c", str(tmp_path / "spec.json"), "-o", str(out)]) == 0
+    assert check_output(out / "manifest.json") > 0
+    m = json.loads((out / "manifest.json").read_text())
+    entry = max(m["tables"]["Object"]["chunks"].values(), key=lambda e: e["rows"])
+    victim = out / entry["file"]
+    data = victim.read_bytes()
+    assert data.count(b"\n") == 2 * entry["rows"]
+    victim.write_bytes(data[:data.index(b"\n") + 1] + data[data.index(b"\n") + 1:].split(b"\n", 1)[1])
+    with pytest.raises(CorruptFile):                          # a row's second line cut out
+        check_output(out / "manifest.json")
