@@ -30,7 +30,7 @@ The other places where output is cut into pieces, checked for the same pattern (
 - index.csv: appended block by block like the chunk files (lines, through here with -j > 1);
   index.part: 16-byte records, cut on record boundaries here;
 - Parquet output: each block's rows of a chunk are one framed IPC stream, sent WHOLE;
-- the ingest's 4 MiB pieces (czar/ingest.py): one file per gRPC stream, written by the worker
+- the ingest's 4 MiB pieces (czar/ingest/schema.py PIECE): one file per gRPC stream, written by the worker
   to its own spool file in stream order before LOAD DATA reads it: cut anywhere, reassembled
   whole (this would change if pieces of several files shared a stream or a file).
 
