@@ -19,14 +19,7 @@ import json
 import time
 from typing import AsyncIterator
 
-from czar.ingest.schema import (
-    FINISHED,
-    IN_PROGRESS,
-    PIECE,
-    Dialect,
-    IngestError,
-    check_name,
-)
+from czar.ingest.schema import FINISHED, IN_PROGRESS, PIECE, Dialect, IngestError, check_name
 from qserv.catalog import CHUNK_COLUMNS, DIRECTOR
 from qserv.metadata import META_DB, MetadataStore
 from qserv.v1 import worker_pb2 as pb
@@ -94,12 +87,8 @@ def _bundle_file(i: int, f, spec) -> dict:
 async def contribute_bundle(c, q, body: AsyncIterator[bytes]) -> dict:
     """Load the files of a bundle (see the module docstring) in transaction
     `q['transaction_id']`; the rows of each file."""
-    try:
-        trans_id = int(q["transaction_id"])
-    except (KeyError, ValueError):
-        raise IngestError("transaction_id is required")
-    t = await c.trans_row(trans_id)
-    db = t["database"]
+    t = await c.transaction_of(q)
+    trans_id, db = t["id"], t["database"]
     spec = await c.spec(db)
     listing, rest, body = await _split_listing(body)
     dialect = Dialect.from_query(q)
@@ -168,10 +157,8 @@ async def contribute_bundle(c, q, body: AsyncIterator[bytes]) -> dict:
 async def _stream(c, trans_id: int, workers: list[str], header: pb.BundleHeader, rest: bytes,
                   body: AsyncIterator[bytes], expected: int) -> tuple[list[int], int]:
     """Tee the bundle's bytes to a LoadBundle call on each worker; the rows of each file."""
-    inflight = c.inflight[trans_id]
     calls = {w: c.stub(w).LoadBundle() for w in workers}
-    inflight.calls.update(calls.values())
-    try:
+    with c.tracked(trans_id, calls):
         await c._write_all(calls, pb.BundleBatch(header=header))
         nbytes = 0
         buf = bytearray(rest)
@@ -198,9 +185,3 @@ async def _stream(c, trans_id: int, workers: list[str], header: pb.BundleHeader,
         if len(rows) != len(header.files):
             raise IngestError(f"a worker answered for {len(rows)} files of {len(header.files)}")
         return rows, nbytes
-    except BaseException:
-        for call in calls.values():
-            call.cancel()
-        raise
-    finally:
-        inflight.calls.difference_update(calls.values())

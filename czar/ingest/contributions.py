@@ -1,25 +1,16 @@
-"""Contributions: one file (or a bundle of chunk files: bundle.py) streamed to every worker holding its chunk.
-
-A part of `IngestController` (czar/ingest/controller.py), which composes them; every
-method reaches the czar's MariaDB and the workers through the controller's plumbing
-(`meta`, `sql`, `stub`)."""
+"""Contributions: one file (or a bundle of chunk files: bundle.py) streamed to every worker
+holding its chunk. A part of `IngestController` (controller.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import contextmanager
 from typing import AsyncIterator
 
 import grpc
 
-from czar.ingest.schema import (
-    FINISHED,
-    IN_PROGRESS,
-    PIECE,
-    Dialect,
-    IngestError,
-    check_name,
-)
+from czar.ingest.schema import FINISHED, IN_PROGRESS, PIECE, Dialect, IngestError, check_name
 from qserv.catalog import CHUNK_COLUMNS, DIRECTOR
 from qserv.metadata import META_DB, MetadataStore
 from qserv.v1 import worker_pb2 as pb
@@ -29,12 +20,8 @@ class Contributions:
     async def contribute(self, q, body: AsyncIterator[bytes]) -> dict:
         """Stream one file (`body`) into `q['table']` (chunk `q['chunk']`, overlap or not) of
         transaction `q['transaction_id']`, on every worker that holds the chunk."""
-        try:
-            trans_id = int(q["transaction_id"])
-        except (KeyError, ValueError):
-            raise IngestError("transaction_id is required")
-        t = await self.trans_row(trans_id)
-        db = t["database"]
+        t = await self.transaction_of(q)
+        trans_id, db = t["id"], t["database"]
         table, chunk, overlap, workers, target, columns = await self._destination(db, q)
         dialect = Dialect.from_query(q)
         contrib_id = None
@@ -104,10 +91,8 @@ class Contributions:
     async def _stream(self, trans_id: int, workers: list[str], header: pb.ContributionHeader,
                       body: AsyncIterator[bytes]) -> tuple[int, int]:
         """Tee `body` to a LoadContribution call on each worker; the rows they loaded."""
-        inflight = self.inflight[trans_id]
         calls = {w: self.stub(w).LoadContribution() for w in workers}
-        inflight.calls.update(calls.values())
-        try:
+        with self.tracked(trans_id, calls):
             first = pb.ContributionBatch(header=header)
             nbytes = 0
             buf = bytearray()
@@ -132,6 +117,15 @@ class Contributions:
                 raise IngestError(f"replicas loaded different row counts: "
                                   f"{ {w: r.rows for w, r in replies.items()} }")
             return counts.pop(), nbytes
+
+    @contextmanager
+    def tracked(self, trans_id: int, calls: dict):
+        """The workers' load calls of a contribution, known to the transaction while they
+        run (an abort cancels them) and cancelled if the contribution fails."""
+        inflight = self.inflight[trans_id]
+        inflight.calls.update(calls.values())
+        try:
+            yield
         except BaseException:
             for call in calls.values():
                 call.cancel()

@@ -1,8 +1,5 @@
-"""Databases and tables: registration, deletion, chunk allocation (placement), the list.
-
-A part of `IngestController` (czar/ingest/controller.py), which composes them; every
-method reaches the czar's MariaDB and the workers through the controller's plumbing
-(`meta`, `sql`, `stub`)."""
+"""Databases and tables: registration, deletion, chunk allocation (placement), the list. A part of
+`IngestController` (controller.py)."""
 
 from __future__ import annotations
 
@@ -10,25 +7,10 @@ import copy
 import time
 from collections import defaultdict
 
-from czar.ingest.schema import (
-    ABORTING,
-    STARTED,
-    IngestError,
-    _same_table,
-    _table_json,
-    check_name,
-    index_stage_table,
-)
-from qserv.catalog import (
-    CHILD,
-    CHUNK_COLUMNS,
-    DIRECTOR,
-    REPLICATED,
-    ROLES,
-    ColumnSpec,
-    DatabaseSpec,
-    TableSpec,
-)
+from czar.ingest.schema import (ABORTING, STARTED, IngestError, _same_table, _table_json,
+                                check_name, index_stage_table)
+from qserv.catalog import (CHILD, CHUNK_COLUMNS, DIRECTOR, REPLICATED, ROLES, ColumnSpec,
+                           DatabaseSpec, TableSpec)
 from qserv.metadata import INTERNAL_DBS, META_DB, MetadataStore, director_index_table
 from qserv.v1 import worker_pb2 as pb
 

@@ -1,8 +1,5 @@
-"""The director index: staged from the partitioner's index files, built at publish.
-
-A part of `IngestController` (czar/ingest/controller.py), which composes them; every
-method reaches the czar's MariaDB and the workers through the controller's plumbing
-(`meta`, `sql`, `stub`)."""
+"""The director index: staged from the partitioner's index files, built at publish. A part of
+`IngestController` (controller.py)."""
 
 from __future__ import annotations
 

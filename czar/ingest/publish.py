@@ -1,8 +1,5 @@
-"""Publish (the database becomes visible to queries), status, recorded steps.
-
-A part of `IngestController` (czar/ingest/controller.py), which composes them; every
-method reaches the czar's MariaDB and the workers through the controller's plumbing
-(`meta`, `sql`, `stub`)."""
+"""Publish (the database becomes visible to queries), status, recorded steps. A part of
+`IngestController` (controller.py)."""
 
 from __future__ import annotations
 
@@ -10,15 +7,8 @@ import asyncio
 import json
 import time
 
-from czar.ingest.schema import (
-    ABORTING,
-    COMMITTED,
-    FINISHED,
-    STARTED,
-    IngestError,
-    _table_json,
-    check_name,
-)
+from czar.ingest.schema import (ABORTING, COMMITTED, FINISHED, STARTED, IngestError, _table_json,
+                                check_name)
 from qserv import scisql
 from qserv.catalog import DIRECTOR, TableSpec
 from qserv.metadata import META_DB, MetadataStore

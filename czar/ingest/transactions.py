@@ -1,8 +1,5 @@
-"""Transactions: start, commit, abort (every move checked by states.transition and written compare-and-set).
-
-A part of `IngestController` (czar/ingest/controller.py), which composes them; every
-method reaches the czar's MariaDB and the workers through the controller's plumbing
-(`meta`, `sql`, `stub`)."""
+"""Transactions: start, commit, abort (every move checked by states.transition and written
+compare-and-set). A part of `IngestController` (controller.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +10,7 @@ from contextlib import contextmanager
 
 import grpc
 
-from czar.ingest.schema import (
-    FAILED,
-    FINISHED,
-    STARTED,
-    IngestError,
-    _trans_json,
-    check_name,
-    log,
-)
+from czar.ingest.schema import FAILED, FINISHED, STARTED, IngestError, _trans_json, check_name, log
 from czar.ingest.states import TRANSACTION, IllegalTransition, transition
 from qserv.metadata import META_DB, MetadataStore
 from qserv.v1 import worker_pb2 as pb
@@ -34,6 +23,14 @@ class Transactions:
         if not rows:
             raise IngestError(f"no transaction {trans_id}", 404)
         return _trans_json(rows[0])
+
+    async def transaction_of(self, q) -> dict:
+        """The transaction a request names (`transaction_id`), as trans_row."""
+        try:
+            trans_id = int(q["transaction_id"])
+        except (KeyError, ValueError):
+            raise IngestError("transaction_id is required")
+        return await self.trans_row(trans_id)
 
     async def transactions(self, db: str | None = None, state: str | None = None,
                            units: bool = False) -> list[dict]:

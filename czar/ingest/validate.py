@@ -1,8 +1,5 @@
-"""Validation: row counts per table on the workers against the committed contributions.
-
-A part of `IngestController` (czar/ingest/controller.py), which composes them; every
-method reaches the czar's MariaDB and the workers through the controller's plumbing
-(`meta`, `sql`, `stub`)."""
+"""Validation: row counts per table on the workers against the committed contributions. A part of
+`IngestController` (controller.py)."""
 
 from __future__ import annotations
 
