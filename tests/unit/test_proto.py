@@ -51,13 +51,15 @@ def test_realistic_request():
         pb.ChunkQueryRequest(sql_template=sql).SerializeToString()).chunk_ids) == []
 
 
-def test_load_batch_and_small_messages_round_trip():
-    lb = pb.LoadBatch(database="demo", table="Object_4864", columns=["objectId", "ra"],
-                      tsv=b"13\t1.5\n")
-    assert pb.LoadBatch.FromString(lb.SerializeToString()) == lb
+def test_contribution_batch_and_small_messages_round_trip():
+    cb = pb.ContributionBatch(header=pb.ContributionHeader(
+        database="demo", table="Object_4864", trans_id=7, columns=["objectId", "ra"]),
+        data=b"13,1.5\n")
+    assert pb.ContributionBatch.FromString(cb.SerializeToString()) == cb
     hr = pb.HealthReply(worker_id="worker0", mariadb_ok=True, running_jobs=3, error="")
     assert pb.HealthReply.FromString(hr.SerializeToString()) == hr
     dr = pb.DdlRequest(database="", statements=["CREATE DATABASE x", "CREATE TABLE x.t (a INT)"])
     assert list(pb.DdlRequest.FromString(dr.SerializeToString()).statements) == list(dr.statements)
     assert pb.CancelReply.FromString(pb.CancelReply(killed=2).SerializeToString()).killed == 2
-    assert pb.LoadReply.FromString(pb.LoadReply(rows=2 ** 40).SerializeToString()).rows == 2 ** 40
+    assert pb.ContributionReply.FromString(
+        pb.ContributionReply(rows=2 ** 40).SerializeToString()).rows == 2 ** 40
