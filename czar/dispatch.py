@@ -31,13 +31,13 @@ from qserv.grpc_auth import aio_channel
 from qserv.scheduling import ClassSlots
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
-from qserv.workers import CHANNEL_OPTIONS, RECONNECT_OPTIONS
+from qserv.workers import RECONNECT_OPTIONS, message_options
 
 log = logging.getLogger("czar.dispatch")
 # A worker that stops answering without closing its connections (SIGSTOP, a frozen host) is
 # found by HTTP/2 pings: unanswered for KEEPALIVE_TIMEOUT_MS, the connection is dropped, its
 # calls fail (UNAVAILABLE) and their jobs go to another replica (czar/failover.py). Workers
-# accept these pings (worker/service.py SERVER_OPTIONS). gRPC's ping_timeout (60 s by default)
+# accept these pings (worker/service.py KEEPALIVE_SERVER_OPTIONS). gRPC's ping_timeout (60 s by default)
 # also bounds the wait for a ping's answer while a call is in flight: without it a stopped
 # worker held its calls for a minute, whatever the keepalive timeout.
 KEEPALIVE_TIME_MS, KEEPALIVE_TIMEOUT_MS = 5000, 5000
@@ -72,7 +72,8 @@ class Dispatcher:
         self.config = config
         self.spool_dir = spool_dir
         self.channels = {w.name: aio_channel(w.grpc_address(), config.grpc_token,
-                                             CHANNEL_OPTIONS + RECONNECT_OPTIONS
+                                             message_options(config.grpc_max_message_bytes)
+                                             + RECONNECT_OPTIONS
                                              + KEEPALIVE_OPTIONS)
                          for w in config.workers}
         self.stubs = {name: pb_grpc.WorkerStub(ch) for name, ch in self.channels.items()}

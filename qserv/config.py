@@ -120,6 +120,21 @@ class ClusterConfig:
     reserved_admin_connections: int = 10
     admin_user: str = ""
     shadow_pool_size: int = 48
+    # Moving rows (DESIGN §6), the sizes and counts that used to be constants in several
+    # modules: the largest gRPC message either side accepts (workers' servers and every
+    # client channel); bytes per message of an ingest contribution to a worker; bytes per
+    # result message of a chunk query; the most text of chunk queries a worker joins into one
+    # UNION ALL statement (a client's 10 MB literal is not multiplied past it); chunk
+    # statements a worker runs at once; a worker's concurrent LOAD DATA and CREATE TABLE of
+    # one bundle, and the largest bundle file it spools whole (bigger ones are piped).
+    grpc_max_message_bytes: int = 64 << 20
+    ingest_piece_bytes: int = 4 << 20
+    result_batch_bytes: int = 4 << 20
+    union_statement_bytes: int = 1 << 20
+    worker_query_slots: int = 4
+    worker_load_connections: int = 4
+    worker_ddl_connections: int = 3
+    worker_spool_max_bytes: int = 8 << 20
     # Dispatch: how many chunk jobs run at once per worker, and how many chunks go in one job.
     jobs_per_worker: int = 2
     # 64: measured on 1M Objects in 418 chunks, 4 workers: a full-scan GROUP BY at 0.85x one

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import grpc
 
-from qserv.config import WorkerConfig
+from qserv.config import ClusterConfig, WorkerConfig
 from qserv.grpc_auth import channel
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", 64 << 20),
-    ("grpc.max_receive_message_length", 64 << 20),
-]
-LOAD_PIECE = 4 << 20
+
+
+def message_options(max_bytes: int) -> list[tuple[str, int]]:
+    """gRPC's message size limits, the same both ways and on both sides
+    (ClusterConfig.grpc_max_message_bytes)."""
+    return [("grpc.max_send_message_length", max_bytes),
+            ("grpc.max_receive_message_length", max_bytes)]
+
+
+CHANNEL_OPTIONS = message_options(ClusterConfig.grpc_max_message_bytes)   # the default's
 # The czar's channels to workers: a restarted worker is tried again within a second (gRPC's
 # default back-off between reconnection attempts grows to 2 minutes, during which every call
 # fails at once). gRPC reads `min_reconnect_backoff_ms` as the time one connection attempt may

@@ -26,10 +26,12 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncmy
 
+from qserv.config import ClusterConfig
 from qserv.v1 import worker_pb2 as pb
 from worker.ingest import (ER_BAD_DB, ER_DUP_PARTITION, ER_TABLE_EXISTS, ContributionError,
                            _name, load_sql)
@@ -37,13 +39,26 @@ from worker.ingest import (ER_BAD_DB, ER_DUP_PARTITION, ER_TABLE_EXISTS, Contrib
 log = logging.getLogger("worker.bundle")
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
-DDL_CONNECTIONS = 3          # CREATEs at once: each waits on file syncs more than on the CPU
-LOADERS = 4                  # LOADs at once: small files cost round trips more than the CPU
-SPOOL_MAX = 8 << 20          # files up to this size are spooled whole and loaded in one
-                             # statement; bigger ones stream through a named pipe (whose
-                             # reader, a niced MariaDB on a busy machine, waits to be woken
-                             # for every pipe-full: 10M rows in 1 MB files loaded at half
-                             # the speed through pipes)
+
+
+@dataclass(frozen=True)
+class BundleLimits:
+    """ClusterConfig's worker_ddl_connections (CREATEs at once: each waits on file syncs more
+    than on the CPU), worker_load_connections (LOADs at once: small files cost round trips
+    more than the CPU) and worker_spool_max_bytes (files up to this size are spooled whole
+    and loaded in one statement; bigger ones stream through a named pipe, whose reader, a
+    niced MariaDB on a busy machine, waits to be woken for every pipe-full: 10M rows in 1 MB
+    files loaded at half the speed through pipes)."""
+    ddl_connections: int = ClusterConfig.worker_ddl_connections
+    load_connections: int = ClusterConfig.worker_load_connections
+    spool_max_bytes: int = ClusterConfig.worker_spool_max_bytes
+
+    @classmethod
+    def of(cls, config: ClusterConfig) -> "BundleLimits":
+        return cls(config.worker_ddl_connections, config.worker_load_connections,
+                   config.worker_spool_max_bytes)
+
+
 PIPE_BYTES = 1 << 20         # the pipe's buffer (Linux: 64 KiB unless raised)
 
 
@@ -139,9 +154,10 @@ class FifoLoad:
 
 
 class BundleLoader:
-    def __init__(self, pool_factory, spool_dir: Path):
+    def __init__(self, pool_factory, spool_dir: Path, limits: BundleLimits = BundleLimits()):
         self.pool_factory = pool_factory
         self.spool_dir = Path(spool_dir)
+        self.limits = limits
 
     async def load(self, request_iterator) -> pb.BundleReply:
         started = time.monotonic()
@@ -167,7 +183,8 @@ class BundleLoader:
             finally:
                 ddl_seconds = time.monotonic() - started
         ddl_task = asyncio.ensure_future(ddl_done())
-        call = _BundleCall(stream, first.data, h, db, trans, pool, ready, self.spool_dir)
+        call = _BundleCall(stream, first.data, h, db, trans, pool, ready, self.spool_dir,
+                           self.limits)
         try:
             await call.receive_and_load()
         finally:
@@ -209,19 +226,20 @@ class BundleLoader:
                 work[f.table] = "" if f.table in existing or not f.create_sql else f.create_sql
         loop = asyncio.get_running_loop()
         ready = {t: loop.create_future() for t in work}
-        ddl = _Ddl(pool, db, trans, list(work.items()), ready)
+        ddl = _Ddl(pool, db, trans, list(work.items()), ready, self.limits.ddl_connections)
         return ready, ddl
 
 
 class _Ddl:
-    """The bundle's DDL, run by DDL_CONNECTIONS tasks; awaitable (ends when they end)."""
+    """The bundle's DDL, run by `connections` tasks; awaitable (ends when they end)."""
 
-    def __init__(self, pool, db: str, trans: int, work: list[tuple[str, str]], ready: dict):
+    def __init__(self, pool, db: str, trans: int, work: list[tuple[str, str]], ready: dict,
+                 connections: int):
         self.pool, self.db, self.trans = pool, db, trans
         self.queue = collections.deque(work)
         self.ready = ready
         self.tasks = [asyncio.ensure_future(self._run())
-                      for _ in range(min(DDL_CONNECTIONS, len(work)))]
+                      for _ in range(min(connections, len(work)))]
 
     def stop(self) -> None:
         """Nothing more starts; the tables not made fail their loads."""
@@ -300,17 +318,18 @@ def _checked_header(h) -> tuple[str, int]:
 
 class _BundleCall:
     """One LoadBundle call's files: read from the stream in order, each small file spooled
-    whole and loaded by a task (up to LOADERS at once), each big one piped into its LOAD
+    whole and loaded by a task (up to `load_connections` at once), each big one piped into its LOAD
     DATA as it arrives. `failed` collects what went wrong; `rows` what each file loaded."""
 
     def __init__(self, stream, first_data: bytes, h, db: str, trans: int, pool, ready: dict,
-                 spool_dir: Path):
+                 spool_dir: Path, limits: BundleLimits):
         self.stream, self.h, self.db, self.trans = stream, h, db, trans
         self.pool, self.ready, self.spool_dir = pool, ready, spool_dir
         self.pending = memoryview(first_data)
         self.waited = 0.0                     # seconds spent waiting for the stream
         self.rows: list[int] = [0] * len(h.files)
-        self.slots = asyncio.Semaphore(LOADERS)
+        self.slots = asyncio.Semaphore(limits.load_connections)
+        self.spool_max = limits.spool_max_bytes
         self.tasks: list[asyncio.Task] = []
         self.failed: list[BaseException] = []
 
@@ -321,7 +340,7 @@ class _BundleCall:
                 if self.failed:
                     self.slots.release()
                     break
-                if f.bytes > SPOOL_MAX:
+                if f.bytes > self.spool_max:
                     await self.piped(i, f)
                     continue
                 path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.csv"

@@ -21,13 +21,14 @@ from typing import AsyncIterator
 import asyncmy
 import asyncmy.cursors
 
+from qserv.config import ClusterConfig
 from qserv.scheduling import ClassSlots
 from worker.rows_text import outfile_text
 
 log = logging.getLogger("worker.executor")
 
-READ_SIZE = 4 << 20  # bytes per ResultBatch: large, as DESIGN §6 asks
-UNION_BYTES = 1 << 20  # the most text of chunk queries joined into one statement
+READ_SIZE = ClusterConfig.result_batch_bytes  # bytes per ResultBatch: large, as DESIGN §6 asks
+UNION_BYTES = ClusterConfig.union_statement_bytes  # chunk-query text joined into one statement
 FOLLOW_POLL_S = 0.01  # how often a growing OUTFILE is looked at while MariaDB writes it
 FOLLOW_MIN_PIECE = 64 << 10  # bytes worth a message while MariaDB still writes (see below)
 SYSTEM_DATABASES = {"mysql", "information_schema", "performance_schema", "sys"}
@@ -60,12 +61,15 @@ class Executor:
     directory (secure_file_priv, 1290). `root_password` is for the worker's own work (health,
     KILL, DDL). Without `reader` (a stand-alone server, in tests) queries run as root."""
 
-    def __init__(self, socket: str | dict, outfile_dir: Path, max_parallel: int = 4,
-                 root_password: str = "", reader: tuple[str, str] | None = None):
+    def __init__(self, socket: str | dict, outfile_dir: Path,
+                 max_parallel: int = ClusterConfig.worker_query_slots,
+                 root_password: str = "", reader: tuple[str, str] | None = None,
+                 union_bytes: int = UNION_BYTES, read_size: int = READ_SIZE):
         # where MariaDB is: its unix socket, or connection arguments (MariaDBServer.client_args)
         self.where = socket if isinstance(socket, dict) else {"unix_socket": socket}
         # the account host the reader connects from (a socket: 'localhost')
         self.reader_host = self.where.get("host", "localhost")
+        self.union_bytes, self.read_size = union_bytes, read_size
         self.outfile_dir = Path(outfile_dir)
         self.root_password = root_password
         self.reader = reader
@@ -141,7 +145,7 @@ class Executor:
         the job is part of a scan (its statements wait behind interactive ones).
         """
         started = time.monotonic()
-        statements = chunk_statements(sql_template, marker, chunk_ids)
+        statements = chunk_statements(sql_template, marker, chunk_ids, self.union_bytes)
         texts = []
         for sql, chunks in statements:
             left = None if time_limit is None else time_limit - (time.monotonic() - started)
@@ -169,7 +173,7 @@ class Executor:
         writing = asyncio.create_task(self._write_outfile(query_id, database, sql, path,
                                                           where, session_sql, scan))
         try:
-            async for piece in follow_pieces(path, writing):
+            async for piece in follow_pieces(path, writing, self.read_size):
                 yield piece
         finally:
             if not writing.done():
@@ -299,7 +303,8 @@ def _chunk_error(e: asyncmy.errors.MySQLError, where: str | None) -> ChunkQueryE
     return ChunkQueryError(code, msg, where)
 
 
-async def follow_pieces(path: Path, writing: asyncio.Task) -> AsyncIterator[bytes]:
+async def follow_pieces(path: Path, writing: asyncio.Task,
+                        read_size: int = READ_SIZE) -> AsyncIterator[bytes]:
     """Pieces of a file that `writing` (a MariaDB OUTFILE statement) is still appending to,
     then the rest once it is done; the statement's error is raised when it fails (after the
     pieces already read: the czar passes the error on in place of the next row).
@@ -322,7 +327,7 @@ async def follow_pieces(path: Path, writing: asyncio.Task) -> AsyncIterator[byte
                 waiting = os.fstat(fd).st_size - offset
                 # the first rows go out as soon as there are any: the client starts early
                 if waiting >= (FOLLOW_MIN_PIECE if offset else 1) or (done and waiting > 0):
-                    data = os.read(fd, READ_SIZE)
+                    data = os.read(fd, read_size)
                     offset += len(data)
                     yield data
                     continue

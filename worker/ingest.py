@@ -78,9 +78,12 @@ def load_sql(path, database: str, table: str, columns, dialect, trans_id: int) -
 class IngestService:
     """The ingest half of the worker's gRPC service (see worker.service)."""
 
-    def __init__(self, socket: str | dict, spool_dir: Path, root_password: str = ""):
+    def __init__(self, socket: str | dict, spool_dir: Path, root_password: str = "",
+                 limits=None):
+        """`limits`: a worker.bundle.BundleLimits (the config's), else its defaults."""
         # its unix socket, or connection arguments (MariaDBServer.client_args)
         self.where = socket if isinstance(socket, dict) else {"unix_socket": socket}
+        self.limits = limits
         self.root_password = root_password
         self.spool_dir = Path(spool_dir)
         self._pool: asyncmy.Pool | None = None
@@ -177,9 +180,10 @@ class IngestService:
 
     async def LoadBundle(self, request_iterator, context):
         """Many contributions of one transaction (worker/bundle.py)."""
-        from worker.bundle import BundleLoader
+        from worker.bundle import BundleLimits, BundleLoader
         try:
-            return await BundleLoader(self.pool_factory, self.spool_dir).load(request_iterator)
+            return await BundleLoader(self.pool_factory, self.spool_dir,
+                                      self.limits or BundleLimits()).load(request_iterator)
         except ContributionError as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
         except asyncmy.errors.MySQLError as e:

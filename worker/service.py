@@ -14,6 +14,8 @@ from qserv.grpc_auth import TokenCheck
 from qserv.mariadb import READER_USER, MariaDBServer
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
+from qserv.workers import message_options
+from worker.bundle import BundleLimits
 from worker.executor import ChunkQueryError, Executor
 from worker.ingest import IngestService
 from worker.leftovers import sweep_at_start, sweep_periodically
@@ -23,9 +25,7 @@ log = logging.getLogger("worker")
 # The czar pings its channels every few seconds (czar/dispatch.py KEEPALIVE_OPTIONS) to find
 # a worker that stopped answering; the server must not take those pings for abuse (by default
 # it answers pings more often than every 5 minutes without data with GOAWAY).
-SERVER_OPTIONS = [
-    ("grpc.max_send_message_length", 64 << 20),
-    ("grpc.max_receive_message_length", 64 << 20),
+KEEPALIVE_SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 1000),
     ("grpc.http2.max_ping_strikes", 0),
@@ -41,16 +41,23 @@ def time_limit(context, cap: float) -> float | None:
 
 
 class WorkerService(pb_grpc.WorkerServicer):
-    def __init__(self, name: str, mariadb: MariaDBServer, max_statement_time: float = 0.0):
+    def __init__(self, name: str, mariadb: MariaDBServer, max_statement_time: float = 0.0,
+                 config: ClusterConfig | None = None):
+        """`config`: the cluster's, for its tuning (sizes and counts); its defaults without."""
+        tuning = config or ClusterConfig(dir="")
         self.name = name
         self.max_statement_time = max_statement_time
         self.mariadb = mariadb
         if not mariadb.reader_password:
             raise ValueError("no mariadb_reader_password in the cluster config: run `qserv up`")
         self.executor = Executor(mariadb.client_args(), mariadb.outfile_dir,
+                                 max_parallel=tuning.worker_query_slots,
                                  root_password=mariadb.root_password,
-                                 reader=(READER_USER, mariadb.reader_password))
-        self.ingest = IngestService(mariadb.client_args(), mariadb.outfile_dir, mariadb.root_password)
+                                 reader=(READER_USER, mariadb.reader_password),
+                                 union_bytes=tuning.union_statement_bytes,
+                                 read_size=tuning.result_batch_bytes)
+        self.ingest = IngestService(mariadb.client_args(), mariadb.outfile_dir, mariadb.root_password,
+                                    BundleLimits.of(tuning))
 
     async def RunChunkQuery(self, request, context):
         chunks = list(request.chunk_ids)
@@ -113,12 +120,14 @@ class WorkerService(pb_grpc.WorkerServicer):
 async def serve(config: ClusterConfig, name: str) -> None:
     wcfg = config.worker(name)
     mariadb = MariaDBServer.for_worker(config, name)
-    service = WorkerService(name, mariadb, config.max_statement_time)
+    service = WorkerService(name, mariadb, config.max_statement_time, config)
     # before serving: what the daemon before this one left (killed statements, files)
     await sweep_at_start(service.executor.pool, mariadb.outfile_dir, READER_USER)
     sweeper = asyncio.create_task(sweep_periodically(
         mariadb.outfile_dir, lambda: set(service.executor.outfiles), config.cleanup_interval_s))
-    server = grpc.aio.server(interceptors=[TokenCheck(config.grpc_token)], options=SERVER_OPTIONS)
+    server = grpc.aio.server(interceptors=[TokenCheck(config.grpc_token)], 
+                                 options=message_options(config.grpc_max_message_bytes)
+                                 + KEEPALIVE_SERVER_OPTIONS)
     pb_grpc.add_WorkerServicer_to_server(service, server)
     server.add_insecure_port(f"{config.listen_host(wcfg.host)}:{wcfg.grpc_port}")
     await server.start()

@@ -19,7 +19,7 @@ import json
 import time
 from typing import AsyncIterator
 
-from czar.ingest.schema import FINISHED, IN_PROGRESS, PIECE, Dialect, IngestError, check_name
+from czar.ingest.schema import FINISHED, IN_PROGRESS, Dialect, IngestError, check_name
 from qserv.catalog import CHUNK_COLUMNS, DIRECTOR
 from qserv.metadata import META_DB, MetadataStore
 from qserv.v1 import worker_pb2 as pb
@@ -164,7 +164,7 @@ async def _stream(c, trans_id: int, workers: list[str], header: pb.BundleHeader,
         buf = bytearray(rest)
         async for piece in body:
             buf += piece
-            if len(buf) >= PIECE:
+            if len(buf) >= c.config.ingest_piece_bytes:
                 nbytes += len(buf)
                 if nbytes > expected:
                     break

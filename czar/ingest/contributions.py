@@ -10,7 +10,7 @@ from typing import AsyncIterator
 
 import grpc
 
-from czar.ingest.schema import FINISHED, IN_PROGRESS, PIECE, Dialect, IngestError, check_name
+from czar.ingest.schema import FINISHED, IN_PROGRESS, Dialect, IngestError, check_name
 from qserv.catalog import CHUNK_COLUMNS, DIRECTOR
 from qserv.metadata import META_DB, MetadataStore
 from qserv.v1 import worker_pb2 as pb
@@ -98,7 +98,7 @@ class Contributions:
             buf = bytearray()
             async for piece in body:
                 buf += piece
-                if len(buf) >= PIECE:
+                if len(buf) >= self.config.ingest_piece_bytes:
                     msg = pb.ContributionBatch(data=bytes(buf))
                     if first is not None:
                         msg.header.CopyFrom(header)

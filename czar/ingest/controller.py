@@ -33,7 +33,7 @@ from qserv.grpc_auth import aio_channel
 from qserv.mariadb import MariaDBServer
 from qserv.metadata import META_DB, MetadataStore
 from qserv.v1 import worker_pb2_grpc as pb_grpc
-from qserv.workers import CHANNEL_OPTIONS, RECONNECT_OPTIONS
+from qserv.workers import RECONNECT_OPTIONS, message_options
 
 
 class IngestController(Databases, Transactions, Contributions, DirectorIndex, Publishing, Validation):
@@ -89,7 +89,8 @@ class IngestController(Databases, Transactions, Contributions, DirectorIndex, Pu
         if worker not in self._stubs:
             channel = aio_channel(self.config.worker(worker).grpc_address(),
                                   self.config.grpc_token,
-                                  options=CHANNEL_OPTIONS + RECONNECT_OPTIONS)
+                                  options=message_options(self.config.grpc_max_message_bytes)
+                                  + RECONNECT_OPTIONS)
             self._channel_of[worker] = channel
             self._stubs[worker] = pb_grpc.WorkerStub(channel)
         return self._stubs[worker]

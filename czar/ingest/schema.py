@@ -20,7 +20,6 @@ STARTED, COMMITTED, ABORTING, ABORTED = (TransState.STARTED, TransState.COMMITTE
                                          TransState.ABORTING, TransState.ABORTED)
 IN_PROGRESS, FINISHED, FAILED = ContribState.IN_PROGRESS, ContribState.FINISHED, ContribState.FAILED
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-PIECE = 4 << 20   # bytes per gRPC message to a worker
 
 SCHEMA = [
     f"""CREATE TABLE IF NOT EXISTS {META_DB}.ingest_dbs (

@@ -1,0 +1,57 @@
+"""The tuning knobs live in the one typed config (issue 16 item 4): sizes and counts that
+were constants in several modules reach the code that uses them from ClusterConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from qserv.config import ClusterConfig
+from qserv.workers import CHANNEL_OPTIONS, message_options
+from worker.bundle import BundleLimits
+from worker.executor import chunk_statements
+from worker.service import WorkerService
+
+
+def _worker(config: ClusterConfig | None) -> WorkerService:
+    mariadb = SimpleNamespace(socket="/nonexistent.sock", outfile_dir=Path("/tmp"),
+                              root_password="", reader_password="secret")
+    return WorkerService("worker0", mariadb, 0.0, config)
+
+
+def test_a_worker_takes_its_sizes_and_counts_from_the_config():
+    config = ClusterConfig(dir="", union_statement_bytes=1234, result_batch_bytes=5678,
+                           worker_query_slots=7, worker_load_connections=2,
+                           worker_ddl_connections=1, worker_spool_max_bytes=99)
+    service = _worker(config)
+    assert (service.executor.union_bytes, service.executor.read_size) == (1234, 5678)
+    assert service.executor._slots._value == 7
+    assert service.ingest.limits == BundleLimits(ddl_connections=1, load_connections=2,
+                                                 spool_max_bytes=99)
+
+
+def test_without_a_config_the_defaults_are_the_configs():
+    service, defaults = _worker(None), ClusterConfig(dir="")
+    assert service.executor.union_bytes == defaults.union_statement_bytes
+    assert service.ingest.limits == BundleLimits.of(defaults)
+
+
+def test_message_limits_are_the_same_on_both_sides():
+    assert dict(message_options(1 << 20)) == {"grpc.max_send_message_length": 1 << 20,
+                                              "grpc.max_receive_message_length": 1 << 20}
+    assert dict(CHANNEL_OPTIONS)["grpc.max_send_message_length"] == \
+        ClusterConfig(dir="").grpc_max_message_bytes
+
+
+def test_the_union_budget_splits_statements():
+    template = "SELECT * FROM T_%CHUNK% WHERE x = 'a long literal'"
+    one = chunk_statements(template, "%CHUNK%", list(range(20)), 1 << 20)
+    split = chunk_statements(template, "%CHUNK%", list(range(20)), 200)
+    assert len(one) == 1 and len(split) > 1
+    assert sorted(c for _, cs in split for c in cs) == list(range(20))
+
+
+def test_env_overrides_reach_the_new_fields(tmp_path, monkeypatch):
+    ClusterConfig.create(tmp_path, 1).save()
+    monkeypatch.setenv("QSERV_INGEST_PIECE_BYTES", str(1 << 16))
+    assert ClusterConfig.load(tmp_path).ingest_piece_bytes == 1 << 16
