@@ -239,22 +239,11 @@ def _partition(spec: DatabaseSpec, options: Options) -> dict:
 
 def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scratch: Path,
                      index_dirs: dict, progress) -> dict:
+    """Partition one table's input files into `scratch/<table>`; its manifest entry."""
     files = _table_files(spec, t)
     dialect = CsvDialect.from_spec(t.csv)
     tdir = scratch / t.name
     tdir.mkdir(parents=True, exist_ok=True)
-    file_columns = {}
-    for f in files:
-        if readers.is_parquet(f):
-            continue
-        if dialect.header:
-            cols = readers.read_header(f, dialect)
-            missing = [c for c in t.column_names if c not in cols]
-            if missing:
-                raise PartitionError(f"{f}: header lacks column(s) {missing} of table {t.name}")
-        else:
-            cols = t.column_names
-        file_columns[str(f)] = cols
     index_dir = None
     if t.role == CHILD:
         index_dir = index_dirs.get(t.director_table)
@@ -266,7 +255,8 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
     job = TableJob(spec=t, dialect=dialect, chunker=chunker,
                    overlap=spec.overlap_of(t) if options.overlap else 0.0,
                    out_dir=str(tdir), fmt=options.fmt, lock=False,   # one writer per file: see relay.py
-                   write=not options.dry_run, rejects=options.rejects, file_columns=file_columns,
+                   write=not options.dry_run, rejects=options.rejects,
+                   file_columns=_file_columns(files, t, dialect),
                    index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20))
     piece = options.piece_mb << 20
     if options.jobs > 1:     # fewer, larger tasks (two per worker): less per-task overhead;
@@ -282,10 +272,41 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
         results = progress.run(t.name, job, tasks, options.jobs, create=expected)
     finally:
         writers.close_all()
+    chunks, entry = _table_entry(spec, t, options, files, results)
+    if options.dry_run:
+        entry["chunks"] = {str(c): {"rows": n, "overlap_rows": o} for c, (n, o) in sorted(chunks.items())}
+        return entry
+    if options.fmt == "parquet":
+        for part in sorted(tdir.glob("*.parquet.part")):
+            writers.finish_parquet(part)
+    if t.role == REPLICATED:
+        return _replicated_files(entry, t, tdir, options.fmt, bool(chunks))
+    return _chunk_files(entry, t, tdir, options, chunks)
 
-    rows = sum(r["rows"] for r in results)
-    rejected = sum(r["rejected"] for r in results)
-    per_file = defaultdict(int)
+
+def _file_columns(files: list[Path], t: TableSpec, dialect) -> dict[str, list[str]]:
+    """The columns of each CSV input file, in its order: its header's (which must name
+    every column of the table) or the table's."""
+    file_columns = {}
+    for f in files:
+        if readers.is_parquet(f):
+            continue
+        if dialect.header:
+            cols = readers.read_header(f, dialect)
+            missing = [c for c in t.column_names if c not in cols]
+            if missing:
+                raise PartitionError(f"{f}: header lacks column(s) {missing} of table {t.name}")
+        else:
+            cols = t.column_names
+        file_columns[str(f)] = cols
+    return file_columns
+
+
+def _table_entry(spec, t: TableSpec, options: Options, files: list[Path],
+                 results: list[dict]) -> tuple[dict[int, list[int]], dict]:
+    """The tasks' results summed: rows and overlap rows per chunk, and the table's manifest
+    entry without its files."""
+    per_file: dict[str, int] = defaultdict(int)
     for r in results:
         per_file[r["path"]] += r["rows"]
     chunks: dict[int, list[int]] = defaultdict(lambda: [0, 0])
@@ -298,30 +319,35 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
         "ra": t.ra, "dec": t.dec, "director_key": t.director_key, "director_table": t.director_table,
         "overlap_deg": spec.overlap_of(t) if options.overlap else 0.0,
         "inputs": [{"path": str(f), "rows": per_file[str(f)], "bytes": f.stat().st_size} for f in files],
-        "rows": rows, "rows_out": sum(r["out"] for r in results), "rejected": rejected,
+        "rows": sum(r["rows"] for r in results), "rows_out": sum(r["out"] for r in results),
+        "rejected": sum(r["rejected"] for r in results),
         "placed_by_position": sum(r["by_position"] for r in results),
         "overlap_rows": sum(o for _, o in chunks.values()),
     }
-    if options.dry_run:
-        entry["chunks"] = {str(c): {"rows": n, "overlap_rows": o} for c, (n, o) in sorted(chunks.items())}
-        return entry
+    return chunks, entry
+
+
+def _replicated_files(entry: dict, t: TableSpec, tdir: Path, ext: str, any_rows: bool) -> dict:
+    """A replicated table's one file (its rows were written under chunk id -1)."""
+    path = tdir / f"{t.name}.{ext}"
+    rows_sum = None
+    if any_rows:
+        rows_sum = writers.row_checksum(tdir / f"chunk_-1.{ext}")
+        (tdir / f"chunk_-1.{ext}").rename(path)
+    else:
+        _empty_file(path, t, ext)
+    entry["file"] = f"{t.name}/{path.name}"
+    entry["checksum"] = writers.checksum(path)
+    if rows_sum:
+        entry["row_checksum"] = rows_sum
+    return entry
+
+
+def _chunk_files(entry: dict, t: TableSpec, tdir: Path, options: Options,
+                 chunks: dict[int, list[int]]) -> dict:
+    """A partitioned table's chunk and overlap files in the manifest, with their checksums;
+    a director's index file is finished meanwhile."""
     ext = options.fmt
-    if ext == "parquet":
-        for part in sorted(tdir.glob("*.parquet.part")):
-            writers.finish_parquet(part)
-    if t.role == REPLICATED:
-        path = tdir / f"{t.name}.{ext}"
-        rows_sum = None
-        if chunks:   # replicated rows were written under chunk id -1
-            rows_sum = writers.row_checksum(tdir / f"chunk_-1.{ext}")
-            (tdir / f"chunk_-1.{ext}").rename(path)
-        else:
-            _empty_file(path, t, ext)
-        entry["file"] = f"{t.name}/{path.name}"
-        entry["checksum"] = writers.checksum(path)
-        if rows_sum:
-            entry["row_checksum"] = rows_sum
-        return entry
     entry["chunks"] = {}
     names = [f"chunk_{c}{kind}.{ext}" for c, (n, o) in sorted(chunks.items())
              for kind, k in (("", n), ("_overlap", o)) if k]
