@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -184,57 +185,16 @@ def _numbers(col: pa.ChunkedArray, kind) -> tuple[np.ndarray, np.ndarray]:
 def process_block(job: TableJob, block: Block) -> BlockResult:
     t = block.table
     spec = job.spec
-    n = t.num_rows
     res = BlockResult()
-    bad = np.zeros(n, bool)
-    why: list[tuple[np.ndarray, str]] = []
-    if spec.role == DIRECTOR:
-        ra, ok_ra = _numbers(t[spec.ra], float)
-        dec, ok_dec = _numbers(t[spec.dec], float)
-        with np.errstate(invalid="ignore"):
-            pos_ok = ok_ra & ok_dec & np.isfinite(ra) & np.isfinite(dec) & (dec >= -90) & (dec <= 90)
-        key, key_ok = _numbers(t[spec.director_key], int)
-        why += [(~pos_ok, f"{spec.ra}/{spec.dec} missing or out of range"),
-                (~key_ok, f"director key {spec.director_key} NULL or not an integer")]
-    elif spec.role == CHILD:
-        key, key_ok = _numbers(t[spec.director_key], int)
-        keys, ichunk, isub = job.director_index()
-        pos = np.searchsorted(keys, key)
-        pos_c = np.minimum(pos, max(len(keys) - 1, 0))
-        found = key_ok & (pos < len(keys))
-        if len(keys):
-            found &= np.asarray(keys[pos_c]) == key
-        by_position = np.zeros(n, bool)
-        if spec.ra and spec.dec and not found.all():
-            # a child with its own copy of the director's position (Qserv's raObject/declObject):
-            # rows whose director is missing are placed by it
-            ra, ok_ra = _numbers(t[spec.ra], float)
-            dec, ok_dec = _numbers(t[spec.dec], float)
-            with np.errstate(invalid="ignore"):
-                pos_ok = ok_ra & ok_dec & np.isfinite(ra) & np.isfinite(dec) & (dec >= -90) & (dec <= 90)
-            by_position = ~found & pos_ok
-        why += [(~key_ok & ~by_position, f"{spec.director_key} NULL or not an integer"),
-                (key_ok & ~found & ~by_position,
-                 f"no {spec.director_table} row with this {spec.director_key}")]
-    for mask, _ in why:
+    k = _read_keys(job, t)
+    bad = np.zeros(t.num_rows, bool)
+    for mask, _ in k.why:
         bad |= mask
     if bad.any():
-        rows = np.flatnonzero(bad)
-        reasons = [next(r for m, r in why if m[i]) for i in rows]
-        texts = writers.csv_bytes(t.take(pa.array(rows))).splitlines() if len(rows) else []
-        if len(texts) != len(rows):
-            texts = [writers.csv_bytes(t.slice(int(i), 1)).rstrip(b"\n") for i in rows[:100]]
-            texts += [b""] * (len(rows) - len(texts))
-        job.reject(block.task, [(block.row_base + int(i), r, x) for i, r, x in zip(rows, reasons, texts)])
-        res.rejected = len(rows)
+        _reject(job, block, t, bad, k.why, res)
         good = ~bad
         t = t.filter(pa.array(good))
-        if spec.role == DIRECTOR:
-            ra, dec, key = ra[good], dec[good], key[good]
-        elif spec.role == CHILD:
-            pos_c, found, by_position = pos_c[good], found[good], by_position[good]
-            if by_position.any():
-                ra, dec = ra[good], dec[good]
+        k.keep(good)
     n = t.num_rows
     res.rows_out = n
     out = Path(job.out_dir)
@@ -248,15 +208,15 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
                 writers.write_groups(out, "chunk_{}", t, np.array([0, n]), np.array([-1]), job.fmt, job.lock)
         return res
     if spec.role == DIRECTOR:
-        chunk, sub, o_rows, o_chunks = _place_directors(job, out, ra, dec, key)
+        chunk, sub, o_rows, o_chunks = _place_directors(job, out, k.ra, k.dec, k.key)
     else:
         o_rows = o_chunks = np.zeros(0, np.int64)
-        chunk = np.asarray(ichunk[pos_c]).astype(np.int64)
-        sub = np.asarray(isub[pos_c]).astype(np.int64)
-        if by_position.any():
-            c2, s2 = job.chunker.locate(ra[by_position], dec[by_position])
-            chunk[by_position], sub[by_position] = c2, s2
-            res.by_position = int(by_position.sum())
+        chunk = np.asarray(k.ichunk[k.pos_c]).astype(np.int64)
+        sub = np.asarray(k.isub[k.pos_c]).astype(np.int64)
+        if k.by_position.any():
+            c2, s2 = job.chunker.locate(k.ra[k.by_position], k.dec[k.by_position])
+            chunk[k.by_position], sub[k.by_position] = c2, s2
+            res.by_position = int(k.by_position.sum())
     if not n:
         return res
     if raw_csv:
@@ -266,8 +226,89 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
             _count(res, chunk, o_chunks)
         return res
     _count(res, chunk, o_chunks)
-    if not job.write:
-        return res
+    if job.write:
+        _write_general(job, out, t, chunk, sub, o_rows, o_chunks)
+    return res
+
+
+@dataclass
+class _Keys:
+    """What placing a block's rows needs, read from its columns: positions and director
+    keys (directors), the director index's answer for each key (children), and `why`: a mask
+    of rows that cannot be placed with the reason, per reason."""
+    why: list = field(default_factory=list)
+    ra: Any = None
+    dec: Any = None
+    key: Any = None
+    pos_c: Any = None
+    found: Any = None
+    by_position: Any = None
+    ichunk: Any = None
+    isub: Any = None
+
+    def keep(self, good: np.ndarray) -> None:
+        """Only the rows of `good` from now on."""
+        for name in ("ra", "dec", "key", "pos_c", "found", "by_position"):
+            value = getattr(self, name)
+            if value is not None and len(value) == len(good):
+                setattr(self, name, value[good])
+
+
+def _positions(t: pa.Table, spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ra, dec, usable): a row is usable with both finite and dec in [-90, 90]."""
+    ra, ok_ra = _numbers(t[spec.ra], float)
+    dec, ok_dec = _numbers(t[spec.dec], float)
+    with np.errstate(invalid="ignore"):
+        pos_ok = ok_ra & ok_dec & np.isfinite(ra) & np.isfinite(dec) & (dec >= -90) & (dec <= 90)
+    return ra, dec, pos_ok
+
+
+def _read_keys(job: TableJob, t: pa.Table) -> _Keys:
+    spec = job.spec
+    k = _Keys()
+    if spec.role == DIRECTOR:
+        k.ra, k.dec, pos_ok = _positions(t, spec)
+        k.key, key_ok = _numbers(t[spec.director_key], int)
+        k.why += [(~pos_ok, f"{spec.ra}/{spec.dec} missing or out of range"),
+                  (~key_ok, f"director key {spec.director_key} NULL or not an integer")]
+    elif spec.role == CHILD:
+        key, key_ok = _numbers(t[spec.director_key], int)
+        keys, k.ichunk, k.isub = job.director_index()
+        pos = np.searchsorted(keys, key)
+        k.pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+        found = key_ok & (pos < len(keys))
+        if len(keys):
+            found &= np.asarray(keys[k.pos_c]) == key
+        k.found = found
+        k.by_position = np.zeros(t.num_rows, bool)
+        if spec.ra and spec.dec and not found.all():
+            # a child with its own copy of the director's position (Qserv's raObject/declObject):
+            # rows whose director is missing are placed by it
+            k.ra, k.dec, pos_ok = _positions(t, spec)
+            k.by_position = ~found & pos_ok
+        k.why += [(~key_ok & ~k.by_position, f"{spec.director_key} NULL or not an integer"),
+                  (key_ok & ~found & ~k.by_position,
+                   f"no {spec.director_table} row with this {spec.director_key}")]
+    return k
+
+
+def _reject(job: TableJob, block: Block, t: pa.Table, bad: np.ndarray, why: list,
+            res: BlockResult) -> None:
+    """The rows of `bad` go to the rejects (with their reason and text) or stop the run."""
+    rows = np.flatnonzero(bad)
+    reasons = [next(r for m, r in why if m[i]) for i in rows]
+    texts = writers.csv_bytes(t.take(pa.array(rows))).splitlines() if len(rows) else []
+    if len(texts) != len(rows):
+        texts = [writers.csv_bytes(t.slice(int(i), 1)).rstrip(b"\n") for i in rows[:100]]
+        texts += [b""] * (len(rows) - len(texts))
+    job.reject(block.task, [(block.row_base + int(i), r, x) for i, r, x in zip(rows, reasons, texts)])
+    res.rejected = len(rows)
+
+
+def _write_general(job: TableJob, out: Path, t: pa.Table, chunk, sub, o_rows, o_chunks) -> None:
+    """The general path (typed columns, or Parquet): rows grouped by chunk, then the
+    overlap rows grouped by the chunk they are copied into."""
+    n = t.num_rows
     csv = writers.csv_lines(_with_chunk_columns(t, chunk, sub)) if job.fmt == "csv" else None
     order = np.argsort(chunk, kind="stable")
     ids, starts = np.unique(chunk[order], return_index=True)
@@ -288,7 +329,6 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
             sorted_rows = _with_chunk_columns(t.take(pa.array(rows)), chunk[rows], sub[rows])
             writers.write_groups(out, "chunk_{}_overlap", sorted_rows, np.append(starts, len(rows)), ids,
                                  job.fmt, job.lock)
-    return res
 
 
 def _place_directors(job: TableJob, out: Path, ra, dec, key):
