@@ -71,10 +71,7 @@ class Dispatcher:
     def __init__(self, config: ClusterConfig, spool_dir: str):
         self.config = config
         self.spool_dir = spool_dir
-        self.channels = {w.name: aio_channel(w.grpc_address(), config.grpc_token,
-                                             message_options(config.grpc_max_message_bytes)
-                                             + RECONNECT_OPTIONS
-                                             + KEEPALIVE_OPTIONS)
+        self.channels = {w.name: aio_channel(w.grpc_address(), config.grpc_token, self._options())
                          for w in config.workers}
         self.stubs = {name: pb_grpc.WorkerStub(ch) for name, ch in self.channels.items()}
         # jobs_per_worker jobs of scans per worker, one more for interactive jobs, which go
@@ -84,12 +81,16 @@ class Dispatcher:
         self.replicas = Replicas()
         self._next = 0
 
+    def _options(self) -> list:
+        return (message_options(self.config.grpc_max_message_bytes) + RECONNECT_OPTIONS
+                + KEEPALIVE_OPTIONS)
+
     def add_worker(self, worker) -> None:
         """A worker that registered with the running czar (czar/membership.py), new or at a
         new address: its channel (the old one of a moved worker is closed in the background)."""
         old = self.channels.get(worker.name)
         self.channels[worker.name] = aio_channel(worker.grpc_address(), self.config.grpc_token,
-                                                 CHANNEL_OPTIONS + RECONNECT_OPTIONS + KEEPALIVE_OPTIONS)
+                                                 self._options())
         self.stubs[worker.name] = pb_grpc.WorkerStub(self.channels[worker.name])
         self.slots.setdefault(worker.name, ClassSlots(self.config.jobs_per_worker, reserved=1))
         if old is not None:
