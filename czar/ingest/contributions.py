@@ -84,7 +84,7 @@ class Contributions:
         return table, chunk, overlap, workers, target, columns
 
     async def contribute_bundle(self, q, body: AsyncIterator[bytes]) -> dict:
-        """Many chunk files of one transaction in one request: czar/ingest_bundle.py."""
+        """Many chunk files of one transaction in one request: czar/ingest/bundle.py."""
         from czar.ingest.bundle import contribute_bundle
         return await contribute_bundle(self, q, body)
 

@@ -16,7 +16,7 @@ import pytest
 
 from qserv.admin.cluster import component_pid, pid_alive, up
 from qserv.admin.demo import generate
-from qserv.admin.loader import load
+from qserv.admin.ingest_client import load
 from qserv.catalog import DatabaseSpec
 from qserv.mariadb import MariaDBServer
 from tests.conftest import BASE_PORT, running_cluster
