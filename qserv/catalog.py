@@ -94,7 +94,7 @@ class TableSpec:
             pk = list(self.primary_key) + ([TRANS_COLUMN] if transactional else [])
             lines.append("PRIMARY KEY (" + ", ".join(f"`{c}`" for c in pk) + ")")
         for cols in self.indexes:
-            lines.append("KEY (" + ", ".join(f"`{c}`" for c in cols) + ")")
+            lines.append("KEY (" + ", ".join(_key_part(c) for c in cols) + ")")
         if self.partitioned and with_chunk_columns:
             lines.append("KEY (`subChunkId`)")
         name = table_name or self.name
@@ -128,6 +128,8 @@ class DatabaseSpec:
                 pk = re.search(r"PRIMARY KEY\s*\(([^)]*)\)", ddl)
                 if pk and not t.primary_key:
                     t.primary_key = [c.strip(" `") for c in pk.group(1).split(",")]
+                if not t.indexes:
+                    t.indexes = keys_from_ddl(ddl)
         names = {t.name for t in self.tables}
         for t in self.tables:
             if t.role == CHILD and t.director_table not in names:
@@ -174,6 +176,26 @@ class DatabaseSpec:
 
     def files(self, table: TableSpec) -> list[Path]:
         return [Path(self.source_dir) / f for f in table.data]
+
+
+def keys_from_ddl(ddl: str) -> list[list[str]]:
+    """The secondary keys of a `CREATE TABLE` (`KEY`, `INDEX`, `UNIQUE KEY` lines), each as
+    its columns (a prefix length kept: "name(10)"). A UNIQUE key becomes a plain one: rows of
+    one table live in many chunk tables, so no chunk table could enforce it (nor can the
+    original)."""
+    keys = []
+    for m in re.finditer(r"^\s*(?:UNIQUE\s+)?(?:KEY|INDEX)\b[^(]*\(([^()]*(?:\(\d+\)[^()]*)*)\)",
+                         ddl, re.IGNORECASE | re.MULTILINE):
+        cols = [re.sub(r"[`\s]", "", c) for c in re.split(r",(?![^(]*\))", m.group(1))]
+        keys.append([c for c in cols if c])
+    return keys
+
+
+def _key_part(column: str) -> str:
+    """`name` or `name`(10) (a prefix length) in a KEY's column list."""
+    m = re.fullmatch(r"(.+?)(\(\d+\))?", column)
+    assert m is not None
+    return f"`{m.group(1)}`{m.group(2) or ''}"
 
 
 def columns_from_ddl(ddl: str) -> list[ColumnSpec]:

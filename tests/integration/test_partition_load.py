@@ -77,3 +77,13 @@ def test_case01_partitions_and_loads(cluster, tmp_path):
     finally:
         conn.close()
     assert sum(overlap_counts(cluster, spec.name, "Object").values()) > 0
+    # the schema files' secondary keys (KEY lines) exist on the workers' tables
+    wconn = worker_conn(cluster, cluster.workers[0])
+    try:
+        keyed = {(t, c) for t, c in query(wconn, f"SELECT table_name, column_name FROM "
+                                                 f"information_schema.statistics WHERE "
+                                                 f"table_schema = '{spec.name}' AND index_name <> "
+                                                 f"'PRIMARY'")[1]}
+    finally:
+        wconn.close()
+    assert ("Logs", "RUNID") in keyed and ("RefSrcMatch", "refObjectId") in keyed, sorted(keyed)
