@@ -28,7 +28,7 @@ from mysql_mimic.types import ColumnType
 from mysql_mimic.variables import SYSTEM_VARIABLES, GlobalVariables, SessionVariables
 from sqlglot import exp
 
-from czar import async_sql, deadline, mimic_batches, multi_results, session_state, statements, wire_guard
+from czar import async_sql, deadline, table_stats, mimic_batches, multi_results, session_state, statements, wire_guard
 from czar.multi_results import MultiResults, multi_statements
 from czar.result_charset import convert_results
 from czar.session_state import SessionState, apply_set, server_facts, set_targets
@@ -451,6 +451,27 @@ class QservSession(Session):
         except asyncmy.errors.MySQLError as e:
             raise mysql_error(e) from None
 
+    async def _with_real_sizes(self, expression: exp.Expression) -> str:
+        """The text of a query over information_schema.TABLES that reads the tables' sizes
+        on the workers (czar/table_stats.py)."""
+        conn = await self.shadow()
+        async with conn.cursor() as cur:
+            return await table_stats.with_real_sizes(cur, expression, self.state.dialect)
+
+    async def _table_status(self, expression: exp.Show, sql: str):
+        """SHOW TABLE STATUS with the tables' sizes on the workers (czar/table_stats.py)."""
+        try:
+            table_stats.check_show_status(expression)
+        except table_stats.Refused as e:
+            raise MysqlError(str(e), code=e.code) from None
+        rows, columns = await self._run_on_shadow(sql)
+        database = expression.text("db") or self.database or ""
+        conn = await self.shadow()
+        async with conn.cursor() as cur:
+            rows = await table_stats.patch_show_status(cur, rows, [c.name for c in columns],
+                                                       database)
+        return rows, columns
+
     # ---- routing ----------------------------------------------------------------------
     async def _route(self, q):
         expression, sql = q.expression, await self._statement_text(q)
@@ -458,6 +479,8 @@ class QservSession(Session):
             kind = expression.name.upper()
             if kind in ("VARIABLES", "STATUS", "WARNINGS", "ERRORS"):
                 return await self._show(expression)
+            if kind == "TABLE STATUS":
+                return await self._table_status(expression, sql)
             return await self._run_on_shadow(sql)
         if isinstance(expression, exp.Describe):
             if isinstance(expression.this, exp.Query):
@@ -471,6 +494,8 @@ class QservSession(Session):
             tables = list(expression.find_all(exp.Table))
             if tables and all((t.db or self.database or "").lower() == "information_schema"
                               for t in tables):
+                if table_stats.reads_tables_view(expression):
+                    return await self._run_on_shadow(await self._with_real_sizes(expression))
                 return await self._run_on_shadow(sql)
             return await self._distributed(expression, sql, q.sql)
         first = self._first_word or expression.key

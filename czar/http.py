@@ -184,6 +184,10 @@ def build_app(controller: IngestController, token: str,
     async def validate(request):
         return ok(await c.validate(request.match_info["name"], await json_body(request)))
 
+    @routes.post("/ingest/database/{name}/stats")
+    async def stats(request):
+        return ok(await c.record_stats(request.match_info["name"]))
+
     @routes.put("/ingest/database/{name}/step/{step}")
     async def step(request):
         return ok(await c.record_step(request.match_info["name"], request.match_info["step"],
@@ -354,6 +358,10 @@ OPENAPI = {
                             "expected": {"type": "object", "description": "table -> chunk -> rows"},
                             "overlap": {"type": "object", "description": "table -> chunk -> rows"},
                             "replicated": {"type": "object", "description": "table -> rows"}}})},
+        "/ingest/database/{name}/stats": {
+            "post": _op("Count the rows and bytes of every table on the workers again and keep "
+                        "them (information_schema.TABLES, SHOW TABLE STATUS, qserv status)",
+                        params=[_p("name")])},
         "/ingest/database/{name}/step/{step}": {
             "put": _op("Record a workflow step (state, seconds, detail)", params=[_p("name"), _p("step")],
                        body={"type": "object", "properties": {

@@ -44,7 +44,15 @@ SCHEMA = [
         grpc_port INT NOT NULL, mariadb_port INT NOT NULL,
         first_seen DOUBLE NOT NULL, last_seen DOUBLE NOT NULL,
         healthy TINYINT NOT NULL, detail VARCHAR(1024) NOT NULL DEFAULT '') ENGINE=InnoDB""",
+    # The real size of each user table (the czar's own copies are empty shadows): rows and
+    # bytes summed over its chunk tables on the workers (one copy), recorded at publish and
+    # on demand; information_schema.TABLES and SHOW TABLE STATUS read them (czar/table_stats.py).
+    f"""CREATE TABLE IF NOT EXISTS {META_DB}.table_stats (
+        db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL, `rows` BIGINT NOT NULL,
+        data_bytes BIGINT NOT NULL, index_bytes BIGINT NOT NULL, updated DOUBLE NOT NULL,
+        PRIMARY KEY (db, tbl)) ENGINE=InnoDB""",
     f"CREATE USER IF NOT EXISTS '{SHADOW_USER}'@'localhost' IDENTIFIED BY ''",
+    f"GRANT SELECT ON {META_DB}.table_stats TO '{SHADOW_USER}'@'localhost'",
 ]
 
 
@@ -90,6 +98,7 @@ class MetadataStore:
         self.execute(f"DROP DATABASE IF EXISTS `{name}`")
         self.execute(f"DELETE FROM {META_DB}.dbs WHERE name = %s", (name,))
         self.execute(f"DELETE FROM {META_DB}.chunks WHERE db = %s", (name,))
+        self.execute(f"DELETE FROM {META_DB}.table_stats WHERE db = %s", (name,))
         self.bump_version()
 
     def set_placement(self, db: str, placement: dict[int, list[str]]) -> None:

@@ -222,15 +222,18 @@ class IngestService:
                 await cur.execute("SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES "
                                   "WHERE TABLE_SCHEMA = %s", (db,))
                 engines = dict(await cur.fetchall())
-                await cur.execute("SELECT TABLE_NAME, PARTITION_NAME, TABLE_ROWS FROM "
-                                  "information_schema.PARTITIONS WHERE TABLE_SCHEMA = %s", (db,))
+                await cur.execute("SELECT TABLE_NAME, PARTITION_NAME, TABLE_ROWS, DATA_LENGTH, "
+                                  "INDEX_LENGTH FROM information_schema.PARTITIONS WHERE "
+                                  "TABLE_SCHEMA = %s", (db,))
                 rows = await cur.fetchall()
-                for table, part, n in rows:
+                for table, part, n, data_bytes, index_bytes in rows:
                     engine = engines.get(table)
                     trans = int(part[1:]) if part and part.startswith("p") else 0
                     if engine not in ("MyISAM", "Aria"):   # estimated counts elsewhere: count
                         where = f" WHERE `{TRANS_COLUMN}` = {trans}" if part else ""
                         await cur.execute(f"SELECT COUNT(*) FROM `{db}`.`{table}`{where}")
                         n = (await cur.fetchone())[0]
-                    out.append(pb.TableCount(table=table, trans_id=trans, rows=int(n or 0)))
+                    out.append(pb.TableCount(table=table, trans_id=trans, rows=int(n or 0),
+                                             data_bytes=int(data_bytes or 0),
+                                             index_bytes=int(index_bytes or 0)))
         return pb.TableCountsReply(counts=out)

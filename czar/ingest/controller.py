@@ -24,6 +24,7 @@ from czar.ingest.contributions import Contributions
 from czar.ingest.databases import Databases
 from czar.ingest.director_index import DirectorIndex
 from czar.ingest.publish import Publishing
+from czar.ingest.stats import TableStatistics
 from czar.ingest.schema import FAILED, IN_PROGRESS, SCHEMA, Inflight
 from czar.ingest.transactions import Transactions
 from czar.ingest.validate import Validation
@@ -36,7 +37,8 @@ from qserv.v1 import worker_pb2_grpc as pb_grpc
 from qserv.workers import RECONNECT_OPTIONS, message_options
 
 
-class IngestController(Databases, Transactions, Contributions, DirectorIndex, Publishing, Validation):
+class IngestController(Databases, Transactions, Contributions, DirectorIndex, Publishing, Validation,
+                       TableStatistics):
     """The controller: its plumbing here (the czar's MariaDB, worker stubs, start and close);
     each concern in its own module, composed by inheritance."""
 

@@ -32,7 +32,8 @@ class Publishing:
         # tables on every worker, even where no contribution created them.
         # Only the tables a worker lacks (the loads created most: thousands of CREATE TABLE
         # IF NOT EXISTS on existing tables took seconds).
-        existing = {w: set(tables) for w, tables in (await self.worker_counts(db)).items()}
+        sizes = await self.worker_sizes(db)
+        existing = {w: set(tables) for w, tables in sizes.items()}
         # and the scisql functions chunk queries call (scisql_fluxToAbMag ...: 1305 before)
         per_worker: dict[str, list[str]] = {
             w.name: [f"CREATE DATABASE IF NOT EXISTS `{db}`", *scisql.install_statements(db)]
@@ -66,6 +67,7 @@ class Publishing:
             m.execute(f"UPDATE {META_DB}.ingest_dbs SET state = 'PUBLISHED', published = %s "
                       "WHERE db = %s", (time.time(), db))
             m.publish(db)   # the flag queries look at, and the version bump
+        await self.store_stats(db, spec, placement, sizes)   # (tables created here are empty)
         await self.meta(flip)
         return {"database": await self.database_row(db), "chunks": len(placement),
                 "director_index": indexes, "seconds": round(time.monotonic() - started, 3)}

@@ -17,15 +17,24 @@ from qserv.v1 import worker_pb2 as pb
 
 
 class Validation:
-    async def worker_counts(self, db: str) -> dict[str, dict[str, int]]:
-        """worker -> worker table -> rows (all transaction partitions)."""
+    async def worker_sizes(self, db: str) -> dict[str, dict[str, list[int]]]:
+        """worker -> worker table -> [rows, data bytes, index bytes] (all transaction
+        partitions)."""
         async def one(w: str):
             reply = await self.stub(w).TableCounts(pb.TableCountsRequest(database=db), timeout=300)
-            out: dict[str, int] = defaultdict(int)
+            out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
             for c in reply.counts:
-                out[c.table] += c.rows
+                size = out[c.table]
+                size[0] += c.rows
+                size[1] += c.data_bytes
+                size[2] += c.index_bytes
             return w, dict(out)
         return dict(await asyncio.gather(*(one(w.name) for w in self.config.workers)))
+
+    async def worker_counts(self, db: str) -> dict[str, dict[str, int]]:
+        """worker -> worker table -> rows (all transaction partitions)."""
+        return {w: {t: size[0] for t, size in tables.items()}
+                for w, tables in (await self.worker_sizes(db)).items()}
 
     async def validate(self, db: str, body: dict) -> dict:
         """Row counts on workers vs the manifest (`expected`: table -> chunk -> rows, `overlap`

@@ -199,14 +199,18 @@ class TableCountsRequest(_message.Message):
     def __init__(self, database: _Optional[str] = ...) -> None: ...
 
 class TableCount(_message.Message):
-    __slots__ = ("table", "trans_id", "rows")
+    __slots__ = ("table", "trans_id", "rows", "data_bytes", "index_bytes")
     TABLE_FIELD_NUMBER: _ClassVar[int]
     TRANS_ID_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    DATA_BYTES_FIELD_NUMBER: _ClassVar[int]
+    INDEX_BYTES_FIELD_NUMBER: _ClassVar[int]
     table: str
     trans_id: int
     rows: int
-    def __init__(self, table: _Optional[str] = ..., trans_id: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
+    data_bytes: int
+    index_bytes: int
+    def __init__(self, table: _Optional[str] = ..., trans_id: _Optional[int] = ..., rows: _Optional[int] = ..., data_bytes: _Optional[int] = ..., index_bytes: _Optional[int] = ...) -> None: ...
 
 class TableCountsReply(_message.Message):
     __slots__ = ("counts",)
