@@ -65,6 +65,10 @@ def cmd_status(args) -> int:
     width = max(len(r.name) for r in rows)
     for r in rows:
         print(f"{r.name:<{width}}  {r.state:<9}  {r.detail}")
+    from qserv.admin.cluster import table_sizes
+    for db, tables in table_sizes(ClusterConfig.load(args.dir)).items():
+        print(f"database {db}: " + ", ".join(f"{t} {n:,} rows ({size / 1e6:.1f} MB)"
+                                             for t, n, size in tables))
     # a cluster started with --no-supervise is whole without a supervisor
     return 0 if all(r.state == "up" or (r.name == "supervisor" and r.state == "off")
                     for r in rows) else 1

@@ -319,3 +319,27 @@ def status(config: ClusterConfig) -> list[ComponentStatus]:
         out.append(ComponentStatus(SUPERVISOR, "off", "nothing restarts crashed processes "
                                                       "(`qserv up` starts it)"))
     return out
+
+
+def table_sizes(config: ClusterConfig) -> dict[str, list[tuple[str, int, int]]]:
+    """database -> [(table, rows, bytes)] of the published databases, as recorded at publish
+    (qservMeta.table_stats; `POST /ingest/database/DB/stats` counts again); {} when the
+    czar's MariaDB is not up."""
+    from qserv.metadata import META_DB
+    try:
+        conn = MariaDBServer.for_czar(config).connect()
+    except Exception:    # down, or not initialised: status says so above
+        return {}
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT s.db, s.tbl, s.`rows`, s.data_bytes + s.index_bytes FROM "
+                        f"{META_DB}.table_stats s JOIN {META_DB}.dbs d ON d.name = s.db "
+                        "WHERE d.published = 1 ORDER BY s.db, s.tbl")
+            out: dict[str, list[tuple[str, int, int]]] = {}
+            for db, table, rows, size in cur.fetchall():
+                out.setdefault(db, []).append((table, int(rows), int(size)))
+            return out
+    except Exception:
+        return {}
+    finally:
+        conn.close()

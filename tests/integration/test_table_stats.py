@@ -63,3 +63,13 @@ def test_sizes_are_refreshed_on_demand(demo_cluster, oracle_conn):
         answer = json.loads(r.read())
     tables = answer["tables"]
     assert {t: tables[t]["rows"] for t in TABLES} == true_counts(oracle_conn)
+
+
+def test_qserv_status_lists_the_tables_with_their_rows(demo_cluster, oracle_conn):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "qserv.admin.cli", "status", "--dir",
+                           str(demo_cluster.root)], capture_output=True, text=True, timeout=120)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("database demo:"))
+    for t, n in true_counts(oracle_conn).items():
+        assert f"{t} {n:,} rows" in line, line
