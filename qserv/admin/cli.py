@@ -184,35 +184,56 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"qserv {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    _add_cluster_commands(sub)
+    _add_load_commands(sub)
+    _add_admin_commands(sub)
+    from qserv.admin.query_client import add_parser as add_query_parser
+    add_query_parser(sub, with_dir)
+    _add_node_commands(sub)
+    return p
 
-    def with_dir(sp):
-        sp.add_argument("--dir", default=DEFAULT_DIR,
-                        help=f"cluster directory: config, data, logs (default {DEFAULT_DIR})")
-        return sp
 
-    def with_up_options(sp):
-        sp.add_argument("--workers", type=int, default=None, help="number of workers (default 4)")
-        sp.add_argument("--port", type=int, default=4040, help="MySQL port of the czar (default 4040)")
-        sp.add_argument("--base-port", type=int, default=13306,
-                        help="first internal port: czar MariaDB; workers' MariaDB and gRPC count up "
-                             "from here (default 13306)")
-        sp.add_argument("--user", default="qsmaster", help="MySQL user clients log in as")
-        sp.add_argument("--password", default=None,
-                        help="its password (default: generated, printed once and kept in DIR/my.cnf)")
-        sp.add_argument("--no-password", action="store_true",
-                        help="let the user log in without a password (a local playground only)")
-        sp.add_argument("--no-supervise", action="store_true",
-                        help="start no supervisor: a crashed process stays down until the next "
-                             "`qserv up`")
+def with_dir(sp):
+    sp.add_argument("--dir", default=DEFAULT_DIR,
+                    help=f"cluster directory: config, data, logs (default {DEFAULT_DIR})")
+    return sp
 
+
+def with_up_options(sp):
+    sp.add_argument("--workers", type=int, default=None, help="number of workers (default 4)")
+    sp.add_argument("--port", type=int, default=4040, help="MySQL port of the czar (default 4040)")
+    sp.add_argument("--base-port", type=int, default=13306,
+                    help="first internal port: czar MariaDB; workers' MariaDB and gRPC count up "
+                         "from here (default 13306)")
+    sp.add_argument("--user", default="qsmaster", help="MySQL user clients log in as")
+    sp.add_argument("--password", default=None,
+                    help="its password (default: generated, printed once and kept in DIR/my.cnf)")
+    sp.add_argument("--no-password", action="store_true",
+                    help="let the user log in without a password (a local playground only)")
+    sp.add_argument("--no-supervise", action="store_true",
+                    help="start no supervisor: a crashed process stays down until the next "
+                         "`qserv up`")
+
+
+def _add_cluster_commands(sub) -> None:
+    """up, down, status, demo: the local cluster."""
     sp = with_dir(sub.add_parser(
         "up", help="start a local cluster (private mariadbd per worker) and its supervisor; on a "
                    "partly running cluster, start what is missing"))
     with_up_options(sp)
     sp.set_defaults(func=cmd_up)
     with_dir(sub.add_parser("down", help="stop every process of the cluster")).set_defaults(func=cmd_down)
-    with_dir(sub.add_parser("status", help="show each process; exit 1 unless all are up")).set_defaults(
-        func=cmd_status)
+    with_dir(sub.add_parser("status", help="show each process and each database's tables; exit 1 "
+                                           "unless all processes are up")).set_defaults(func=cmd_status)
+    sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "
+                                              "catalog, run two queries"))
+    with_up_options(sp)
+    sp.add_argument("--objects", type=int, default=20_000, help="Objects to generate (default 20000)")
+    sp.set_defaults(func=cmd_demo)
+
+
+def _add_load_commands(sub) -> None:
+    """load, partition, ingest: getting a catalog in."""
     sp = with_dir(sub.add_parser("load", help="load a catalog described by a spec JSON (CSV files)"))
     sp.add_argument("spec", help="DatabaseSpec JSON; its `data` paths are relative to it")
     sp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -248,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run only this step (one task of the Argo workflow in deploy/argo/)")
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_ingest)
+
+
+def _add_admin_commands(sub) -> None:
+    """drop, replicate: changing what a cluster holds."""
     sp = with_dir(sub.add_parser(
         "drop", help="delete a database: its tables on every worker, its metadata, its ingest "
                      "state (asks first; --yes does not)"))
@@ -265,13 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="copies wanted (default: the database's, from its ingest)")
     sp.add_argument("-j", "--jobs", type=int, default=4, help="chunks copied at once (default 4)")
     sp.set_defaults(func=cmd_replicate)
-    sp = with_dir(sub.add_parser("demo", help="start a cluster if needed, generate and load a demo "
-                                              "catalog, run two queries"))
-    with_up_options(sp)
-    sp.add_argument("--objects", type=int, default=20_000, help="Objects to generate (default 20000)")
-    sp.set_defaults(func=cmd_demo)
-    from qserv.admin.query_client import add_parser as add_query_parser
-    add_query_parser(sub, with_dir)
+
+
+def _add_node_commands(sub) -> None:
+    """czar, worker: one role in the foreground (containers, hosts of a many-host cluster)."""
     from qserv.admin.node import DEFAULT_CONFIG
     for role, what in (("czar", "the czar and its MariaDB"),
                        ("worker", "one worker (its daemon and its MariaDB)")):
@@ -284,7 +306,6 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--name", default=None, help="the worker's name in the config "
                                                          "(default: $QSERV_WORKER_NAME, else the host name)")
         sp.set_defaults(func=cmd_node)
-    return p
 
 
 def main(argv=None) -> int:
