@@ -15,7 +15,8 @@ from worker.service import WorkerService
 
 def _worker(config: ClusterConfig | None) -> WorkerService:
     mariadb = SimpleNamespace(socket="/nonexistent.sock", outfile_dir=Path("/tmp"),
-                              root_password="", reader_password="secret")
+                              root_password="", reader_password="secret",
+                              client_args=lambda: {"unix_socket": "/nonexistent.sock"})
     return WorkerService("worker0", mariadb, 0.0, config)
 
 
@@ -25,7 +26,7 @@ def test_a_worker_takes_its_sizes_and_counts_from_the_config():
                            worker_ddl_connections=1, worker_spool_max_bytes=99)
     service = _worker(config)
     assert (service.executor.union_bytes, service.executor.read_size) == (1234, 5678)
-    assert service.executor._slots._value == 7
+    assert service.executor._slots.scan_limit == 7     # scans; interactive jobs get one more
     assert service.ingest.limits == BundleLimits(ddl_connections=1, load_connections=2,
                                                  spool_max_bytes=99)
 
