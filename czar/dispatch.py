@@ -22,8 +22,7 @@ import grpc
 
 from czar import deadline, registry
 from czar.plan import SCAN_THRESHOLD
-from czar.failover import (Replicas, Turns, attempt, no_replica_error, query_error,
-                           resumable_pieces, spread, worker_failed)
+from czar.failover import (Replicas, resumable_pieces, spread)
 from qserv.catalog import CHUNK_MARKER
 from qserv.config import ClusterConfig
 from qserv.errors import QservError
@@ -158,68 +157,27 @@ class Dispatcher:
         return lambda worker: self.stubs[worker].RunChunkQuery(
             request, timeout=deadline.call_timeout())
 
-    async def _receive(self, worker: str, request, out) -> None:
-        """Write one call's rows to `out`; the call is cancelled if this is."""
-        call = self.stubs[worker].RunChunkQuery(request, timeout=deadline.call_timeout())
-        try:
-            async for batch in call:
-                if batch.tsv:
-                    out.write(batch.tsv)
-        except BaseException:
-            call.cancel()
-            raise
-        self.replicas.worked(worker)
-
-    def _failed(self, worker: str, e: grpc.aio.AioRpcError) -> str:
-        self.replicas.failed(worker)
-        line = attempt(worker, e)
-        log.warning("job on %s failed (%s); trying another replica if there is one", worker, line)
-        return line
-
     async def _run_job(self, query_id, database, template, job: Job, sink, session_sql,
                        scan: bool = False) -> None:
-        attempts = []
-        turns = Turns(self.replicas.order(job.replicas), self.ready)
-        while (worker := await turns.next()) is not None:
-            try:
-                path = await self._fetch(worker, query_id, database, template, job.chunks,
-                                         session_sql, scan)
-            except grpc.aio.AioRpcError as e:
-                if not worker_failed(e):
-                    raise query_error(e) from None
-                turns.failed(worker, e)
-                attempts.append(self._failed(worker, e))
-                continue
-            try:
-                await sink(path)
-            finally:
-                os.unlink(path)
-            registry.chunks_done(len(job.chunks) or 1)
-            return
-        raise no_replica_error(database, job.chunks, attempts)
-
-    async def _fetch(self, worker, query_id, database, template, chunks, session_sql="",
-                     scan: bool = False) -> str:
+        """One job of a merged query: its rows spooled to a file, then `sink(path)`. The same
+        fail-over as a streamed job (czar/failover.py resumable_pieces): a replica takes over
+        a failed worker's job, where its stream stopped."""
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
-                                       chunk_marker=CHUNK_MARKER, chunk_ids=chunks,
+                                       chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
                                        session_sql=session_sql,
                                        plan_class=pb.SCAN if scan else pb.INTERACTIVE)
         fd, path = tempfile.mkstemp(prefix=f"{query_id}-", suffix=".tsv", dir=self.spool_dir)
-        queued = time.time()
         try:
-            async with self.slots[worker].slot(scan):
-                started = time.time()
-                with os.fdopen(fd, "wb") as out:
-                    await self._receive(worker, request, out)
-        except BaseException:
+            with os.fdopen(fd, "wb") as out:
+                async for data in resumable_pieces(
+                        lambda worker: _SlottedCall(self, worker, request, scan),
+                        self.replicas.order(job.replicas), self.replicas, database, job.chunks,
+                        self.ready):
+                    out.write(data)
+            await sink(path)
+        finally:
             os.unlink(path)
-            raise
-        # One line per job: what benchmarks/ draws a query's Gantt chart from (wall clock,
-        # seconds since the epoch: the harness runs on the same host).
-        log.info("job timing query=%s worker=%s chunks=%d queued=%.6f start=%.6f end=%.6f "
-                 "bytes=%d", query_id, worker, len(chunks), queued, started, time.time(),
-                 os.path.getsize(path))
-        return path
+        registry.chunks_done(len(job.chunks) or 1)
 
     async def cancel(self, query_id: str) -> None:
         async def one(stub):
@@ -232,6 +190,39 @@ class Dispatcher:
     async def close(self) -> None:
         for channel in self.channels.values():
             await channel.close()
+
+
+class _SlottedCall:
+    """A job's RunChunkQuery call on `worker` that first waits for one of the worker's slots
+    of its class (qserv/scheduling.py) and holds it while the rows come; iterated by
+    resumable_pieces like the call itself. Logs one timing line per job: what benchmarks/
+    draws a query's Gantt chart from (wall clock, seconds since the epoch)."""
+
+    def __init__(self, dispatcher: "Dispatcher", worker: str, request, scan: bool):
+        self.d, self.worker, self.request, self.scan = dispatcher, worker, request, scan
+        self.call = None
+        self.cancelled = False
+
+    async def __aiter__(self):
+        queued = time.time()
+        nbytes = 0
+        async with self.d.slots[self.worker].slot(self.scan):
+            if self.cancelled:
+                return
+            started = time.time()
+            self.call = self.d.stubs[self.worker].RunChunkQuery(
+                self.request, timeout=deadline.call_timeout())
+            async for batch in self.call:
+                nbytes += len(batch.tsv)
+                yield batch
+        log.info("job timing query=%s worker=%s chunks=%d queued=%.6f start=%.6f end=%.6f "
+                 "bytes=%d", self.request.query_id, self.worker, len(self.request.chunk_ids),
+                 queued, started, time.time(), nbytes)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.call is not None:
+            self.call.cancel()
 
 
 async def _starting_with(first, pieces):

@@ -10,7 +10,8 @@ make good, and the error when none can.
   INVALID_ARGUMENT, which carries the SQL error of a query that would fail anywhere, and
   DEADLINE_EXCEEDED, the statement's time limit: 1969), or its MariaDB was down or went away
   (`WORKER_DOWN_CODES`). A query's own error (1054, 1146, a KILL, ...) is not retried.
-- Streams resume (`resumable_pieces`): the rows of a streamed job go on as they arrive; when
+- One fail-over loop for every job (`resumable_pieces`): a streamed job's rows go on to the
+  client as they arrive, a merged job's to its spool file (czar/dispatch.py); when
   the worker dies after sending some, the next replica runs the job and its stream continues
   where the first one stopped. Its first bytes must be those already handed on (the same SQL
   over the same rows, loaded from the same files, gives the same text; a hash checks it), and
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from typing import Awaitable, Callable
 
@@ -36,6 +38,8 @@ import grpc
 
 from czar.deadline import interrupted, remaining
 from qserv.errors import ER_UNKNOWN_ERROR, QservError
+
+log = logging.getLogger("czar.failover")
 
 ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429
 # The worker reached its MariaDB no more (or not yet): too many connections, server
@@ -196,6 +200,8 @@ async def resumable_pieces(open_call, workers: list[str], replicas: Replicas, da
             replicas.failed(worker)
             turns.failed(worker, e)
             attempts.append(attempt(worker, e) + (" (mid-stream)" if sent else ""))
+            log.warning("job on %s failed (%s); trying another replica if there is one",
+                        worker, attempts[-1])
         finally:
             call.cancel()   # a no-op once the call has ended
     raise no_replica_error(database, chunks, attempts)
