@@ -14,6 +14,7 @@ import pytest
 from czar.dispatch import Job
 from czar.streaming import FannedIn
 from qserv.errors import QservError
+from qserv.scheduling import ClassSlots
 
 
 class ScriptedDispatcher:
@@ -22,11 +23,14 @@ class ScriptedDispatcher:
 
     def __init__(self, scripts: dict[int, list]):
         self.scripts = scripts
-        self.slots = {"w": asyncio.Semaphore(8)}
+        self.slots = {"w": ClassSlots(8)}
         self.cancelled: list[str] = []
         self.closed: list[int] = []
 
-    async def stream(self, query_id, database, template, job, session_sql=""):
+    def is_scan(self, jobs) -> bool:
+        return False
+
+    async def stream(self, query_id, database, template, job, session_sql="", scan=False):
         script = list(self.scripts[job.chunks[0]])
         if script and script[0][0] == "fail":
             raise QservError(1054, script[0][1])
