@@ -228,23 +228,15 @@ class QueryEngine:
             await self._drop_tables(held)
             raise
 
-        async def batches():
-            try:
-                while True:
-                    batch = await cur.fetchmany(FETCH_ROWS)
-                    if not batch:
-                        break
-                    yield batch
-            finally:
-                await cur.close()
-                self._release(conn, plan.session_sql)
-                await self._drop_tables(held)
+        async def cleanup():
+            self._release(conn, plan.session_sql)
+            await self._drop_tables(held)
 
         names = shadow.names
         columns = [((names[i],) if i < len(names) else (d[0],)) + tuple(d[1:])
                    for i, d in enumerate(cur.description)]
         binary = [f.charsetnr == BINARY_CHARSET for f in cur._result.fields]
-        return QueryResult(columns=columns, binary=binary, batches=batches())
+        return QueryResult(columns=columns, binary=binary, batches=_fetched(cur, cleanup))
 
     async def _run_phases(self, plan: QueryPlan) -> QueryPlan:
         """Run the sub-queries of a two-phase plan, put their rows in the outer query, plan it."""
@@ -467,22 +459,14 @@ class QueryEngine:
             self._end_lease(query_id)
             raise
 
-        async def batches():
-            try:
-                while True:
-                    batch = await cur.fetchmany(FETCH_ROWS)
-                    if not batch:
-                        break
-                    yield batch
-            finally:
-                await cur.close()
-                self._release(conn, plan.session_sql, pool)
-                await result.drop()
-                self._end_lease(query_id, lease)
-                log.info("query %s done in %.3f s", query_id, time.monotonic() - started)
+        async def cleanup():
+            self._release(conn, plan.session_sql, pool)
+            await result.drop()
+            self._end_lease(query_id, lease)
+            log.info("query %s done in %.3f s", query_id, time.monotonic() - started)
 
         binary = [f.charsetnr == BINARY_CHARSET for f in cur._result.fields]
-        return QueryResult(columns=cur.description, binary=binary, batches=batches())
+        return QueryResult(columns=cur.description, binary=binary, batches=_fetched(cur, cleanup))
 
     async def _collect(self, plan: QueryPlan, query_id: str) -> ResultTable:
         """Every chunk job's rows in the result table of `query_id` (leased until dropped)."""
@@ -548,3 +532,17 @@ def _index_condition(lookup) -> tuple[str, list[int]]:
         return f"objectId IN ({', '.join(['%s'] * len(lookup.values))})", list(lookup.values)
     return "objectId BETWEEN %s AND %s", list(lookup.between)
 
+
+async def _fetched(cur, cleanup):
+    """The rows of `cur` in batches of FETCH_ROWS, then (also when the consumer stops early)
+    the cursor closed and `cleanup()` awaited: the connection given back, result tables
+    dropped."""
+    try:
+        while True:
+            batch = await cur.fetchmany(FETCH_ROWS)
+            if not batch:
+                break
+            yield batch
+    finally:
+        await cur.close()
+        await cleanup()

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
 from czar.async_queries import AsyncQueries
 from czar.engine import QueryEngine
 from czar.frontend import start_frontend
 from czar.http import start_http
 from czar.ingest import IngestController
-from czar.registry import Registry
-from czar.membership import Membership
 from czar.login import LoginThrottle, QservIdentityProvider, tls_context, users_of
+from czar.membership import Membership
+from czar.registry import Registry
 from czar.sessions import SessionLimits
 from qserv.config import ClusterConfig
+from qserv.signals import until_stopped
 
 log = logging.getLogger("czar")
 
@@ -48,11 +48,7 @@ async def serve(config: ClusterConfig) -> None:
                             max_json_bytes=config.http_max_json_bytes, queries=queries,
                             membership=membership)
     log.info("HTTP API (ingest) on %s:%d", config.host, config.http_port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     sweeper.cancel()
     server.close()
     await http.cleanup()

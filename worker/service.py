@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 
 import grpc
 
 from qserv.config import ClusterConfig
 from qserv.grpc_auth import TokenCheck
 from qserv.mariadb import READER_USER, MariaDBServer
+from qserv.signals import until_stopped
 from qserv.v1 import worker_pb2 as pb
 from qserv.v1 import worker_pb2_grpc as pb_grpc
 from qserv.workers import message_options
@@ -138,11 +138,7 @@ async def serve(config: ClusterConfig, name: str) -> None:
         return reply.mariadb_ok, reply.error
     registering = (asyncio.create_task(keep_registered(config, name, health))
                    if config.register_interval_s > 0 else None)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     sweeper.cancel()
     if registering is not None:
         registering.cancel()

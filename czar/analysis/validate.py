@@ -179,20 +179,12 @@ def _linked_all(select: exp.Select, ctx: QueryContext, refs: list[TableRef]) -> 
     def union(a: TableRef, b: TableRef):
         parent[find(id(a))] = find(id(b))
 
-    def key_ref(col: exp.Expr) -> TableRef | None:
-        if not isinstance(col, exp.Column):
-            return None
-        ref = ctx.table_for_column(col)
-        if ref is not None and ref.partitioned and col.name.lower() == director_key_of(ref).lower():
-            return ref
-        return None
-
     conditions = [select.args.get("where")] + [j.args.get("on") for j in select.args.get("joins") or []]
     for cond in filter(None, conditions):
         for eq in conjuncts(cond):
             if not isinstance(eq, exp.EQ):
                 continue
-            a, b = key_ref(eq.left), key_ref(eq.right)
+            a, b = _key_ref(eq.left, ctx), _key_ref(eq.right, ctx)
             if a is not None and b is not None:
                 union(a, b)
     seen: list[TableRef] = []
