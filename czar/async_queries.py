@@ -233,31 +233,8 @@ class AsyncQueries:
                 reason = self.abort_reason.pop(qid, "user")
                 await asyncio.shield(self._end_aborted(qid, reason))
             raise
-        except TimeoutError:
-            await self._drop(qid)
-            await self.registry.transition(
-                qid, (EXECUTING,), ABORTED, abort_reason="timeout", error_code=1969,
-                error=f"the query ran longer than async_max_execution_s = "
-                      f"{self.config.async_max_execution_s} s", expires_at=self._expiry())
-            return
-        except QservError as e:
-            await self._drop(qid)
-            state = FAILED_LR if e.code == ER_TOO_BIG_RESULT else FAILED
-            await self.registry.transition(qid, (EXECUTING,), state, error_code=e.code,
-                                           error=e.message, expires_at=self._expiry())
-            return
-        except asyncmy.errors.MySQLError as e:
-            await self._drop(qid)
-            code = e.args[0] if e.args and isinstance(e.args[0], int) else ER_UNKNOWN_ERROR
-            await self.registry.transition(qid, (EXECUTING,), FAILED, error_code=code,
-                                           error=str(e.args[-1]), expires_at=self._expiry())
-            return
-        except Exception as e:  # noqa: BLE001 - a bug: the query fails, the czar goes on
-            log.exception("async query %s", qid)
-            await self._drop(qid)
-            await self.registry.transition(qid, (EXECUTING,), FAILED, error_code=ER_UNKNOWN_ERROR,
-                                           error=f"internal error: {type(e).__name__}: {e}",
-                                           expires_at=self._expiry())
+        except Exception as e:   # noqa: BLE001 - recorded as the query's end below
+            await self._failed(qid, e)
             return
         schema = {"columns": prepared.columns, "truncated": truncated, "max_rows": max_rows}
         chunks_total = row["chunks_total"]
@@ -266,6 +243,33 @@ class AsyncQueries:
                                               result_schema=json.dumps(schema),
                                               expires_at=self._expiry()):
             await self._drop(qid)   # cancelled at the very end: the cancel won
+
+    async def _failed(self, qid: int, error: Exception) -> None:
+        """The query's end after `error`: ABORTED when a cancel asked for it (the cancel may
+        surface as a worker's "interrupted" error rather than as this task's cancellation),
+        else FAILED (FAILED_LR for a result over a limit) with the error's code and text."""
+        await self._drop(qid)
+        if qid in self.abort_reason:
+            await self._end_aborted(qid, self.abort_reason.pop(qid))
+            return
+        if isinstance(error, TimeoutError):
+            await self.registry.transition(
+                qid, (EXECUTING,), ABORTED, abort_reason="timeout", error_code=1969,
+                error=f"the query ran longer than async_max_execution_s = "
+                      f"{self.config.async_max_execution_s} s", expires_at=self._expiry())
+        elif isinstance(error, QservError):
+            state = FAILED_LR if error.code == ER_TOO_BIG_RESULT else FAILED
+            await self.registry.transition(qid, (EXECUTING,), state, error_code=error.code,
+                                           error=error.message, expires_at=self._expiry())
+        elif isinstance(error, asyncmy.errors.MySQLError):
+            code = error.args[0] if error.args and isinstance(error.args[0], int) else ER_UNKNOWN_ERROR
+            await self.registry.transition(qid, (EXECUTING,), FAILED, error_code=code,
+                                           error=str(error.args[-1]), expires_at=self._expiry())
+        else:
+            log.error("async query %s: %s", qid, error, exc_info=error)
+            await self.registry.transition(qid, (EXECUTING,), FAILED, error_code=ER_UNKNOWN_ERROR,
+                                           error=f"internal error: {type(error).__name__}: {error}",
+                                           expires_at=self._expiry())
 
     def _expiry(self) -> float:
         return time.time() + self.config.async_result_ttl_s
@@ -359,8 +363,11 @@ class AsyncQueries:
             self.abort_reason[qid] = reason
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            if (await self.registry.get(qid) or {}).get("state") in RUNNING:
+                await self._end_aborted(qid, reason)   # the cancel cut its own ending short
         else:
             await self._end_aborted(qid, reason)
+        self.abort_reason.pop(qid, None)
         return await self.registry.get(qid)
 
     async def delete_result(self, user: str, qid: int) -> dict[str, Any]:
