@@ -69,18 +69,17 @@ def test_writes_refused_leave_data_intact(czar, oracle_conn):
 
 
 @pytest.mark.parametrize("sql, construct", [
-    ("SELECT objectId FROM Object WHERE objectId IN (SELECT objectId FROM Source)", "sub-quer"),
-    ("SELECT COUNT(*) FROM (SELECT objectId FROM Object) AS t", "sub-quer"),
-    ("SELECT objectId FROM Object UNION SELECT objectId FROM Source", "UNION"),
-    ("SELECT COUNT(DISTINCT flags) FROM Object", "DISTINCT"),
-    ("SELECT objectId, ROW_NUMBER() OVER (ORDER BY ra) FROM Object", "window"),
-    ("SELECT AVG(gMag) OVER (PARTITION BY flags) FROM Object", "window"),
-    ("SELECT SUM(DISTINCT flags) FROM Object", "DISTINCT"),
-    ("SELECT GROUP_CONCAT(name) FROM Object", "GROUP_CONCAT"),
-    ("SELECT STDDEV(gMag) FROM Object", "STD"),
+    # (sub-queries, derived tables, UNION, DISTINCT aggregates, windows, GROUP_CONCAT, STDDEV
+    # and director-child LEFT JOINs are answered now: tests/differential/queries/3xx)
+    ("SELECT objectId FROM Object o WHERE EXISTS "
+     "(SELECT 1 FROM Source s WHERE s.objectId = o.objectId)", "correlated"),
+    ("SELECT objectId FROM Object WHERE objectId = ANY (SELECT objectId FROM Source)", "ANY"),
+    ("SELECT o.objectId FROM Object o JOIN (SELECT objectId FROM Source) AS t "
+     "ON t.objectId = o.objectId", "derived"),
+    ("SELECT objectId, ROW_NUMBER() OVER w FROM Object WINDOW w AS (ORDER BY ra)", "window"),
+    ("SELECT flags, STDDEV(gMag) FROM Object GROUP BY flags WITH ROLLUP", "ROLLUP"),
     ("SELECT @x := ra FROM Object", "variable"),
     ("SELECT o.objectId FROM Object o JOIN Source s ON o.ra = s.ra", "join"),
-    ("SELECT o.objectId FROM Object o LEFT JOIN Source s ON o.objectId = s.objectId", "join"),
     ("SELECT objectId FROM Object NATURAL JOIN Source", "NATURAL"),
     ("SELECT * FROM Object o JOIN Source s USING (objectId)", "USING"),
     ("SELECT objectId FROM Object WHERE objectId = 13 FOR UPDATE", "locking"),
