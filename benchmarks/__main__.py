@@ -1,6 +1,6 @@
 """Benchmark harness of Qserv-py against one plain MariaDB holding the same rows.
 
-    python -m benchmarks run --workers 15            # the full suite (~20-30 min here)
+    python -m benchmarks run --workers 15            # the full suite (~20 min here)
     python -m benchmarks run --quick                 # the same sections, small: < 5 min
     python -m benchmarks run --sections alone,fixed  # only some sections
     python -m benchmarks list                        # the focused micro-benchmarks (cases)
@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results directory (default benchmarks/results/harness, or "
                         "benchmarks/results/harness-quick with --quick)")
     r.add_argument("--small", type=int, default=None, help="Objects in the small catalog "
-                   "(default 20000; quick 2000)")
+                   "(default 30000; quick 2000)")
     r.add_argument("--large", type=int, default=None, help="Objects in the large catalog "
-                   "(default 150000; quick 10000); Sources ~10 per Object")
+                   "(default 300000; quick 10000); Sources ~10 per Object")
     r.add_argument("--chunk-order", type=int, default=None,
                    help="HEALPix order of the chunks (default 5: ~450 chunks; quick 4: ~120)")
     r.add_argument("--repeat", type=int, default=None, help="draws per class (default 7; quick 3)")
@@ -84,7 +84,7 @@ def defaults(args) -> None:
     q = args.quick
     if args.workers is None:
         args.workers = 4 if q else 15
-    for name, full, quick in (("chunk_order", 5, 4), ("small", 20_000, 2_000), ("large", 150_000, 10_000),
+    for name, full, quick in (("chunk_order", 5, 4), ("small", 30_000, 2_000), ("large", 300_000, 10_000),
                               ("repeat", 7, 3), ("mixed_seconds", 40.0, 8.0),
                               ("mixed_scales", "0.25,0.5,1", "1"), ("shared_k", "1,2,5,10", "1,2,5"),
                               ("scaling", "1,2,4,8,15", f"1,{args.workers}")):
