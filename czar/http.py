@@ -129,9 +129,21 @@ def build_app(controller: IngestController, token: str,
     app = web.Application(middlewares=[errors_and_auth], client_max_size=max_json_bytes)
     app[CONTROLLER] = controller
     app[TOKEN] = token
-    c = controller
     routes = web.RouteTableDef()
+    _meta_routes(routes, controller, queries)
+    _database_routes(routes, controller)
+    _transaction_routes(routes, controller)
+    _data_routes(routes, controller)
+    app.add_routes(routes)
+    if queries is not None:
+        add_query_routes(app, queries, users_of(controller.config))
+    if membership is not None:   # workers joining a running czar (czar/membership.py)
+        _worker_routes(app, membership)
+    return app
 
+
+def _meta_routes(routes: web.RouteTableDef, c: IngestController, queries) -> None:
+    """/openapi.json, /meta/version, /meta/placement."""
     @routes.get("/openapi.json")
     async def openapi(request):
         if queries is None:
@@ -160,6 +172,10 @@ def build_app(controller: IngestController, token: str,
             out.setdefault(db, {}).setdefault(str(chunk), []).append(worker)
         return ok({"placement": out})
 
+
+def _database_routes(routes: web.RouteTableDef, c: IngestController) -> None:
+    """/ingest/database...: register, status, publish, delete, validate, stats, steps;
+    /ingest/table."""
     @routes.get("/ingest/database")
     async def databases(request):
         return ok(await c.list_databases())
@@ -197,6 +213,9 @@ def build_app(controller: IngestController, token: str,
     async def register_table(request):
         return ok(await c.register_table(await json_body(request)))
 
+
+def _transaction_routes(routes: web.RouteTableDef, c: IngestController) -> None:
+    """/ingest/trans...: start, list, commit or abort; /ingest/chunk(s): allocation."""
     @routes.get("/ingest/trans")
     async def transactions(request):
         q = request.query
@@ -229,6 +248,9 @@ def build_app(controller: IngestController, token: str,
         placement = await c.allocate(str(body["database"]), [int(x) for x in body["chunks"]])
         return ok({"locations": [c.location(k, v) for k, v in sorted(placement.items())]})
 
+
+def _data_routes(routes: web.RouteTableDef, c: IngestController) -> None:
+    """Contributions (/ingest/file, /ingest/files) and the director index (/ingest/index)."""
     @routes.post("/ingest/file")
     async def contribute(request):
         return ok(await c.contribute(request.query, _body_pieces(request)))
@@ -246,21 +268,19 @@ def build_app(controller: IngestController, token: str,
         body = await json_body(request)
         return ok(await c.build_index(str(body.get("database")), str(body.get("table"))))
 
-    app.add_routes(routes)
-    if queries is not None:
-        add_query_routes(app, queries, users_of(c.config))
-    if membership is not None:   # workers joining a running czar (czar/membership.py)
-        async def register_worker(request):
-            return ok(await membership.register(await json_body(request)))
 
-        async def list_workers(request):
-            return ok(await membership.list())
-        async def remove_worker(request):
-            return ok(await membership.deregister(request.match_info["name"]))
-        app.router.add_post("/workers", register_worker)
-        app.router.add_get("/workers", list_workers)
-        app.router.add_delete("/workers/{name}", remove_worker)
-    return app
+def _worker_routes(app: web.Application, membership) -> None:
+    """/workers: register, list, remove (czar/membership.py)."""
+    async def register_worker(request):
+        return ok(await membership.register(await json_body(request)))
+
+    async def list_workers(request):
+        return ok(await membership.list())
+    async def remove_worker(request):
+        return ok(await membership.deregister(request.match_info["name"]))
+    app.router.add_post("/workers", register_worker)
+    app.router.add_get("/workers", list_workers)
+    app.router.add_delete("/workers/{name}", remove_worker)
 
 
 async def start_http(controller: IngestController, host: str, port: int, token: str,
