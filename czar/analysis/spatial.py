@@ -2,7 +2,8 @@
 
 A `qserv_areaspec_box/circle/ellipse/poly(...)` call ANDed at the top level of WHERE (any
 letter case) is removed; the region it names restricts the chunks to visit, and every
-director table in FROM gets the exact per-row test on its own position columns:
+director table in FROM (but a near-neighbour join's partner) gets the exact per-row test on its
+own position columns:
 
     SELECT objectId FROM Object WHERE qserv_areaspec_circle(10, 5, 0.5) AND flags = 1
     -> SELECT objectId FROM Object WHERE scisql_s2PtInCircle(Object.ra, Object.decl, 10.0, 5.0, 0.5) = 1
@@ -109,7 +110,11 @@ def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
             raise not_supported(f"{node.name.lower()} other than ANDed at the top level of WHERE")
     restrictors = [t for t in top if _is_areaspec(t)]
     if restrictors:
-        directors = [r for r in ctx.tables if r.spec.role == DIRECTOR]
+        # The per-row test applies to the director tables in FROM except a near-neighbour
+        # join's partner: its rows pair with the restricted ones from anywhere within the
+        # radius, also outside the region (as the original restricts the first table).
+        partner = ctx.neighbour_join.partner if ctx.neighbour_join is not None else None
+        directors = [r for r in ctx.tables if r.spec.role == DIRECTOR and r is not partner]
         if not directors:
             raise not_supported(f"{restrictors[0].name.lower()} without a director table in FROM",
                                 "spatial restrictors filter on a director table's position columns")
