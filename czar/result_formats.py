@@ -8,9 +8,9 @@ and pyarrow's CSV reader parses that text in C++, typed by the result's MariaDB 
 without touching MariaDB again, and a download of the file itself is resumable with Range.
 
 Text columns travel with an IS NULL flag beside `IFNULL(col, '')` (the reader cannot tell
-MariaDB's `\\N` from a value "N" once escapes are resolved); binary ones as HEX. A NUL byte
-inside a text value reads back as "0" (MariaDB writes it as `\\0`, the reader drops the
-backslash): not handled.
+MariaDB's `\\N` from a value "N" once escapes are resolved); binary ones as HEX. A text value
+holding a NUL byte travels as HEX, flagged 2 (MariaDB writes NUL as `\\0`, which the reader
+would read back as "0").
 
 Every streamed format ends with an explicit end or error marker (`end_marker`, `error_marker`):
 typed JSON closes with an "end" object, JSON lines with a last {"end": ...} or {"error": ...}
@@ -79,8 +79,11 @@ def outfile_select(columns: list[dict], names: list[str], table: str, path: Path
             exprs.append(q)
         elif c.get("binary"):
             exprs += [f"{q} IS NULL", f"IFNULL(HEX({q}), '')"]
-        else:
-            exprs += [f"{q} IS NULL", f"IFNULL({q}, '')"]
+        else:   # a value holding a NUL byte travels as HEX, flagged 2 (MariaDB's \\0 escape
+            #     would read back as "0")
+            nul = f"LOCATE(CHAR(0), {q}) > 0"
+            exprs += [f"IF({q} IS NULL, 1, IF({nul}, 2, 0))",
+                      f"IF({nul}, HEX({q}), IFNULL({q}, ''))"]
     return f"SELECT {', '.join(exprs)} FROM {table} INTO OUTFILE '{path}'"
 
 
@@ -110,11 +113,13 @@ def text_to_parquet(text_path: Path, columns: list[dict], out: Path) -> int:
             for i, c in enumerate(columns):
                 value = batch.column(f"v{i}")
                 if is_text(c):
+                    flag = batch.column(f"n{i}")
                     if c.get("binary"):
                         value = pa.array([None if v is None else bytes.fromhex(v)
                                           for v in value.to_pylist()], pa.binary())
-                    value = pc.if_else(pc.equal(batch.column(f"n{i}"), 1),
-                                       pa.scalar(None, value.type), value)
+                    elif pc.any(pc.equal(flag, 2)).as_py():
+                        value = _with_nul_bytes(value, flag)
+                    value = pc.if_else(pc.equal(flag, 1), pa.scalar(None, value.type), value)
                 arrays.append(value)
             table = pa.Table.from_arrays(arrays, schema=schema)
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
@@ -123,6 +128,12 @@ def text_to_parquet(text_path: Path, columns: list[dict], out: Path) -> int:
             writer.write_table(schema.empty_table())
     tmp.rename(out)
     return rows
+
+
+def _with_nul_bytes(value: pa.Array, flag: pa.Array) -> pa.Array:
+    """The text values flagged 2 (holding a NUL byte: sent as HEX) decoded; the rest kept."""
+    return pa.array([bytes.fromhex(v).decode("utf-8", "replace") if f == 2 else v
+                     for v, f in zip(value.to_pylist(), flag.to_pylist())], pa.string())
 
 
 def batches(path: Path, offset: int = 0, limit: int | None = None):

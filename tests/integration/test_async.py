@@ -128,6 +128,24 @@ def test_every_format_reads_back_the_same_rows(acluster):
     assert whole[100:] == tail
 
 
+def test_text_with_nul_bytes_and_escapes_reads_back_exactly(acluster):
+    """A NUL byte in a text value read back as "0" (MariaDB's OUTFILE writes \\0)."""
+    text = ("SELECT filterId, CONVERT(CONCAT(filterName, CHAR(0), 'x\\ty') USING utf8mb4) AS t, "
+            "filterName FROM Filter")
+    answer = http(acluster, "POST", "/query-async", {"query": text, "database": "demo",
+                                                     "version": 39})
+    qid = answer["queryId"]
+    assert wait_done(acluster, qid)["status"] == "COMPLETED"
+    conn = connect(acluster)
+    expected = sorted(sql(conn, text))
+    conn.close()
+    assert all("\x00" in r[1] for r in expected)
+    base = f"/query-async/result/{qid}?format="
+    parquet = pq.read_table(io.BytesIO(http(acluster, "GET", base + "parquet", raw=True)))
+    assert sorted(tuple(r.values()) for r in parquet.to_pylist()) == expected
+    assert sorted(tuple(r) for r in http(acluster, "GET", base + "json")["rows"]) == expected
+
+
 def test_users_see_only_their_own_queries(acluster):
     alice = connect(acluster, "alice")
     qid = sql(alice, "SUBMIT SELECT COUNT(*) FROM Object")[0][0]
