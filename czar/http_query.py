@@ -138,20 +138,28 @@ def qid_of(request: web.Request) -> int:
 def add_query_routes(app: web.Application, queries: AsyncQueries, users: dict[str, str]) -> None:
     app[QUERIES] = queries
     app[USERS] = users
-    q = queries
     routes = web.RouteTableDef()
+    _submit_routes(routes, queries)
+    _status_routes(routes, queries)
+    _result_routes(routes, queries)
+    app.add_routes(routes)
 
-    def guarded(handler):
-        async def run(request: web.Request):
-            try:
-                user = user_of(request)
-                return await handler(request, user)
-            except Refused as e:
-                return refuse(str(e), e.status, **e.ext)
-            except QservError as e:
-                return refuse(e.message, code=e.code)
-        return run
 
+def guarded(handler):
+    """The handler with the request's user; its refusals become the API's error answers."""
+    async def run(request: web.Request):
+        try:
+            user = user_of(request)
+            return await handler(request, user)
+        except Refused as e:
+            return refuse(str(e), e.status, **e.ext)
+        except QservError as e:
+            return refuse(e.message, code=e.code)
+    return run
+
+
+def _submit_routes(routes: web.RouteTableDef, q: AsyncQueries) -> None:
+    """POST /query (sync) and POST /query-async (submit)."""
     @routes.post("/query")
     @guarded
     async def sync_query(request, user):
@@ -185,6 +193,9 @@ def add_query_routes(app: web.Application, queries: AsyncQueries, users: dict[st
                 out.update(await _inline(q, row, body.get("binary_encoding", "hex")))
         return answer(out)
 
+
+def _status_routes(routes: web.RouteTableDef, q: AsyncQueries) -> None:
+    """GET /query-async (one's queries) and GET /query-async/status/{id} (long-poll)."""
     @routes.get("/query-async")
     @guarded
     async def listing(request, user):
@@ -209,6 +220,10 @@ def add_query_routes(app: web.Application, queries: AsyncQueries, users: dict[st
             else await q.visible(user, qid_of(request))
         return answer({"status": status_of(row)})
 
+
+def _result_routes(routes: web.RouteTableDef, q: AsyncQueries) -> None:
+    """GET and DELETE /query-async/result/{id} (formats, pages, Range); DELETE
+    /query-async/{id} (cancel)."""
     @routes.get("/query-async/result/{id}")
     @guarded
     async def result(request, user):
@@ -239,8 +254,6 @@ def add_query_routes(app: web.Application, queries: AsyncQueries, users: dict[st
         check_version(request.query.get("version"))
         row = await q.cancel(user, qid_of(request))
         return answer({"status": status_of(row)})
-
-    app.add_routes(routes)
 
 
 def _int(value) -> int | None:
