@@ -54,11 +54,22 @@ async def _timed(self: Connection):
     (czar/deadline.py): the servers it uses stop it first; this timer, a little later, stops
     whatever is left (a client not reading its rows, a stuck call)."""
     limit = self.session.time_limit() if hasattr(self.session, "time_limit") else None
+    timer = asyncio.timeout(None if limit is None else limit + deadline.GRACE_S)
     with deadline.started(limit):
         try:
-            async with asyncio.timeout(None if limit is None else limit + deadline.GRACE_S):
+            async with timer:
                 yield
-        except TimeoutError:
+        except (TimeoutError, asyncio.CancelledError) as error:
+            # The timer's cancellation can surface as CancelledError instead of TimeoutError
+            # when it meets a TaskGroup's own cancelling of its parent (a query whose jobs
+            # failed with 1969 was cancelling them at that moment; Python 3.11): the
+            # connection then died (the client read 2013) instead of answering 1969.
+            if isinstance(error, asyncio.CancelledError):
+                if not timer.expired():
+                    raise
+                task = asyncio.current_task()
+                while task is not None and task.cancelling():
+                    task.uncancel()
             if hasattr(self.session, "interrupted"):
                 self.session.interrupted()
             e = deadline.interrupted()
