@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 
 from benchmarks.catalog import Catalog
 from benchmarks.procstats import cpu_seconds, peak_rss_mb
-from qserv.catalog import CHUNK_COLUMNS, LOAD_FORMAT, DatabaseSpec
+from qserv.catalog import DatabaseSpec
 from qserv.config import ClusterConfig, MariaDBSettings
 from qserv.admin import cluster as admin_cluster
 from qserv.mariadb import MariaDBServer, read_pid
@@ -133,28 +133,13 @@ class Baseline:
 
     def load(self, catalog: Catalog, partitioned: Path) -> dict:
         """The partitioner's chunk files (no overlap) into one server; seconds = ingest floor."""
-        from qserv import scisql
+        from qserv.admin.oracle import load_output
         spec = DatabaseSpec.read(catalog.spec_path)
         manifest = json.loads((partitioned / "manifest.json").read_text())
         t = time.monotonic()
         conn = self.connect()
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{spec.name}`")
-            cur.execute(f"CREATE DATABASE `{spec.name}`")
-            for stmt in scisql.install_statements(spec.name):
-                cur.execute(stmt)
-            for table in spec.tables:
-                cur.execute(table.ddl(spec.name, with_chunk_columns=True))
-                chunks = manifest["tables"][table.name]["chunks"]
-                whole = partitioned / f"{table.name}.baseline"
-                with open(whole, "wb") as dst:
-                    for c in chunks.values():
-                        if c["rows"]:
-                            with open(partitioned / c["file"], "rb") as src:
-                                shutil.copyfileobj(src, dst, 8 << 20)
-                cols = ", ".join(f"`{c}`" for c in [*table.column_names, *CHUNK_COLUMNS])
-                cur.execute(f"LOAD DATA LOCAL INFILE '{whole}' INTO TABLE `{spec.name}`."
-                            f"`{table.name}` {LOAD_FORMAT} ({cols})")
-                whole.unlink()
-        conn.close()
+        try:
+            load_output(conn, spec, manifest, partitioned, chunk_columns=True)
+        finally:
+            conn.close()
         return {"seconds": round(time.monotonic() - t, 2)}

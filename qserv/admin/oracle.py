@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from qserv import scisql
-from qserv.catalog import LOAD_FORMAT, DatabaseSpec
+from qserv.catalog import CHUNK_COLUMNS, LOAD_FORMAT, DatabaseSpec
 
 
 def partition_to(spec: DatabaseSpec, out_dir: str, *, overlap: bool = True, show_progress: bool = False,
@@ -26,30 +26,42 @@ def partition_to(spec: DatabaseSpec, out_dir: str, *, overlap: bool = True, show
 def load_single(conn, spec: DatabaseSpec) -> dict[str, int]:
     """Load the catalog into ONE plain MariaDB (no chunking); `conn` is a pymysql connection.
     Returns the rows per table."""
-    counts = {}
     with tempfile.TemporaryDirectory(prefix="qserv-single-") as tmp:
         manifest = partition_to(spec, tmp, overlap=False)
-        out = Path(tmp)
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{spec.name}`")
-            cur.execute(f"CREATE DATABASE `{spec.name}`")
-            for stmt in scisql.install_statements(spec.name):
-                cur.execute(stmt)
-            for t in spec.tables:
-                cur.execute(t.ddl(spec.name, with_chunk_columns=False))
-                e = manifest["tables"][t.name]
-                if t.partitioned:
-                    files = [out / c["file"] for c in e["chunks"].values() if c["rows"]]
-                    cols = ", ".join([f"`{c}`" for c in t.column_names] + ["@chunkId", "@subChunkId"])
-                else:
-                    files = [out / e["file"]]
-                    cols = ", ".join(f"`{c}`" for c in t.column_names)
-                whole = out / f"{t.name}.all"
+        return load_output(conn, spec, manifest, Path(tmp))
+
+
+def load_output(conn, spec: DatabaseSpec, manifest: dict, out: Path, *,
+                chunk_columns: bool = False) -> dict[str, int]:
+    """A partitioner output (`manifest`, its files in `out`; overlap files are not read) into
+    one plain MariaDB, one LOAD DATA per table; returns the rows per table. `chunk_columns`:
+    partitioned tables keep chunkId and subChunkId (INVISIBLE, as on workers), for queries
+    that name them."""
+    counts = {}
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{spec.name}`")
+        cur.execute(f"CREATE DATABASE `{spec.name}`")
+        for stmt in scisql.install_statements(spec.name):
+            cur.execute(stmt)
+        for t in spec.tables:
+            cur.execute(t.ddl(spec.name, with_chunk_columns=chunk_columns))
+            e = manifest["tables"][t.name]
+            if t.partitioned:
+                files = [out / c["file"] for c in e["chunks"].values() if c["rows"]]
+                ids = [f"`{c}`" for c in CHUNK_COLUMNS] if chunk_columns else ["@chunkId", "@subChunkId"]
+                cols = ", ".join([f"`{c}`" for c in t.column_names] + ids)
+            else:
+                files = [out / e["file"]]
+                cols = ", ".join(f"`{c}`" for c in t.column_names)
+            whole = out / f"{t.name}.all"
+            try:
                 with open(whole, "wb") as dst:
                     for f in files:
                         with open(f, "rb") as src:
                             shutil.copyfileobj(src, dst, 8 << 20)
                 cur.execute(f"LOAD DATA LOCAL INFILE '{whole}' INTO TABLE `{spec.name}`.`{t.name}` "
                             f"{LOAD_FORMAT} ({cols})")
-                counts[t.name] = e["rows_out"]
+            finally:
+                whole.unlink(missing_ok=True)
+            counts[t.name] = e["rows_out"]
     return counts
