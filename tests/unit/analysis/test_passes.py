@@ -26,6 +26,7 @@ from sqlglot import exp
 from czar.analysis import PASSES, QueryContext
 from czar.catalog_cache import CatalogView
 from czar.plan import build_plan
+from czar.plan_phases import default_names
 from qserv.admin.demo import demo_spec
 from qserv.errors import QservError
 
@@ -161,19 +162,6 @@ def test_pass(name: str, case: Case):
     for key, value in case.facts.items():
         assert key in got, f"unknown fact {key!r} in {case.id}"
         assert got[key] == value, key
-
-
-def default_names(select: exp.Select) -> list[str]:
-    """Stand-ins for MariaDB's column names: the alias, the column's name, else the text."""
-    names = []
-    for item in select.expressions:
-        if isinstance(item, exp.Alias):
-            names.append(item.alias)
-        elif isinstance(item, exp.Column):
-            names.append(item.name)
-        else:
-            names.append(item.sql("mysql"))
-    return names
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id)
