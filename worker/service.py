@@ -36,8 +36,10 @@ def time_limit(context, cap: float) -> float | None:
     """Seconds a chunk statement may run: what is left of the call's deadline (the czar's
     statement time, czar/deadline.py), at most the cluster's max_statement_time; None: none."""
     left = context.time_remaining()
+    if left is not None and left <= 0:
+        return 0.001   # the deadline passed while the call waited: the statement ends at once
     limits = [x for x in (left, cap or None) if x is not None and x > 0]
-    return min(limits) if limits else (0.001 if left is not None else None)
+    return min(limits) if limits else None
 
 
 class WorkerService(pb_grpc.WorkerServicer):

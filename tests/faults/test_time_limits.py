@@ -61,16 +61,25 @@ def test_sleep_in_a_chunk_query(limited, door_cluster):
     assert_interrupted(*timed(limited, "SELECT SLEEP(60), objectId FROM Object WHERE objectId = 13"))
     assert_interrupted(*timed(limited, "SELECT COUNT(*) FROM Object WHERE SLEEP(0.05) = 0"))
     assert_interrupted(*timed(limited, "SELECT objectId FROM Object WHERE SLEEP(0.05) = 0"))
-    time.sleep(1.0)
     for w in door_cluster.workers:   # nothing of them left on the workers' MariaDB
-        conn = worker_mariadb(door_cluster, w.name).connect()
-        try:
+        assert _sleeping_statements(door_cluster, w.name, within_s=SLACK_S) == []
+    assert query(limited, "SELECT COUNT(*) FROM Object")[1][0][0] > 0
+
+
+def _sleeping_statements(cluster, worker: str, within_s: float) -> list:
+    """The SLEEP statements still on `worker`'s MariaDB once `within_s` has passed or none is
+    left (a loaded machine takes a moment to deliver the kills)."""
+    conn = worker_mariadb(cluster, worker).connect()
+    try:
+        end = time.monotonic() + within_s
+        while True:
             rows = query(conn, "SELECT info FROM information_schema.processlist "
                                "WHERE info LIKE '%SLEEP%' AND info NOT LIKE '%processlist%'")[1]
-            assert rows == [], rows
-        finally:
-            conn.close()
-    assert query(limited, "SELECT COUNT(*) FROM Object")[1][0][0] > 0
+            if not rows or time.monotonic() > end:
+                return list(rows)
+            time.sleep(0.2)
+    finally:
+        conn.close()
 
 
 def test_benchmark_ends_in_time_and_get_lock_is_refused(limited):
