@@ -153,6 +153,19 @@ def supervisor_pid(config: ClusterConfig) -> int | None:
     return read_pid(config.pid_file(SUPERVISOR))
 
 
+def _busy_ports(config: ClusterConfig, names: list[str], settle_s: float = 5.0) -> dict:
+    """The ports of `names` that something listens on, after waiting up to `settle_s` for
+    them to free: a component that was just killed may still be closing its sockets."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        busy = {n: [p for p in component_ports(config, n) if port_open(config.host, p)]
+                for n in names}
+        busy = {n: ports for n, ports in busy.items() if ports}
+        if not busy or time.monotonic() >= deadline:
+            return busy
+        time.sleep(0.2)
+
+
 def up(config: ClusterConfig, echo=print, supervise: bool = False) -> list[str]:
     """Start every component that does not run (all of them on a stopped cluster), and the
     supervisor when `supervise`; returns the names started. A port that something else
@@ -160,9 +173,7 @@ def up(config: ClusterConfig, echo=print, supervise: bool = False) -> list[str]:
     with start_lock(config):
         names = component_names(config)
         missing = [n for n in names if not component_running(config, n)]
-        busy = {n: [p for p in component_ports(config, n) if port_open(config.host, p)]
-                for n in missing}
-        busy = {n: ports for n, ports in busy.items() if ports}
+        busy = _busy_ports(config, missing)
         if busy:
             raise ClusterError("ports already in use: " + "; ".join(
                 f"{n}'s {ports}" for n, ports in busy.items())
