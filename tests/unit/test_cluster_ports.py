@@ -24,7 +24,7 @@ def test_a_foreign_listener_is_reported(tmp_path):
         config = ClusterConfig(dir=str(tmp_path), host="127.0.0.1", frontend_port=port,
                                http_port=port)
         busy = cluster._busy_ports(config, ["czar"], settle_s=0.3)
-    assert busy == {"czar": [port]}
+    assert busy == {"czar": [port, port]}   # the frontend and HTTP ports, both on it
 
 
 def test_a_port_freed_while_waiting_is_not_busy(tmp_path):
