@@ -32,7 +32,7 @@ from mysql_mimic.types import ColumnType
 from czar.async_queries import ER_QSERV_CANCEL, result_table
 from czar.mimic_batches import BatchedRows
 from czar.registry import RUNNING
-from qserv.errors import QservError
+from qserv.errors import ER_NOT_SUPPORTED_YET, QservError
 
 NOT_MINE = object()   # the statement is not one of these: route it as usual
 FETCH_ROWS = 10_000
@@ -84,6 +84,19 @@ def _error(e: QservError) -> MysqlError:
     return MysqlError(e.message, code=e.code)
 
 
+def _refuse_session_settings(session) -> None:
+    """An async query runs later, on a connection of its own with the server's settings: a
+    session whose SET values change answers (sql_mode, time_zone, ...) would get a different
+    answer from SUBMIT than from the same SELECT, so SUBMIT refuses it (never a silent change)."""
+    state = getattr(session, "state", None)
+    changed = state.carried_changes if state is not None else []
+    if changed:
+        raise MysqlError(
+            f"SUBMIT runs the query with the server's settings, and this session has set "
+            f"{', '.join(changed)}: run the SELECT without SUBMIT, or SET them to DEFAULT first",
+            code=ER_NOT_SUPPORTED_YET)
+
+
 async def answer(session, text: str):
     """The answer to `text` when it is one of the statements above, else NOT_MINE."""
     queries = getattr(session.engine, "queries", None)
@@ -92,6 +105,7 @@ async def answer(session, text: str):
     user = session.username or ""
     try:
         if m := SUBMIT.match(text):
+            _refuse_session_settings(session)
             row = await queries.submit(user, m.group(1), session.database or None)
             return [[row["id"], row["result_location"]]], [
                 ResultColumn(name="jobId", type=ColumnType.LONGLONG),

@@ -145,6 +145,11 @@ class SessionState:
         return not self.values
 
     @property
+    def carried_changes(self) -> list[str]:
+        """The CARRIED variables this session set to other values than the server's."""
+        return [n for n in CARRIED if n in self.values]
+
+    @property
     def parse_flags(self) -> frozenset[str]:
         return frozenset(sql_mode_flags(self.get("sql_mode"))) & PARSE_FLAGS
 

@@ -194,6 +194,22 @@ def test_submit_errors_come_back_at_once(acluster):
     conn.close()
 
 
+def test_submit_refuses_session_settings_it_would_not_honour(acluster):
+    """`||` is OR by default and concatenation under PIPES_AS_CONCAT: the async query, run
+    later with the server's settings, would answer differently from the same SELECT."""
+    conn = connect(acluster)
+    try:
+        sql(conn, "SET SESSION sql_mode = 'PIPES_AS_CONCAT'")
+        with pytest.raises(pymysql.MySQLError) as err:
+            sql(conn, "SUBMIT SELECT objectId || 'x' FROM Object LIMIT 1")
+        assert err.value.args[0] == 1235 and "sql_mode" in err.value.args[1]
+        sql(conn, "SET SESSION sql_mode = DEFAULT")
+        qid = sql(conn, "SUBMIT SELECT COUNT(*) FROM Object")[0][0]
+        assert wait_done(acluster, qid)["status"] == "COMPLETED"
+    finally:
+        conn.close()
+
+
 def test_request_id_is_idempotent(acluster):
     body = {"query": "SELECT COUNT(*) FROM Object", "database": "demo", "request_id": "r-1"}
     first = http(acluster, "POST", "/query-async", body)["queryId"]
