@@ -46,6 +46,10 @@ class BlockResult:
     rows_out: int = 0
     rejected: int = 0
     by_position: int = 0      # child rows without director, placed by their own position
+    # child with positions of its own: the largest angle (deg) of a row from its director's
+    # position (-1: none measured yet); offset_unknown: the director's positions were not kept
+    max_offset: float = -1.0
+    offset_unknown: bool = False
     chunk_rows: dict = field(default_factory=dict)
     overlap_rows: dict = field(default_factory=dict)
 
@@ -67,6 +71,7 @@ class TableJob:
     block_bytes: int = 64 << 20
     block_rows: int = 1 << 20
     close_files: bool = False     # close chunk files after each task (pool workers: keep them)
+    positions: bool = False       # director: keep (key, ra, dec) in positions.part for children
 
     # -- error reporting ---------------------------------------------------------------
     def first_line(self, task: readers.Task) -> int:
@@ -127,6 +132,28 @@ class TableJob:
             _index_cache[self.index_dir] = tuple(np.load(d / f"{n}.npy", mmap_mode="r")
                                                  for n in ("keys", "chunks", "subs"))
         return _index_cache[self.index_dir]
+
+    def director_positions(self):
+        """(ra, dec) of the directors in the index's order, or None when that run kept none."""
+        key = (self.index_dir, "positions")
+        if key not in _index_cache:
+            d = Path(self.index_dir)
+            _index_cache[key] = (tuple(np.load(d / f"{n}.npy", mmap_mode="r") for n in ("ras", "decs"))
+                                 if (d / "ras.npy").exists() else None)
+        return _index_cache[key]
+
+    def measure_offsets(self, res: "BlockResult", ra, dec, pos) -> None:
+        """A child with positions of its own: the block's largest offset from a director
+        (rows with pos < 0 have none: placed by their own position)."""
+        if not self.spec.has_position:
+            return
+        where = self.director_positions()
+        if where is None:
+            res.offset_unknown = True
+            return
+        m = compiled.max_offset(np.ascontiguousarray(ra, np.float64), np.ascontiguousarray(dec, np.float64),
+                                np.ascontiguousarray(pos, np.int64), *where)
+        res.max_offset = max(res.max_offset, float(m))
 
 
 def _find_lines(task: readers.Task, texts: list[str], has_header: bool) -> list[int | None]:
@@ -217,6 +244,8 @@ def process_block(job: TableJob, block: Block) -> BlockResult:
             c2, s2 = job.chunker.locate(k.ra[k.by_position], k.dec[k.by_position])
             chunk[k.by_position], sub[k.by_position] = c2, s2
             res.by_position = int(k.by_position.sum())
+        if spec.has_position and n:
+            job.measure_offsets(res, k.ra, k.dec, np.where(k.by_position, -1, k.pos_c))
     if not n:
         return res
     if raw_csv:
@@ -248,7 +277,7 @@ class _Keys:
 
     def keep(self, good: np.ndarray) -> None:
         """Only the rows of `good` from now on."""
-        for name in ("ra", "dec", "key", "pos_c", "found", "by_position"):
+        for name in ("ra", "dec", "key", "pos_c", "found", "by_position"):  # (by row)
             value = getattr(self, name)
             if value is not None and len(value) == len(good):
                 setattr(self, name, value[good])
@@ -281,11 +310,13 @@ def _read_keys(job: TableJob, t: pa.Table) -> _Keys:
             found &= np.asarray(keys[k.pos_c]) == key
         k.found = found
         k.by_position = np.zeros(t.num_rows, bool)
-        if spec.ra and spec.dec and not found.all():
-            # a child with its own copy of the director's position (Qserv's raObject/declObject):
-            # rows whose director is missing are placed by it
+        if spec.has_position:
+            # a child with its own position (or a copy of its director's, as Qserv's
+            # raObject/declObject): rows whose director is missing are placed by it, and the
+            # others' offsets from their director are measured (TableSpec.position_margin)
             k.ra, k.dec, pos_ok = _positions(t, spec)
             k.by_position = ~found & pos_ok
+            k.ra = np.where(pos_ok, k.ra, np.nan)    # no position: no offset to measure
         k.why += [(~key_ok & ~k.by_position, f"{spec.director_key} NULL or not an integer"),
                   (key_ok & ~found & ~k.by_position,
                    f"no {spec.director_table} row with this {spec.director_key}")]
@@ -340,6 +371,11 @@ def _place_directors(job: TableJob, out: Path, ra, dec, key):
         rec = raw.view(writers.INDEX_DTYPE)        # (a reused buffer, appended as it is)
         rec["key"], rec["chunk"], rec["sub"] = key, chunk, sub
         writers.append(out / "index.part", raw, job.lock, writers.INDEX_DTYPE.itemsize)
+        if job.positions:
+            where = np.empty(len(chunk), writers.POSITION_DTYPE)
+            where["key"], where["ra"], where["dec"] = key, ra, dec
+            writers.append(out / "positions.part", where.view(np.uint8), job.lock,
+                           writers.POSITION_DTYPE.itemsize)
         if job.write and job.fmt == "csv":    # the LOAD-ready index, in index.part's order
             ids = (np.asarray(key, np.int64), chunk.astype(np.int64, copy=False),
                    sub.astype(np.int64, copy=False))
@@ -387,6 +423,8 @@ def process_lines(job: TableJob, fb) -> BlockResult | None:
             return None
         chunk = np.asarray(ichunk[pos]).astype(np.int64)
         sub = np.asarray(isub[pos]).astype(np.int64)
+        if spec.has_position:
+            job.measure_offsets(res, fb.values[spec.ra], fb.values[spec.dec], pos)
     if job.write:
         emit.write_block_lines(job, out, fb, chunk, sub, o_rows, o_chunks, res)
     else:

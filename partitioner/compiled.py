@@ -24,6 +24,7 @@ LIBRARY = KernelLibrary("partitioner", _HERE, [_HERE / "kernels.py"], {
     "format_index": (_KERNELS, "u8[]! i8[] i8[] i8[] u64[] u8[] u64[] u8[]"),
     "write_groups": (_KERNELS, "i4[] u8[,]! i8[]! u64[]! i8[] u8[] i8[] int"),
     "write_carries": (_KERNELS, "i4[] u8[,]! i8[]! u64[]! i8[] int"),
+    "max_offset": (_KERNELS, "f8[] f8[] i8[] f8[] f8[]"),
 })
 jit_calls = LIBRARY.jit_calls
 

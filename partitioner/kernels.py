@@ -784,3 +784,29 @@ def write_carries(fd_of, carry, carry_len, crc, gids, crc_fn):
                 return i + 1
             carry_len[f] = 0
     return 0
+
+
+@njit(cache=True, nogil=True)
+def max_offset(ra, dec, pos, dra, ddec):
+    """The largest angle (degrees) between a child row's own position (ra, dec) and its
+    director's (dra[pos], ddec[pos]): a bound of how far the row lies from the chunk it is
+    placed in (its director's). Rows with pos < 0 (placed by their own position) and rows
+    whose position is not finite or has |dec| > 90 (no region test accepts them) count 0.
+    Haversine, compared before the square root and arcsine (one pair per block)."""
+    rad = np.pi / 180.0
+    best = 0.0
+    for i in range(ra.size):
+        j = pos[i]
+        if j < 0:
+            continue
+        a = ra[i]
+        d = dec[i]
+        if not (np.isfinite(a) and np.isfinite(d)) or d < -90.0 or d > 90.0:
+            continue
+        d2 = ddec[j]
+        sd = np.sin((d - d2) * (rad / 2.0))
+        sa = np.sin((a - dra[j]) * (rad / 2.0))
+        h = sd * sd + np.cos(d * rad) * np.cos(d2 * rad) * sa * sa
+        if h > best:
+            best = h
+    return 2.0 * np.arcsin(np.sqrt(min(1.0, best))) / rad

@@ -69,6 +69,7 @@ def _pool_init(relay) -> None:
 def _run_task(job: TableJob, task: readers.Task) -> dict:
     """Worker side: read a task's blocks and write them; returns counts."""
     stats = {"rows": 0, "out": 0, "rejected": 0, "by_position": 0, "chunks": defaultdict(lambda: [0, 0]),
+             "max_offset": -1.0, "offset_unknown": False,
              "bytes": task.nbytes, "path": task.path, "index": task.index}
     malformed: list[str] = []
 
@@ -101,6 +102,8 @@ def _run_task(job: TableJob, task: readers.Task) -> dict:
         stats["out"] += res.rows_out
         stats["rejected"] += res.rejected
         stats["by_position"] += res.by_position
+        stats["max_offset"] = max(stats["max_offset"], res.max_offset)
+        stats["offset_unknown"] |= res.offset_unknown
         for c, n in res.chunk_rows.items():
             stats["chunks"][c][0] += n
         for c, n in res.overlap_rows.items():
@@ -252,12 +255,15 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
                                  f"unknown (partition {t.director_table} in the same run, or give "
                                  f"--director-index {t.director_table}=DIR)")
         _prepare_index(Path(index_dir), t.director_table)
+        if t.has_position:
+            _prepare_positions(Path(index_dir))
     job = TableJob(spec=t, dialect=dialect, chunker=chunker,
                    overlap=spec.overlap_of(t) if options.overlap else 0.0,
                    out_dir=str(tdir), fmt=options.fmt, lock=False,   # one writer per file: see relay.py
                    write=not options.dry_run, rejects=options.rejects,
                    file_columns=_file_columns(files, t, dialect),
-                   index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20))
+                   index_dir=index_dir, block_bytes=max(1 << 20, options.piece_mb << 20),
+                   positions=t.role == DIRECTOR and _children_have_positions(spec, t))
     piece = options.piece_mb << 20
     if options.jobs > 1:     # fewer, larger tasks (two per worker): less per-task overhead;
         total = sum(f.stat().st_size for f in files)   # blocks unchanged
@@ -282,6 +288,24 @@ def _partition_table(spec, t: TableSpec, chunker: Chunker, options: Options, scr
     if t.role == REPLICATED:
         return _replicated_files(entry, t, tdir, options.fmt, bool(chunks))
     return _chunk_files(entry, t, tdir, options, chunks)
+
+
+def _children_have_positions(spec: DatabaseSpec, director: TableSpec) -> bool:
+    """Whether a child of `director` has a position of its own: then the director's positions
+    are kept (positions.part) to measure the child's offsets (TableSpec.position_margin)."""
+    return any(t.role == CHILD and t.director_table == director.name and t.has_position
+               for t in spec.tables)
+
+
+def _position_margin(t: TableSpec, results: list[dict]) -> dict:
+    """A child with positions of its own: the largest offset of a row's position from its
+    director's (degrees), the bound the czar widens regions by (`position_margin`); None when
+    the director's positions were not kept (an index of another run: --director-index)."""
+    if t.role != CHILD or not t.has_position:
+        return {}
+    if any(r["offset_unknown"] for r in results):
+        return {"position_margin": None}
+    return {"position_margin": max([0.0] + [r["max_offset"] for r in results])}
 
 
 def _file_columns(files: list[Path], t: TableSpec, dialect) -> dict[str, list[str]]:
@@ -323,6 +347,7 @@ def _table_entry(spec, t: TableSpec, options: Options, files: list[Path],
         "rejected": sum(r["rejected"] for r in results),
         "placed_by_position": sum(r["by_position"] for r in results),
         "overlap_rows": sum(o for _, o in chunks.values()),
+        **_position_margin(t, results),
     }
     return chunks, entry
 
@@ -432,6 +457,21 @@ def _prepare_index(index_dir: Path, director: str) -> None:
     np.save(index_dir / "keys.npy", keys)
     np.save(index_dir / "chunks.npy", raw["chunk"][order])
     np.save(index_dir / "subs.npy", raw["sub"][order])
+
+
+def _prepare_positions(index_dir: Path) -> None:
+    """ras.npy, decs.npy: the directors' positions in keys.npy's order, when positions.part was
+    kept (partitioner/chunking.py: a director whose children have positions of their own)."""
+    part = index_dir / "positions.part"
+    if (index_dir / "ras.npy").exists() or not part.exists():
+        return
+    raw = np.fromfile(part, dtype=writers.POSITION_DTYPE)
+    keys = np.load(index_dir / "keys.npy", mmap_mode="r")
+    order = np.argsort(raw["key"], kind="stable")
+    if len(raw) != len(keys) or not np.array_equal(raw["key"][order], keys):
+        return    # not the same rows as the index: no positions (offsets unknown)
+    np.save(index_dir / "ras.npy", raw["ra"][order])
+    np.save(index_dir / "decs.npy", raw["dec"][order])
 
 
 class _NoBar:

@@ -141,3 +141,6 @@ def row_checksum(path: Path) -> str | None:
 
 
 INDEX_DTYPE = np.dtype([("key", "<i8"), ("chunk", "<i4"), ("sub", "<i4")])
+# A director's positions (positions.part, beside index.part), for the children that have
+# positions of their own: the partitioner measures their offset from their director.
+POSITION_DTYPE = np.dtype([("key", "<i8"), ("ra", "<f8"), ("dec", "<f8")])

@@ -38,7 +38,11 @@ class TableSpec:
     columns: list[ColumnSpec] = field(default_factory=list)
     primary_key: list[str] = field(default_factory=list)
     indexes: list[list[str]] = field(default_factory=list)
-    ra: str | None = None            # director: position columns (degrees)
+    # Position columns (degrees). Director: required, they place its rows. Child: optional, its
+    # own position (e.g. Source's ra/decl): spatial restrictors on the child alone then prune
+    # chunks (widened by `position_margin`) and test these columns row by row; a row whose
+    # director is missing is placed by them.
+    ra: str | None = None
     dec: str | None = None
     director_key: str | None = None  # director: its object id; child: the column referring to it
     director_table: str | None = None  # child: the director table
@@ -50,6 +54,12 @@ class TableSpec:
     # null, quote, escape. None = CSV with a header line, `\N` for NULL, '"' quotes.
     csv: dict | None = None
     schema: str | None = None  # a CREATE TABLE file to take `columns` from (relative to the spec)
+    # Child with position columns: the largest angle (degrees) between a row's own position and
+    # the chunk it is placed in (its director's). The partitioner measures it (the manifest's
+    # `position_margin`); a value given here must be at least that (the ingest refuses a smaller
+    # one: it would prune chunks holding matching rows). None: not known (restrictors on this
+    # table alone are refused).
+    position_margin: float | None = None
 
     def __post_init__(self):
         self.columns = [c if isinstance(c, ColumnSpec) else ColumnSpec(**c) for c in self.columns]
@@ -61,6 +71,22 @@ class TableSpec:
             raise ValueError(f"director table {self.name} needs ra, dec and director_key")
         if self.role == CHILD and not (self.director_key and self.director_table):
             raise ValueError(f"child table {self.name} needs director_key and director_table")
+        if bool(self.ra) != bool(self.dec):
+            raise ValueError(f"table {self.name}: give both position columns (ra and dec) or neither")
+        if self.position_margin is not None:
+            if self.role != CHILD or not self.ra:
+                raise ValueError(f"table {self.name}: position_margin is for child tables with "
+                                 "their own position columns (ra, dec)")
+            m = float(self.position_margin)
+            if not (0.0 <= m <= 180.0):
+                raise ValueError(f"table {self.name}: position_margin must be within [0, 180] "
+                                 f"degrees, not {self.position_margin!r}")
+            self.position_margin = m
+
+    @property
+    def has_position(self) -> bool:
+        """Rows of this table have a sky position of their own (director, or child declaring one)."""
+        return bool(self.ra and self.dec)
 
     @property
     def partitioned(self) -> bool:

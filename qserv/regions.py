@@ -1,8 +1,10 @@
 """Sky regions of the Qserv dialect (DESIGN §3): box, circle, ellipse, convex polygon.
 
 Each region answers two questions:
-- `chunks(chunker)`: a SUPERSET of the chunks (HEALPix pixels, nested, at chunk_order) that
-  the region touches, used to prune the chunks a query visits;
+- `chunks(chunker, margin=0)`: a SUPERSET of the chunks (HEALPix pixels, nested, at
+  chunk_order) that the region touches, or with `margin` (degrees) that come within `margin`
+  of it, used to prune the chunks a query visits (the margin: a child table's rows lie in their
+  director's chunk, at most `position_margin` from their own position);
 - `predicate(ra, dec)`: the exact per-row test, as the scisql call that decides membership
   (`scisql_s2PtInBox(ra, dec, ...) = 1`, ...), whose semantics are scisql's.
 
@@ -22,7 +24,7 @@ from qserv import healpix
 import numpy as np
 from sqlglot import exp
 
-from qserv.geometry import Chunker
+from qserv.geometry import Chunker, probe_order
 
 ARCSEC_PER_DEG = 3600.0
 MAX_POLY_VERTICES = 20      # scisql's SCISQL_MAX_VERTS
@@ -73,12 +75,21 @@ def _nside(chunker: Chunker) -> int:
     return 2 ** chunker.chunk_order
 
 
-def _disc_chunks(chunker: Chunker, ra: float, dec: float, radius_rad: float) -> set[int]:
+def _disc_chunks(chunker: Chunker, ra: float, dec: float, radius_rad: float,
+                 margin_deg: float = 0.0) -> set[int]:
+    radius_rad += _margin_rad(margin_deg)
     if radius_rad + MARGIN >= math.pi:
         return set(range(chunker.n_chunks))
     vec = healpix.ang2vec(ra, dec, lonlat=True)
     return set(int(p) for p in healpix.query_disc(_nside(chunker), vec, radius_rad + MARGIN,
                                                  inclusive=True, nest=True))
+
+
+def _margin_rad(margin_deg: float) -> float:
+    """A position margin in radians, rounded up (a superset, never a subset)."""
+    if margin_deg <= 0:
+        return 0.0
+    return math.radians(margin_deg) * (1 + 1e-9) + MARGIN
 
 
 @dataclass(frozen=True)
@@ -113,9 +124,11 @@ class Box:
         in_ra = (p >= lo) & (p <= hi) if lo <= hi else (p >= lo) | (p <= hi)
         return inside & in_ra
 
-    def chunks(self, chunker: Chunker) -> set[int]:
+    def chunks(self, chunker: Chunker, margin: float = 0.0) -> set[int]:
         nside = _nside(chunker)
-        r = healpix.max_pixrad(nside) * (1 + 1e-6) + MARGIN  # every point of a pixel is this close to its center
+        # every point of a pixel is this close to its center (and a point within `margin` of
+        # the pixel within r of the center)
+        r = healpix.max_pixrad(nside) * (1 + 1e-6) + MARGIN + _margin_rad(margin)
         lo = math.radians(self.dec_min) - r
         hi = math.radians(self.dec_max) + r
         theta1, theta2 = max(0.0, math.pi / 2 - hi), min(math.pi, math.pi / 2 - lo)
@@ -165,8 +178,8 @@ class Circle:
         near = np.abs(np.degrees(dec) - self.dec) <= self.radius
         return near & (d2 <= 4 * math.sin(math.radians(self.radius) / 2) ** 2)
 
-    def chunks(self, chunker: Chunker) -> set[int]:
-        return _disc_chunks(chunker, self.ra, self.dec, math.radians(self.radius))
+    def chunks(self, chunker: Chunker, margin: float = 0.0) -> set[int]:
+        return _disc_chunks(chunker, self.ra, self.dec, math.radians(self.radius), margin)
 
     def predicate(self, ra, dec):
         return _call("scisql_s2PtInCircle", ra, dec, (self.ra, self.dec, self.radius))
@@ -203,10 +216,10 @@ class Ellipse:
         front = v @ unit_vectors(self.ra, self.dec) > 0
         return front & (x * x / (big * big) + y * y / (small * small) <= 1.0)
 
-    def chunks(self, chunker: Chunker) -> set[int]:
+    def chunks(self, chunker: Chunker, margin: float = 0.0) -> set[int]:
         # inside means sin(distance to the center) <= semi-major (radians), on the near side
         big = math.radians(self.semi_major / ARCSEC_PER_DEG)
-        return _disc_chunks(chunker, self.ra, self.dec, math.asin(min(1.0, big)) * (1 + 1e-9))
+        return _disc_chunks(chunker, self.ra, self.dec, math.asin(min(1.0, big)) * (1 + 1e-9), margin)
 
     def predicate(self, ra, dec):
         return _call("scisql_s2PtInEllipse", ra, dec,
@@ -255,25 +268,65 @@ class Polygon:
     def contains(self, ra, dec):
         return ((unit_vectors(ra, dec) @ self.edges().T) >= 0).all(axis=-1)
 
-    def chunks(self, chunker: Chunker) -> set[int]:
+    def chunks(self, chunker: Chunker, margin: float = 0.0) -> set[int]:
+        L = chunker.chunk_order
+        if margin <= 0:
+            return self._chunks(L)
+        if probe_order(margin) < L:
+            return self._cap_chunks(chunker, margin)
+        # A margin under half a pixel's width at order F: a disc of that radius around a point
+        # touches only the point's pixel and its neighbours (qserv/geometry.py, the overlap's
+        # probe order), so one more ring of neighbours at F holds every pixel within `margin`.
+        # F up to two orders finer than the chunks: the ring adds less area there.
+        F = min(L + 2, probe_order(margin))
+        coarse = self._chunks(L)
+        if len(coarse) > 1024:      # a large polygon: its chunks and one more ring
+            return coarse | _neighbours(L, coarse)
+        fine = self._chunks(F)
+        if fine:
+            fine |= _neighbours(F, fine)
+        shift = 2 * (F - L)
+        return {p >> shift for p in fine}
+
+    def _cap_chunks(self, chunker: Chunker, margin: float) -> set[int]:
+        """A wide margin: the chunks within `margin` of the polygon's circumscribed cap (the
+        cap around the vertices' mean direction through the farthest vertex holds the convex
+        polygon)."""
+        verts = unit_vectors([p[0] for p in self.vertices], [p[1] for p in self.vertices])
+        mean = verts.sum(axis=0)
+        norm = float(np.linalg.norm(mean))
+        radius = float(np.arccos(np.clip(verts @ (mean / norm), -1.0, 1.0)).max()) if norm > 1e-9 else math.pi
+        if radius >= math.pi / 2:
+            return set(range(chunker.n_chunks))
+        mean /= norm
+        ra = math.degrees(math.atan2(mean[1], mean[0]))
+        dec = math.degrees(math.asin(max(-1.0, min(1.0, mean[2]))))
+        return _disc_chunks(chunker, ra, dec, radius * (1 + 1e-9) + MARGIN, margin)
+
+    def _chunks(self, order: int) -> set[int]:
+        """Pixels at `order` that may hold a point of the polygon."""
         verts = unit_vectors([p[0] for p in self.vertices], [p[1] for p in self.vertices])
         e = self.edges()
         if np.cross(verts[0], verts[1]) @ e[0] < 0:  # healpy wants counter-clockwise
             verts = verts[::-1]
         try:
-            pix = healpix.query_polygon(_nside(chunker), verts, inclusive=True, nest=True)
+            pix = healpix.query_polygon(2 ** order, verts, inclusive=True, nest=True)
         except (ValueError, RuntimeError) as err:
             raise RegionError(f"{self.name}: {err}") from None
         # healpy tests pixels against the exact edges; widen by one ring of neighbours so that
         # points on the boundary (inside by scisql's >= 0) are never lost.
         out = set(int(p) for p in pix)
         if out:
-            nb = healpix.get_all_neighbours(_nside(chunker), np.fromiter(out, np.int64), nest=True)
-            out |= set(int(p) for p in nb.ravel() if p >= 0)
+            out |= _neighbours(order, out)
         return out
 
     def predicate(self, ra, dec):
         return _call("scisql_s2PtInCPoly", ra, dec, [c for v in self.vertices for c in v])
+
+
+def _neighbours(order: int, pixels: set[int]) -> set[int]:
+    nb = healpix.get_all_neighbours(2 ** order, np.fromiter(pixels, np.int64), nest=True)
+    return set(int(p) for p in nb.ravel() if p >= 0)
 
 
 REGIONS = {"box": Box, "circle": Circle, "ellipse": Ellipse, "poly": Polygon}

@@ -12,6 +12,18 @@ own position columns:
 A top-level `scisql_s2PtInBox/Circle/Ellipse/CPoly(ra, dec, <literals>) = 1` on a director's
 position columns prunes the same way (the query is left as it is).
 
+Child tables (Source) may declare position columns of their own (TableSpec.ra/dec). Their rows
+live in their director's chunk, not always the chunk of their own position, but never farther
+than the table's `position_margin` from it (measured by the partitioner). So a region test on a
+child's own columns prunes with the region widened by that margin, and a restrictor on a child
+table alone (no director in FROM) gets the exact test on the child's columns:
+
+    SELECT sourceId FROM Source WHERE qserv_areaspec_circle(10, 5, 0.5)
+    -> SELECT sourceId FROM Source WHERE scisql_s2PtInCircle(Source.ra, Source.decl, 10.0, 5.0, 0.5) = 1
+                                       chunks: those within 0.5 deg + margin of (10, 5)
+
+A child without position columns, or whose margin is unknown, keeps error 1235 for restrictors.
+
 Arguments must be numeric literals; a wrong count, a non-literal, radius <= 0, |dec| > 90,
 ... is error 1064 (ER_PARSE_ERROR, as the original Qserv reports a bad restrictor) with a
 message that names the function and the problem. A restrictor anywhere else (under OR, in the
@@ -27,7 +39,7 @@ from sqlglot.tokens import TokenType
 from sqlglot.dialects.mysql import MySQL
 
 from czar.analysis.context import QueryContext, conjuncts
-from qserv.catalog import DIRECTOR
+from qserv.catalog import CHILD, DIRECTOR
 from qserv.errors import ER_PARSE_ERROR, QservError, not_supported
 from qserv.geometry import Chunker
 from qserv.regions import RegionError, make_region
@@ -110,14 +122,8 @@ def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
             raise not_supported(f"{node.name.lower()} other than ANDed at the top level of WHERE")
     restrictors = [t for t in top if _is_areaspec(t)]
     if restrictors:
-        # The per-row test applies to the director tables in FROM except a near-neighbour
-        # join's partner: its rows pair with the restricted ones from anywhere within the
-        # radius, also outside the region (as the original restricts the first table).
-        partner = ctx.neighbour_join.partner if ctx.neighbour_join is not None else None
-        directors = [r for r in ctx.tables if r.spec.role == DIRECTOR and r is not partner]
-        if not directors:
-            raise not_supported(f"{restrictors[0].name.lower()} without a director table in FROM",
-                                "spatial restrictors filter on a director table's position columns")
+        restricted = _restricted_tables(ctx, restrictors[0].name.lower())
+        margin = max(_margin(r) for r in restricted)
         terms: list[exp.Expr] = []
         added: set[int] = set()
         for term in top:
@@ -129,11 +135,11 @@ def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
             args = literal_args(term, name)
             try:
                 region = make_region(kind, args, name=name)
-                chunks = region.chunks(chunker_of(ctx))
+                chunks = region.chunks(chunker_of(ctx), margin)
             except RegionError as e:
                 raise QservError(ER_PARSE_ERROR, str(e)) from None
-            ctx.restrict_chunks(chunks, f"region {_describe(name, args)}")
-            for d in directors:
+            ctx.restrict_chunks(chunks, _reason(_describe(name, args), restricted, margin))
+            for d in restricted:
                 terms.append(region.predicate(exp.column(d.spec.ra, d.qualifier),
                                               exp.column(d.spec.dec, d.qualifier)))
                 added.add(id(terms[-1]))
@@ -147,7 +153,7 @@ def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
         if not (isinstance(ra, exp.Column) and isinstance(dec, exp.Column)):
             continue
         ref = ctx.table_for_column(ra)
-        if ref is None or ref is not ctx.table_for_column(dec) or ref.spec.role != DIRECTOR \
+        if ref is None or ref is not ctx.table_for_column(dec) or not _prunes_on(ref) \
                 or ra.name.lower() != ref.spec.ra.lower() or dec.name.lower() != ref.spec.dec.lower():
             continue
         if ctx.neighbour_join is not None and ref is ctx.neighbour_join.partner:
@@ -157,11 +163,63 @@ def spatial(select: exp.Select, ctx: QueryContext) -> exp.Select:
             continue
         try:
             region = make_region(POINT_IN[call.name.lower()], args, name=call.name)
-            chunks = region.chunks(chunker_of(ctx))
+            chunks = region.chunks(chunker_of(ctx), _margin(ref))
         except RegionError:
             continue  # scisql answers NULL (no row) for such arguments: nothing to prune on
-        ctx.restrict_chunks(chunks, f"region {_describe(call.name, args)}")
+        ctx.restrict_chunks(chunks, _reason(_describe(call.name, args), [ref], _margin(ref)))
     return select
+
+
+def _prunes_on(ref) -> bool:
+    """Whether a region test on this table's own position columns can prune chunks: a
+    director's rows are in the chunk of their position; a child's within its known
+    `position_margin` of it."""
+    spec = ref.spec
+    return spec.role == DIRECTOR or (spec.role == CHILD and spec.has_position
+                                     and spec.position_margin is not None)
+
+
+def _margin(ref) -> float:
+    """How far (degrees) a row of this table may lie from the chunk it is in."""
+    if ref.spec.role == CHILD and ref.spec.position_margin is not None:
+        return ref.spec.position_margin
+    return 0.0
+
+
+def _reason(region: str, tables, margin: float) -> str:
+    """What EXPLAIN says pruned the chunks: the region, and for a child table the margin the
+    region was widened by."""
+    if margin <= 0 and all(t.spec.role == DIRECTOR for t in tables):
+        return f"region {region}"
+    on = ", ".join(f"{t.spec.name}.{t.spec.ra}/{t.spec.dec}" for t in tables)
+    return f"region {region} on {on} widened by {margin:.6g} deg (child position margin)"
+
+
+def _restricted_tables(ctx: QueryContext, name: str) -> list:
+    """The tables a restrictor applies its exact test to: the director tables in FROM (but a
+    near-neighbour join's partner: its rows pair with the restricted ones from anywhere within
+    the radius, also outside the region, as the original restricts the first table); without a
+    director, the child tables, each of which must have its own position columns and a known
+    position margin (else 1235: a guessed margin could lose rows)."""
+    partner = ctx.neighbour_join.partner if ctx.neighbour_join is not None else None
+    candidates = [r for r in ctx.tables if r is not partner]
+    directors = [r for r in candidates if r.spec.role == DIRECTOR]
+    if directors:
+        return directors
+    children = [r for r in candidates if r.spec.role == CHILD]
+    if not children:
+        raise not_supported(f"{name} without a director table in FROM",
+                            "spatial restrictors filter on a director table's position columns")
+    for r in children:
+        if not r.spec.has_position:
+            raise not_supported(f"{name} on child table {r.spec.name} without position columns",
+                                f"declare its own ra/dec columns in the catalog spec, or join "
+                                f"{r.spec.director_table} and restrict that")
+        if r.spec.position_margin is None:
+            raise not_supported(f"{name} on child table {r.spec.name}: its position margin is "
+                                "unknown", "ingest it from a partitioner output (which measures "
+                                "it) or declare position_margin in the catalog spec")
+    return children
 
 
 # ---- text for the czar's shadow MariaDB ------------------------------------------------------

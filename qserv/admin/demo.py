@@ -31,6 +31,7 @@ def demo_spec(name: str = "demo", chunk_order: int = 5) -> DatabaseSpec:
                       col("iMag", "DOUBLE NULL"), col("flags", "INT NOT NULL"),
                       col("extendedness", "TINYINT NULL"), col("name", "VARCHAR(32) NULL")]),
         TableSpec(name="Source", role="child", director_key="objectId", director_table="Object",
+                  ra="ra", dec="decl",   # its own position, near its Object's (not a copy)
                   primary_key=["sourceId"], indexes=[["objectId"]], data=["Source.csv"], columns=[
                       col("sourceId", "BIGINT NOT NULL"), col("objectId", "BIGINT NOT NULL"),
                       col("filterId", "TINYINT NOT NULL"), col("ra", "DOUBLE NOT NULL"),

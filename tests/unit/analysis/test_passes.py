@@ -93,9 +93,13 @@ def read_cases(path: Path, with_output: bool = True) -> list[Case]:
 
 
 def catalog() -> CatalogView:
-    demo, other = demo_spec("demo"), demo_spec("sky2")
-    return CatalogView(version=1, databases={"demo": demo, "sky2": other},
-                       published={"demo", "sky2"})
+    """demo: Source with its own position and a margin (as the partitioner measures it);
+    sky2: Source's margin unknown; sky3: Source without position columns."""
+    demo, other, third = demo_spec("demo"), demo_spec("sky2"), demo_spec("sky3")
+    demo.table("Source").position_margin = 0.01
+    third.table("Source").ra = third.table("Source").dec = None
+    return CatalogView(version=1, databases={"demo": demo, "sky2": other, "sky3": third},
+                       published={"demo", "sky2", "sky3"})
 
 
 def context(case: Case) -> tuple[exp.Select, QueryContext]:
