@@ -21,6 +21,7 @@ from typing import Awaitable, Callable
 import grpc
 
 from czar import deadline, registry
+from czar.chunk_keys import ARG_MARKER
 from czar.plan import SCAN_THRESHOLD
 from czar.failover import (Replicas, resumable_pieces, spread)
 from qserv.catalog import CHUNK_MARKER
@@ -51,18 +52,27 @@ KEEPALIVE_OPTIONS = [("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
 class Job:
     chunks: list[int]
     replicas: list[str]  # workers holding all of these chunks, preferred first
+    # per chunk: its text for ARG_MARKER, its own keys of a long IN list (czar/chunk_keys.py)
+    args: list[str] | None = None
+
+    def request_args(self) -> dict:
+        """The ChunkQueryRequest fields carrying the per-chunk texts."""
+        return {"arg_marker": ARG_MARKER, "chunk_args": self.args} if self.args else {}
 
 
-def make_jobs(chunks: list[int], placement: dict[int, list[str]], chunks_per_job: int) -> list[Job]:
+def make_jobs(chunks: list[int], placement: dict[int, list[str]], chunks_per_job: int,
+              chunk_args: dict[int, str] | None = None) -> list[Job]:
     """Group chunks by their replicas in preferred order (spread over the replicas by chunk
-    id) and cut each group into jobs."""
+    id) and cut each group into jobs; `chunk_args`: each chunk's text for ARG_MARKER."""
     by_worker: dict[tuple[str, ...], list[int]] = {}
     for c in chunks:
         by_worker.setdefault(tuple(spread(c, placement[c])), []).append(c)
     jobs = []
     for replicas, cs in by_worker.items():
         for i in range(0, len(cs), chunks_per_job):
-            jobs.append(Job(cs[i:i + chunks_per_job], list(replicas)))
+            part = cs[i:i + chunks_per_job]
+            jobs.append(Job(part, list(replicas),
+                            [chunk_args[c] for c in part] if chunk_args is not None else None))
     return jobs
 
 
@@ -133,7 +143,8 @@ class Dispatcher:
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
                                        chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
                                        few_rows=few_rows, session_sql=session_sql,
-                                       plan_class=pb.SCAN if scan else pb.INTERACTIVE)
+                                       plan_class=pb.SCAN if scan else pb.INTERACTIVE,
+                                       **job.request_args())
         pieces = resumable_pieces(self.stubs_call(request), self.replicas.order(job.replicas),
                                   self.replicas, database, job.chunks, self.ready)
         try:   # an error before the first rows is raised here, before the client gets a header
@@ -165,7 +176,8 @@ class Dispatcher:
         request = pb.ChunkQueryRequest(query_id=query_id, database=database, sql_template=template,
                                        chunk_marker=CHUNK_MARKER, chunk_ids=job.chunks,
                                        session_sql=session_sql,
-                                       plan_class=pb.SCAN if scan else pb.INTERACTIVE)
+                                       plan_class=pb.SCAN if scan else pb.INTERACTIVE,
+                                       **job.request_args())
         fd, path = tempfile.mkstemp(prefix=f"{query_id}-", suffix=".tsv", dir=self.spool_dir)
         try:
             with os.fdopen(fd, "wb") as out:

@@ -17,6 +17,7 @@ from sqlglot import exp
 from czar import deadline
 from czar.analysis import QueryContext, analyze
 from czar.catalog_cache import CatalogCache
+from czar.chunk_keys import chunk_lists, place_marker, split_lookup, without_marker
 from czar.dispatch import Dispatcher, Job, make_jobs
 from czar.failover import spread
 from czar.leftovers import Leftovers
@@ -121,14 +122,26 @@ class QueryEngine:
             if ref.db.lower() not in view.published:
                 raise QservError(ER_BAD_DB_ERROR, f"Database '{ref.db}' is not published yet "
                                                   "(a load is in progress)")
+        split = split_lookup(select, ctx)
+        chunk_args = None
         for lookup in ctx.index_lookups:
-            ctx.restrict_chunks(await self.index_chunks(lookup), lookup.describe())
+            if lookup is split:
+                chunk_args = await self.index_chunk_keys(lookup)
+            if chunk_args is not None and lookup is split:
+                place_marker(lookup)
+                ctx.restrict_chunks(chunk_args, f"{lookup.describe()}; each chunk gets only its "
+                                                f"own keys ({len(lookup.values)} keys)")
+            else:
+                ctx.restrict_chunks(await self.index_chunks(lookup), lookup.describe())
         chunks = set(view.placement.get(ctx.database.lower(), {}))
         if ctx.chunk_restriction is not None:
             chunks &= ctx.chunk_restriction
         plan = build_plan(select, ctx, sorted(chunks), merged=merged)
         plan.pruned_by = list(ctx.pruned_by)
         plan.few_rows = few_rows(ctx.index_lookups)
+        if chunk_args is not None:
+            plan.chunk_args = {c: chunk_args[c] for c in plan.chunks}
+            plan.shadow_sql, plan.empty_sql = without_marker(plan.shadow_sql), without_marker(plan.empty_sql)
         return plan
 
     async def _phase_plan(self, select: exp.Select, phases, default_db, output_names,
@@ -331,6 +344,17 @@ class QueryEngine:
                 chunk_sets[part - 1].add(value)
         return version, chunk_sets
 
+    async def index_chunk_keys(self, lookup) -> dict[int, str] | None:
+        """Each chunk's keys of a look-up's list (czar/chunk_keys.py); None without an index."""
+        table = director_index_table(lookup.database, lookup.director_table)
+        where, args = _index_condition(lookup)
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            try:
+                await cur.execute(f"SELECT objectId, chunkId FROM {table} WHERE {where}", args)
+            except asyncmy.errors.ProgrammingError:
+                return None
+            return chunk_lists(await cur.fetchall())
+
     async def index_chunks(self, lookup) -> set[int]:
         """Chunks holding the objects a director-index look-up names."""
         table = director_index_table(lookup.database, lookup.director_table)
@@ -369,7 +393,7 @@ class QueryEngine:
         chunks, and the rows of all jobs go to the client as they arrive (czar/streaming.py).
         The czar's MariaDB is not involved at all."""
         placement = self.catalog.view.placement.get(plan.database.lower(), {})
-        jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
+        jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job, plan.chunk_args)
         ncols = len(shadow.description)
         streams = FannedIn(self.dispatcher, self.new_query_id(), plan.database,
                            plan.direct_template, jobs, ncols, session_sql=plan.session_sql)
@@ -405,7 +429,8 @@ class QueryEngine:
         query_id = self.new_query_id()
         if plan.partitioned:
             placement = self.catalog.view.placement.get(plan.database.lower(), {})
-            job = Job(plan.chunks, spread(plan.chunks[0], placement[plan.chunks[0]]))
+            job = Job(plan.chunks, spread(plan.chunks[0], placement[plan.chunks[0]]),
+                      [plan.chunk_args[c] for c in plan.chunks] if plan.chunk_args else None)
         else:
             job = Job([], self.dispatcher.workers_in_turn())
         pieces = await self.dispatcher.stream(query_id, plan.database, plan.direct_template, job,
@@ -483,7 +508,8 @@ class QueryEngine:
         try:
             if plan.partitioned:
                 placement = view.placement.get(plan.database.lower(), {})
-                jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job)
+                jobs = make_jobs(plan.chunks, placement, self.config.chunks_per_job,
+                                 plan.chunk_args)
             else:  # replicated tables only: every worker has them, any can answer
                 jobs = [Job([], self.dispatcher.workers_in_turn())]
             await self.dispatcher.run(query_id, plan.database, plan.chunk_template, jobs, result.load,

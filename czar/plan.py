@@ -84,6 +84,9 @@ class QueryPlan:
     output_names: list[str] = field(default_factory=list)
     # Planned to load its rows into a czar table (a sub-query's plan): always merged.
     merged: bool = False
+    # Each chunk's own keys of a long `key IN (...)` list, the text for ARG_MARKER in the
+    # templates (czar/chunk_keys.py); None: the templates carry no marker.
+    chunk_args: dict[int, str] | None = None
     # How it runs; None: derived from the fields above (`choose_shape`) when built.
     shape: Shape | None = None
 

@@ -41,6 +41,7 @@ from sqlglot import exp
 
 from czar.analysis import QueryContext, analyze
 from czar.analysis.director_index import IndexLookup
+from czar.chunk_keys import PER_CHUNK_KEYS
 from czar.plan import QueryPlan, build_plan
 
 MAX_SHAPES = 1024
@@ -229,7 +230,9 @@ class PlanCache:
         if shaped is None:
             return
         shape, numbers = shaped
-        if len(numbers) > 99_999:
+        if len(numbers) > PER_CHUNK_KEYS:
+            # a long IN list on a director key is split per chunk on the full path
+            # (czar/chunk_keys.py), which a replayed template cannot do
             return
         key = (database, shape)
         if key not in self._params:

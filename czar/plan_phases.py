@@ -150,10 +150,18 @@ def substitute(phase: Phase, rows: list[tuple], types: list[int] | None = None) 
         phase.node.replace(exp.Literal.number(0))  # x IN (no rows) is false, even for NULL x
         return
     values = [literal(row[0]) for row in rows]
-    if sum(len(v.sql("mysql")) for v in values) > MAX_LITERAL_BYTES:
+    if sum(_text_bytes(v) for v in values) > MAX_LITERAL_BYTES:
         raise not_supported("IN sub-queries whose values exceed 2 MB of SQL text")
     phase.node.set("query", None)
     phase.node.set("expressions", values)
+
+
+def _text_bytes(value: exp.Expr) -> int:
+    """The length of a literal's SQL text (a number's without rendering it: 10,000 renders
+    were most of the czar's time for an IN sub-query of 10,000 ids)."""
+    if isinstance(value, exp.Literal) and not value.is_string:
+        return len(value.this)
+    return len(value.sql("mysql"))
 
 
 # MySQL type codes -> the CAST that gives a literal that type where a bare literal would not

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 import uuid
 from collections import defaultdict
@@ -131,7 +132,8 @@ class Executor:
     async def run(self, query_id: str, database: str, sql_template: str, marker: str,
                   chunk_ids: list[int], few_rows: bool = False,
                   session_sql: str = "", time_limit: float | None = None,
-                  scan: bool = False) -> AsyncIterator[bytes]:
+                  scan: bool = False, arg_marker: str = "",
+                  chunk_args: list[str] | None = None) -> AsyncIterator[bytes]:
         """Yield the rows of `sql_template` over each chunk (or once when no chunk is given).
 
         All chunks of a request run as ONE statement, `(q_1) UNION ALL (q_2) ... INTO OUTFILE`:
@@ -142,10 +144,13 @@ class Executor:
         client's session variables, e.g. `SET SESSION sql_mode = ...`) runs first on the
         connection, which is then closed rather than returned to the pool. `time_limit`
         (seconds): MariaDB stops the statement after it (1969, max_statement_time). `scan`:
-        the job is part of a scan (its statements wait behind interactive ones).
+        the job is part of a scan (its statements wait behind interactive ones). `chunk_args`
+        (parallel to `chunk_ids`): each chunk's own text where `arg_marker` stands (a list of
+        integers, checked here: see `chunk_statements`).
         """
         started = time.monotonic()
-        statements = chunk_statements(sql_template, marker, chunk_ids, self.union_bytes)
+        statements = chunk_statements(sql_template, marker, chunk_ids, self.union_bytes,
+                                      arg_marker, chunk_args)
         texts = []
         for sql, chunks in statements:
             left = None if time_limit is None else time_limit - (time.monotonic() - started)
@@ -266,12 +271,16 @@ class Executor:
 
 
 def chunk_statements(template: str, marker: str, chunk_ids: list[int],
-                     budget: int | None = None) -> list[tuple[str, list[int]]]:
+                     budget: int | None = None, arg_marker: str = "",
+                     chunk_args: list[str] | None = None) -> list[tuple[str, list[int]]]:
     """The statements that run `template` over `chunk_ids`, with the chunks of each: as few as
     possible, each a `UNION ALL` of at most UNION_BYTES of text (one chunk at least). Issue 15,
     item 5: a 10 MB string literal in a query was copied 64 times into one statement, and the
-    worker's MariaDB was killed for its memory; now such a query runs chunk by chunk."""
+    worker's MariaDB was killed for its memory; now such a query runs chunk by chunk.
+    `chunk_args`: each chunk's text for `arg_marker` (see `_chunk_args_statements`)."""
     budget = UNION_BYTES if budget is None else budget
+    if chunk_args:
+        return _chunk_args_statements(template, marker, chunk_ids, budget, arg_marker, chunk_args)
     if not chunk_ids:
         return [(template, [])]
     per_statement = max(1, budget // max(1, len(template)))
@@ -286,6 +295,39 @@ def chunk_statements(template: str, marker: str, chunk_ids: list[int],
             out.append((" UNION ALL ".join(f"({template.replace(marker, str(c))})" for c in group),
                         group))
     return out
+
+
+INTEGER_LIST = re.compile(r"-?\d{1,20}(,-?\d{1,20})*")
+
+
+def _chunk_args_statements(template: str, marker: str, chunk_ids: list[int], budget: int,
+                           arg_marker: str, chunk_args: list[str]) -> list[tuple[str, list[int]]]:
+    """Per-chunk statements where each chunk's text also carries its own list (the director keys
+    it holds of a long IN list, czar/engine.py): grouped into UNION ALLs of at most `budget`
+    bytes. The lists go into SQL as they are, so only lists of integers are accepted."""
+    if not arg_marker or len(chunk_args) != len(chunk_ids) or arg_marker not in template:
+        raise ChunkQueryError(1105, "per-chunk arguments without their marker or one per chunk", None)
+    out, group, texts, size = [], [], [], 0
+    for chunk, arg in zip(chunk_ids, chunk_args):
+        if not INTEGER_LIST.fullmatch(arg):
+            raise ChunkQueryError(1105, "a per-chunk argument is not a list of integers",
+                                  f"chunk {chunk}")
+        text = template.replace(marker, str(chunk)).replace(arg_marker, arg)
+        if group and size + len(text) > budget:
+            out.append(_union(texts, group))
+            group, texts, size = [], [], 0
+        group.append(chunk)
+        texts.append(text)
+        size += len(text)
+    if group:
+        out.append(_union(texts, group))
+    return out
+
+
+def _union(texts: list[str], group: list[int]) -> tuple[str, list[int]]:
+    if len(texts) == 1:
+        return texts[0], group
+    return " UNION ALL ".join(f"({t})" for t in texts), group
 
 
 def with_time_limit(seconds: float | None) -> str:

@@ -70,7 +70,9 @@ class WorkerService(pb_grpc.WorkerServicer):
                                                  session_sql=request.session_sql,
                                                  time_limit=time_limit(context,
                                                                        self.max_statement_time),
-                                                 scan=request.plan_class == pb.SCAN):
+                                                 scan=request.plan_class == pb.SCAN,
+                                                 arg_marker=request.arg_marker,
+                                                 chunk_args=list(request.chunk_args)):
                 # few rows come as one piece: rows and the count in one message
                 yield pb.ResultBatch(tsv=piece, chunks_done=len(chunks) if request.few_rows else 0)
         except ChunkQueryError as e:

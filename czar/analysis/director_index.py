@@ -13,7 +13,7 @@ non-literal values) simply does not prune: the answer is the same, only slower.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
@@ -27,6 +27,8 @@ class IndexLookup:
     director_table: str
     values: list[int] | None = None          # key IN values
     between: tuple[int, int] | None = None   # key BETWEEN lo AND hi
+    # the `key IN (...)` term itself (a long list is split per chunk: czar/chunk_keys.py)
+    node: exp.In | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         if self.values is not None:
@@ -74,7 +76,7 @@ def director_index(select: exp.Select, ctx: QueryContext) -> exp.Select:
             key = _key_table(term.this, ctx)
             values = [_int_literal(v) for v in term.expressions]
             if key and values and None not in values:
-                lookup = IndexLookup(*key, values=sorted(set(values)))
+                lookup = IndexLookup(*key, values=sorted(set(values)), node=term)
         elif isinstance(term, exp.Between):
             key = _key_table(term.this, ctx)
             lo, hi = _int_literal(term.args["low"]), _int_literal(term.args["high"])

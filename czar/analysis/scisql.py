@@ -128,8 +128,9 @@ def scisql(select: exp.Select, ctx: QueryContext) -> exp.Select:
 
     for key in ("expressions", "where", "group", "having", "order", "joins"):
         value = select.args.get(key)
-        if value is None:
-            continue
+        if value is None or not any(_is_scisql(n) for v in (value if isinstance(value, list) else [value])
+                                    for n in v.walk()):
+            continue  # nothing to inline: no copy (a long IN list made copying the czar's main cost)
         if isinstance(value, list):
             select.set(key, [v.transform(fn) for v in value])
         else:

@@ -24,55 +24,55 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15qserv/v1/worker.proto\x12\x08qserv.v1\"\xc6\x01\n\x11\x43hunkQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x02 \x01(\t\x12\x14\n\x0csql_template\x18\x03 \x01(\t\x12\x14\n\x0c\x63hunk_marker\x18\x04 \x01(\t\x12\x11\n\tchunk_ids\x18\x05 \x03(\x05\x12\x10\n\x08\x66\x65w_rows\x18\x06 \x01(\x08\x12\x13\n\x0bsession_sql\x18\x07 \x01(\t\x12\'\n\nplan_class\x18\x08 \x01(\x0e\x32\x13.qserv.v1.PlanClass\"B\n\x0bResultBatch\x12\x0b\n\x03tsv\x18\x01 \x01(\x0c\x12\x11\n\trow_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x63hunks_done\x18\x03 \x01(\x05\"!\n\rCancelRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"\x1d\n\x0b\x43\x61ncelReply\x12\x0e\n\x06killed\x18\x01 \x01(\x05\"\x0f\n\rHealthRequest\"Y\n\x0bHealthReply\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x12\n\nmariadb_ok\x18\x02 \x01(\x08\x12\x14\n\x0crunning_jobs\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"2\n\nDdlRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x12\n\nstatements\x18\x02 \x03(\t\"\n\n\x08\x44\x64lReply\"\x8d\x02\n\x12\x43ontributionHeader\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\t\x12\x10\n\x08trans_id\x18\x03 \x01(\r\x12\x12\n\ncreate_sql\x18\x04 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x05 \x03(\t\x12\x1c\n\x14\x66ields_terminated_by\x18\x06 \x01(\t\x12\x1a\n\x12\x66ields_enclosed_by\x18\x07 \x01(\t\x12\x19\n\x11\x66ields_escaped_by\x18\x08 \x01(\t\x12\x1b\n\x13lines_terminated_by\x18\t \x01(\t\x12\x14\n\x0cignore_lines\x18\n \x01(\r\x12\x17\n\x0f\x63ontribution_id\x18\x0b \x01(\t\"O\n\x11\x43ontributionBatch\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1c.qserv.v1.ContributionHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"B\n\x11\x43ontributionReply\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x12\x10\n\x08warnings\x18\x03 \x01(\x05\"h\n\nBundleFile\x12\r\n\x05table\x18\x01 \x01(\t\x12\x12\n\ncreate_sql\x18\x02 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x03 \x03(\t\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\x17\n\x0f\x63ontribution_id\x18\x05 \x01(\t\"\xdf\x01\n\x0c\x42undleHeader\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x10\n\x08trans_id\x18\x02 \x01(\r\x12\x1c\n\x14\x66ields_terminated_by\x18\x03 \x01(\t\x12\x1a\n\x12\x66ields_enclosed_by\x18\x04 \x01(\t\x12\x19\n\x11\x66ields_escaped_by\x18\x05 \x01(\t\x12\x1b\n\x13lines_terminated_by\x18\x06 \x01(\t\x12\x14\n\x0cignore_lines\x18\x07 \x01(\r\x12#\n\x05\x66iles\x18\x08 \x03(\x0b\x32\x14.qserv.v1.BundleFile\"C\n\x0b\x42undleBatch\x12&\n\x06header\x18\x01 \x01(\x0b\x32\x16.qserv.v1.BundleHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"*\n\x0b\x42undleReply\x12\x0c\n\x04rows\x18\x01 \x03(\x03\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\"8\n\x12TransactionRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x10\n\x08trans_id\x18\x02 \x01(\r\".\n\x10TransactionReply\x12\x1a\n\x12partitions_dropped\x18\x01 \x01(\x05\"&\n\x12TableCountsRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"d\n\nTableCount\x12\r\n\x05table\x18\x01 \x01(\t\x12\x10\n\x08trans_id\x18\x02 \x01(\r\x12\x0c\n\x04rows\x18\x03 \x01(\x03\x12\x12\n\ndata_bytes\x18\x04 \x01(\x03\x12\x13\n\x0bindex_bytes\x18\x05 \x01(\x03\"8\n\x10TableCountsReply\x12$\n\x06\x63ounts\x18\x01 \x03(\x0b\x32\x14.qserv.v1.TableCount*&\n\tPlanClass\x12\x0f\n\x0bINTERACTIVE\x10\x00\x12\x08\n\x04SCAN\x10\x01\x32\xa5\x04\n\x06Worker\x12\x45\n\rRunChunkQuery\x12\x1b.qserv.v1.ChunkQueryRequest\x1a\x15.qserv.v1.ResultBatch0\x01\x12=\n\x0b\x43\x61ncelQuery\x12\x17.qserv.v1.CancelRequest\x1a\x15.qserv.v1.CancelReply\x12\x38\n\x06Health\x12\x17.qserv.v1.HealthRequest\x1a\x15.qserv.v1.HealthReply\x12\x36\n\nExecuteDdl\x12\x14.qserv.v1.DdlRequest\x1a\x12.qserv.v1.DdlReply\x12N\n\x10LoadContribution\x12\x1b.qserv.v1.ContributionBatch\x1a\x1b.qserv.v1.ContributionReply(\x01\x12<\n\nLoadBundle\x12\x15.qserv.v1.BundleBatch\x1a\x15.qserv.v1.BundleReply(\x01\x12L\n\x10\x41\x62ortTransaction\x12\x1c.qserv.v1.TransactionRequest\x1a\x1a.qserv.v1.TransactionReply\x12G\n\x0bTableCounts\x12\x1c.qserv.v1.TableCountsRequest\x1a\x1a.qserv.v1.TableCountsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15qserv/v1/worker.proto\x12\x08qserv.v1\"\xee\x01\n\x11\x43hunkQueryRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x02 \x01(\t\x12\x14\n\x0csql_template\x18\x03 \x01(\t\x12\x14\n\x0c\x63hunk_marker\x18\x04 \x01(\t\x12\x11\n\tchunk_ids\x18\x05 \x03(\x05\x12\x10\n\x08\x66\x65w_rows\x18\x06 \x01(\x08\x12\x13\n\x0bsession_sql\x18\x07 \x01(\t\x12\'\n\nplan_class\x18\x08 \x01(\x0e\x32\x13.qserv.v1.PlanClass\x12\x12\n\narg_marker\x18\t \x01(\t\x12\x12\n\nchunk_args\x18\n \x03(\t\"B\n\x0bResultBatch\x12\x0b\n\x03tsv\x18\x01 \x01(\x0c\x12\x11\n\trow_count\x18\x02 \x01(\x03\x12\x13\n\x0b\x63hunks_done\x18\x03 \x01(\x05\"!\n\rCancelRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"\x1d\n\x0b\x43\x61ncelReply\x12\x0e\n\x06killed\x18\x01 \x01(\x05\"\x0f\n\rHealthRequest\"Y\n\x0bHealthReply\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x12\n\nmariadb_ok\x18\x02 \x01(\x08\x12\x14\n\x0crunning_jobs\x18\x03 \x01(\x05\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"2\n\nDdlRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x12\n\nstatements\x18\x02 \x03(\t\"\n\n\x08\x44\x64lReply\"\x8d\x02\n\x12\x43ontributionHeader\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\r\n\x05table\x18\x02 \x01(\t\x12\x10\n\x08trans_id\x18\x03 \x01(\r\x12\x12\n\ncreate_sql\x18\x04 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x05 \x03(\t\x12\x1c\n\x14\x66ields_terminated_by\x18\x06 \x01(\t\x12\x1a\n\x12\x66ields_enclosed_by\x18\x07 \x01(\t\x12\x19\n\x11\x66ields_escaped_by\x18\x08 \x01(\t\x12\x1b\n\x13lines_terminated_by\x18\t \x01(\t\x12\x14\n\x0cignore_lines\x18\n \x01(\r\x12\x17\n\x0f\x63ontribution_id\x18\x0b \x01(\t\"O\n\x11\x43ontributionBatch\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1c.qserv.v1.ContributionHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"B\n\x11\x43ontributionReply\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x12\x10\n\x08warnings\x18\x03 \x01(\x05\"h\n\nBundleFile\x12\r\n\x05table\x18\x01 \x01(\t\x12\x12\n\ncreate_sql\x18\x02 \x01(\t\x12\x0f\n\x07\x63olumns\x18\x03 \x03(\t\x12\r\n\x05\x62ytes\x18\x04 \x01(\x03\x12\x17\n\x0f\x63ontribution_id\x18\x05 \x01(\t\"\xdf\x01\n\x0c\x42undleHeader\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x10\n\x08trans_id\x18\x02 \x01(\r\x12\x1c\n\x14\x66ields_terminated_by\x18\x03 \x01(\t\x12\x1a\n\x12\x66ields_enclosed_by\x18\x04 \x01(\t\x12\x19\n\x11\x66ields_escaped_by\x18\x05 \x01(\t\x12\x1b\n\x13lines_terminated_by\x18\x06 \x01(\t\x12\x14\n\x0cignore_lines\x18\x07 \x01(\r\x12#\n\x05\x66iles\x18\x08 \x03(\x0b\x32\x14.qserv.v1.BundleFile\"C\n\x0b\x42undleBatch\x12&\n\x06header\x18\x01 \x01(\x0b\x32\x16.qserv.v1.BundleHeader\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"*\n\x0b\x42undleReply\x12\x0c\n\x04rows\x18\x01 \x03(\x03\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\"8\n\x12TransactionRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\x12\x10\n\x08trans_id\x18\x02 \x01(\r\".\n\x10TransactionReply\x12\x1a\n\x12partitions_dropped\x18\x01 \x01(\x05\"&\n\x12TableCountsRequest\x12\x10\n\x08\x64\x61tabase\x18\x01 \x01(\t\"d\n\nTableCount\x12\r\n\x05table\x18\x01 \x01(\t\x12\x10\n\x08trans_id\x18\x02 \x01(\r\x12\x0c\n\x04rows\x18\x03 \x01(\x03\x12\x12\n\ndata_bytes\x18\x04 \x01(\x03\x12\x13\n\x0bindex_bytes\x18\x05 \x01(\x03\"8\n\x10TableCountsReply\x12$\n\x06\x63ounts\x18\x01 \x03(\x0b\x32\x14.qserv.v1.TableCount*&\n\tPlanClass\x12\x0f\n\x0bINTERACTIVE\x10\x00\x12\x08\n\x04SCAN\x10\x01\x32\xa5\x04\n\x06Worker\x12\x45\n\rRunChunkQuery\x12\x1b.qserv.v1.ChunkQueryRequest\x1a\x15.qserv.v1.ResultBatch0\x01\x12=\n\x0b\x43\x61ncelQuery\x12\x17.qserv.v1.CancelRequest\x1a\x15.qserv.v1.CancelReply\x12\x38\n\x06Health\x12\x17.qserv.v1.HealthRequest\x1a\x15.qserv.v1.HealthReply\x12\x36\n\nExecuteDdl\x12\x14.qserv.v1.DdlRequest\x1a\x12.qserv.v1.DdlReply\x12N\n\x10LoadContribution\x12\x1b.qserv.v1.ContributionBatch\x1a\x1b.qserv.v1.ContributionReply(\x01\x12<\n\nLoadBundle\x12\x15.qserv.v1.BundleBatch\x1a\x15.qserv.v1.BundleReply(\x01\x12L\n\x10\x41\x62ortTransaction\x12\x1c.qserv.v1.TransactionRequest\x1a\x1a.qserv.v1.TransactionReply\x12G\n\x0bTableCounts\x12\x1c.qserv.v1.TableCountsRequest\x1a\x1a.qserv.v1.TableCountsReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qserv.v1.worker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PLANCLASS']._serialized_start=1714
-  _globals['_PLANCLASS']._serialized_end=1752
+  _globals['_PLANCLASS']._serialized_start=1754
+  _globals['_PLANCLASS']._serialized_end=1792
   _globals['_CHUNKQUERYREQUEST']._serialized_start=36
-  _globals['_CHUNKQUERYREQUEST']._serialized_end=234
-  _globals['_RESULTBATCH']._serialized_start=236
-  _globals['_RESULTBATCH']._serialized_end=302
-  _globals['_CANCELREQUEST']._serialized_start=304
-  _globals['_CANCELREQUEST']._serialized_end=337
-  _globals['_CANCELREPLY']._serialized_start=339
-  _globals['_CANCELREPLY']._serialized_end=368
-  _globals['_HEALTHREQUEST']._serialized_start=370
-  _globals['_HEALTHREQUEST']._serialized_end=385
-  _globals['_HEALTHREPLY']._serialized_start=387
-  _globals['_HEALTHREPLY']._serialized_end=476
-  _globals['_DDLREQUEST']._serialized_start=478
-  _globals['_DDLREQUEST']._serialized_end=528
-  _globals['_DDLREPLY']._serialized_start=530
-  _globals['_DDLREPLY']._serialized_end=540
-  _globals['_CONTRIBUTIONHEADER']._serialized_start=543
-  _globals['_CONTRIBUTIONHEADER']._serialized_end=812
-  _globals['_CONTRIBUTIONBATCH']._serialized_start=814
-  _globals['_CONTRIBUTIONBATCH']._serialized_end=893
-  _globals['_CONTRIBUTIONREPLY']._serialized_start=895
-  _globals['_CONTRIBUTIONREPLY']._serialized_end=961
-  _globals['_BUNDLEFILE']._serialized_start=963
-  _globals['_BUNDLEFILE']._serialized_end=1067
-  _globals['_BUNDLEHEADER']._serialized_start=1070
-  _globals['_BUNDLEHEADER']._serialized_end=1293
-  _globals['_BUNDLEBATCH']._serialized_start=1295
-  _globals['_BUNDLEBATCH']._serialized_end=1362
-  _globals['_BUNDLEREPLY']._serialized_start=1364
-  _globals['_BUNDLEREPLY']._serialized_end=1406
-  _globals['_TRANSACTIONREQUEST']._serialized_start=1408
-  _globals['_TRANSACTIONREQUEST']._serialized_end=1464
-  _globals['_TRANSACTIONREPLY']._serialized_start=1466
-  _globals['_TRANSACTIONREPLY']._serialized_end=1512
-  _globals['_TABLECOUNTSREQUEST']._serialized_start=1514
-  _globals['_TABLECOUNTSREQUEST']._serialized_end=1552
-  _globals['_TABLECOUNT']._serialized_start=1554
-  _globals['_TABLECOUNT']._serialized_end=1654
-  _globals['_TABLECOUNTSREPLY']._serialized_start=1656
-  _globals['_TABLECOUNTSREPLY']._serialized_end=1712
-  _globals['_WORKER']._serialized_start=1755
-  _globals['_WORKER']._serialized_end=2304
+  _globals['_CHUNKQUERYREQUEST']._serialized_end=274
+  _globals['_RESULTBATCH']._serialized_start=276
+  _globals['_RESULTBATCH']._serialized_end=342
+  _globals['_CANCELREQUEST']._serialized_start=344
+  _globals['_CANCELREQUEST']._serialized_end=377
+  _globals['_CANCELREPLY']._serialized_start=379
+  _globals['_CANCELREPLY']._serialized_end=408
+  _globals['_HEALTHREQUEST']._serialized_start=410
+  _globals['_HEALTHREQUEST']._serialized_end=425
+  _globals['_HEALTHREPLY']._serialized_start=427
+  _globals['_HEALTHREPLY']._serialized_end=516
+  _globals['_DDLREQUEST']._serialized_start=518
+  _globals['_DDLREQUEST']._serialized_end=568
+  _globals['_DDLREPLY']._serialized_start=570
+  _globals['_DDLREPLY']._serialized_end=580
+  _globals['_CONTRIBUTIONHEADER']._serialized_start=583
+  _globals['_CONTRIBUTIONHEADER']._serialized_end=852
+  _globals['_CONTRIBUTIONBATCH']._serialized_start=854
+  _globals['_CONTRIBUTIONBATCH']._serialized_end=933
+  _globals['_CONTRIBUTIONREPLY']._serialized_start=935
+  _globals['_CONTRIBUTIONREPLY']._serialized_end=1001
+  _globals['_BUNDLEFILE']._serialized_start=1003
+  _globals['_BUNDLEFILE']._serialized_end=1107
+  _globals['_BUNDLEHEADER']._serialized_start=1110
+  _globals['_BUNDLEHEADER']._serialized_end=1333
+  _globals['_BUNDLEBATCH']._serialized_start=1335
+  _globals['_BUNDLEBATCH']._serialized_end=1402
+  _globals['_BUNDLEREPLY']._serialized_start=1404
+  _globals['_BUNDLEREPLY']._serialized_end=1446
+  _globals['_TRANSACTIONREQUEST']._serialized_start=1448
+  _globals['_TRANSACTIONREQUEST']._serialized_end=1504
+  _globals['_TRANSACTIONREPLY']._serialized_start=1506
+  _globals['_TRANSACTIONREPLY']._serialized_end=1552
+  _globals['_TABLECOUNTSREQUEST']._serialized_start=1554
+  _globals['_TABLECOUNTSREQUEST']._serialized_end=1592
+  _globals['_TABLECOUNT']._serialized_start=1594
+  _globals['_TABLECOUNT']._serialized_end=1694
+  _globals['_TABLECOUNTSREPLY']._serialized_start=1696
+  _globals['_TABLECOUNTSREPLY']._serialized_end=1752
+  _globals['_WORKER']._serialized_start=1795
+  _globals['_WORKER']._serialized_end=2344
 # @@protoc_insertion_point(module_scope)

@@ -15,7 +15,7 @@ INTERACTIVE: PlanClass
 SCAN: PlanClass
 
 class ChunkQueryRequest(_message.Message):
-    __slots__ = ("query_id", "database", "sql_template", "chunk_marker", "chunk_ids", "few_rows", "session_sql", "plan_class")
+    __slots__ = ("query_id", "database", "sql_template", "chunk_marker", "chunk_ids", "few_rows", "session_sql", "plan_class", "arg_marker", "chunk_args")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     DATABASE_FIELD_NUMBER: _ClassVar[int]
     SQL_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,8 @@ class ChunkQueryRequest(_message.Message):
     FEW_ROWS_FIELD_NUMBER: _ClassVar[int]
     SESSION_SQL_FIELD_NUMBER: _ClassVar[int]
     PLAN_CLASS_FIELD_NUMBER: _ClassVar[int]
+    ARG_MARKER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_ARGS_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     database: str
     sql_template: str
@@ -32,7 +34,9 @@ class ChunkQueryRequest(_message.Message):
     few_rows: bool
     session_sql: str
     plan_class: PlanClass
-    def __init__(self, query_id: _Optional[str] = ..., database: _Optional[str] = ..., sql_template: _Optional[str] = ..., chunk_marker: _Optional[str] = ..., chunk_ids: _Optional[_Iterable[int]] = ..., few_rows: _Optional[bool] = ..., session_sql: _Optional[str] = ..., plan_class: _Optional[_Union[PlanClass, str]] = ...) -> None: ...
+    arg_marker: str
+    chunk_args: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, query_id: _Optional[str] = ..., database: _Optional[str] = ..., sql_template: _Optional[str] = ..., chunk_marker: _Optional[str] = ..., chunk_ids: _Optional[_Iterable[int]] = ..., few_rows: _Optional[bool] = ..., session_sql: _Optional[str] = ..., plan_class: _Optional[_Union[PlanClass, str]] = ..., arg_marker: _Optional[str] = ..., chunk_args: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("tsv", "row_count", "chunks_done")
