@@ -26,8 +26,10 @@ from czar.plan_cache import Hit, PlanCache
 from czar.shadow_pool import ShadowPool
 from czar.plan import QueryPlan, Shape, build_plan
 from czar.dialect import render
+from czar.plan_correlated import NotColocated, fill, outer_references, set_aside
+from czar.plan_on_czar import table_sources
 from czar.plan_phases import (check_uncorrelated, czar_sources, default_names, find_phases,
-                              place_table, prepare, query_names, substitute)
+                              has_derived_tables, place_table, prepare, query_names, substitute)
 from czar.streaming import FannedIn, OneStream, RowWindow
 from qserv.config import ClusterConfig
 from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError, not_supported
@@ -109,11 +111,46 @@ class QueryEngine:
         """The plan of a SELECT; `merged`: its rows are wanted in a czar table (a sub-query)."""
         view = await self.refresh_catalog()
         phases = find_phases(select) if isinstance(select, exp.Select) else []
-        if phases:
+        correlated = [p for p in phases if outer_references(p.select, view, default_db)]
+        phases = [p for p in phases if not any(p is c for c in correlated)]
+        if phases:  # the correlated ones stay in the outer query, planned with it
             return await self._phase_plan(select, phases, default_db, output_names, merged)
         sources = czar_sources(select)
         if sources is not None:
             return await self._czar_plan(select, sources, default_db, output_names, merged)
+        if has_derived_tables(select):
+            return await self._table_plan(select, "derived tables joined with tables", default_db,
+                                          output_names, merged)
+        if correlated:
+            return await self._correlated_plan(select, correlated, default_db, output_names, merged)
+        return await self._single_plan(select, default_db, output_names, merged)
+
+    async def _correlated_plan(self, select: exp.Select, correlated, default_db, output_names,
+                               merged: bool) -> QueryPlan:
+        """Correlated sub-queries inside the chunk queries where they are tied to the outer
+        row's chunk (czar/plan_correlated.py), else the query on the czar over its tables."""
+        original = select.copy()
+        try:
+            taken = set_aside(select, correlated, self.catalog.view, default_db)
+            plan = await self._single_plan(select, default_db, output_names, merged,
+                                           colocated=taken)
+        except NotColocated as why:
+            return await self._table_plan(original, f"a correlated sub-query ({why})", default_db,
+                                          output_names, merged)
+        return plan
+
+    async def _table_plan(self, select: exp.Select, reason: str, default_db, output_names,
+                          merged: bool) -> QueryPlan:
+        """The query on the czar over the rows of its tables (czar/plan_on_czar.py)."""
+        sources = table_sources(select, self.catalog.view, default_db)
+        plan = await self._czar_plan(select, sources, default_db, output_names, merged)
+        plan.on_czar = reason
+        return plan
+
+    async def _single_plan(self, select: exp.Select, default_db, output_names, merged: bool,
+                           colocated=()) -> QueryPlan:
+        """A query without sub-queries to run first: the analysis passes, then the plan."""
+        view = self.catalog.view
         if not isinstance(select, exp.Select) or select.args.get("from_") is None:
             raise not_supported(f"this kind of query ({select.key.upper()} without tables)")
         ctx = QueryContext(select=select, default_db=default_db, catalog=view, output_names=output_names)
@@ -136,7 +173,10 @@ class QueryEngine:
         chunks = set(view.placement.get(ctx.database.lower(), {}))
         if ctx.chunk_restriction is not None:
             chunks &= ctx.chunk_restriction
+        if colocated and ctx.neighbour_join is not None:
+            raise NotColocated("in a near-neighbour join")
         plan = build_plan(select, ctx, sorted(chunks), merged=merged)
+        fill(plan, list(colocated))
         plan.pruned_by = list(ctx.pruned_by)
         plan.few_rows = few_rows(ctx.index_lookups)
         if chunk_args is not None:
@@ -162,8 +202,8 @@ class QueryEngine:
         """Derived tables / set operations: each source planned now (its rows go to a czar
         table), the query over them runs on the czar (czar/plan_phases.py)."""
         for source in sources:
-            source.plan = await self.plan(source.select.copy(), default_db, query_names(source.select),
-                                          merged=True)
+            source.plan = await self.plan(source.select.copy(), default_db,
+                                          source.names or query_names(source.select), merged=True)
         database = next((s.plan.database for s in sources if s.plan.database), default_db or "")
         return QueryPlan(database=database, chunk_template="", shadow_sql="", merge_sql="",
                          partitioned=False, shape=Shape.ON_CZAR, phases=sources, outer=query,

@@ -60,6 +60,10 @@ def _phase_rows(plan: QueryPlan) -> list[tuple[str, str]]:
                      "stand in the outer query as literals (an IN list on a director key becomes a "
                      "director-index look-up), which is then planned")
         last = f"outer query, planned with the rows of the phases before: {render(plan.outer)}"
+    elif plan.on_czar:  # czar/plan_on_czar.py
+        execution = (f"on the czar over the rows of its tables, for {plan.on_czar}: {n} "
+                     f"source{'' if n == 1 else 's'} (each table with the conditions that name it "
+                     "alone, each derived table) into tables of the czar, then the query over them")
     else:
         execution = (f"{n} source{'' if n == 1 else 's'} (derived tables, sides of a set operation) "
                      "into tables of the czar, then the query over them on the czar")
@@ -95,4 +99,14 @@ def explain_rows(plan: QueryPlan) -> list[tuple[str, str]]:
         ("chunk_query", (plan.direct_template if direct else plan.chunk_template) or ""),
         ("merge_query", (plan.merge_sql if not direct else "") or "(none)"),
         ("pruned_by", "; ".join(plan.pruned_by) if plan.pruned_by else "nothing: all chunks"),
-    ]
+    ] + _correlated(plan)
+
+
+def _correlated(plan: QueryPlan) -> list[tuple[str, str]]:
+    """Correlated sub-queries inside the chunk query (czar/plan_correlated.py)."""
+    n = plan.correlated
+    if not n:
+        return []
+    return [("correlated", f"{n} correlated sub-quer{'y runs' if n == 1 else 'ies run'} inside each "
+                           "chunk query: the rows they read are in the outer row's chunk (tied by "
+                           "the director key) or in replicated tables")]

@@ -82,6 +82,8 @@ class QueryPlan:
     outer: exp.Select | None = None
     default_db: str | None = None
     output_names: list[str] = field(default_factory=list)
+    # Correlated sub-queries that run inside each chunk query (czar/plan_correlated.py).
+    correlated: int = 0
     # Planned to load its rows into a czar table (a sub-query's plan): always merged.
     merged: bool = False
     # Each chunk's own keys of a long `key IN (...)` list, the text for ARG_MARKER in the

@@ -36,6 +36,7 @@ class Phase:
     node: exp.Expr            # the In / Exists / Subquery node in the outer query
     select: exp.Query         # the sub-query (a SELECT; a source may be a set operation)
     plan: object = None       # its QueryPlan (czar/plan.py), set by the engine
+    names: list[str] | None = None  # its columns' names (None: its select list's)
 
     @property
     def row_limit(self) -> int:
@@ -225,8 +226,8 @@ SET_OPERATIONS = (exp.Union, exp.Intersect, exp.Except)
 
 
 def czar_sources(query: exp.Query) -> list[Phase] | None:
-    """The sources a query over sub-query results reads (None: not such a query). 1235 when
-    such a query also names tables, which only the workers hold."""
+    """The sources a query over sub-query results reads (None: not such a query, or one that
+    also names tables, which only the workers hold)."""
     from czar.analysis.resolve_tables import from_tables
     if isinstance(query, SET_OPERATIONS):
         # a side without FROM (SELECT 1, 2) runs on the czar as it is
@@ -238,12 +239,15 @@ def czar_sources(query: exp.Query) -> list[Phase] | None:
     derived = [s for s in sources if isinstance(s, exp.Subquery)]
     if not derived:
         return None
-    if len(derived) != len(sources):
-        raise not_supported("derived tables joined with tables", "join inside the derived table")
     inside = {id(n) for d in derived for n in d.walk()}
-    if any(id(node) not in inside for node in query.find_all(exp.Table)):
-        raise not_supported("derived tables with tables named outside them")
+    if len(derived) != len(sources) or any(id(node) not in inside for node in query.find_all(exp.Table)):
+        return None  # tables named beside them: czar/plan_on_czar.py
     return [Phase("table", d, _inner_query(d.this)) for d in derived]
+
+
+def has_derived_tables(query: exp.Query) -> bool:
+    from czar.analysis.resolve_tables import from_tables
+    return isinstance(query, exp.Select) and any(isinstance(s, exp.Subquery) for s in from_tables(query))
 
 
 def _inner_query(node: exp.Expr) -> exp.Query:
@@ -255,7 +259,11 @@ def _inner_query(node: exp.Expr) -> exp.Query:
 def place_table(phase: Phase, db: str, table: str) -> None:
     """Put the czar table `db`.`table` holding a source's rows in the source's place."""
     name = exp.table_(table, db=db, quoted=True)
-    if isinstance(phase.node, exp.Subquery):
+    if isinstance(phase.node, exp.Table):  # a table read on the czar (czar/plan_on_czar.py)
+        alias = phase.node.alias or phase.node.name
+        name.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+        phase.node.replace(name)
+    elif isinstance(phase.node, exp.Subquery):
         alias = phase.node.args.get("alias")
         name.set("alias", alias.copy() if alias is not None else None)
         phase.node.replace(name)

@@ -1,0 +1,1 @@
+SELECT o.objectId, (SELECT COUNT(*) FROM Source s WHERE s.objectId = o.objectId AND s.filterId = 2) AS n2, (SELECT MAX(s.psfFlux) FROM Source s WHERE s.objectId = o.objectId AND s.filterId = 4) AS m4 FROM Object o WHERE o.flags = 5
