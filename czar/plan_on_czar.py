@@ -27,7 +27,7 @@ from czar.analysis.spatial import AREASPEC
 from czar.catalog_cache import CatalogView
 from czar.plan_correlated import Source, owner, resolve
 from czar.plan_phases import Phase, _inner_query
-from qserv.catalog import DIRECTOR
+from qserv.catalog import CHILD, DIRECTOR
 from qserv.errors import not_supported
 
 
@@ -137,11 +137,10 @@ def _push_down(select: exp.Select, catalog: CatalogView, default_db: str | None)
 def _targets(term: exp.Expr, tables: list[Source]) -> list[Source] | None:
     """The tables a WHERE term may be pushed to, None when it stays on the czar."""
     if _is_areaspec(term):
+        # as czar/analysis/spatial.py restricts: the directors, else the child tables (whose
+        # own source query then gets the exact test on their position columns, or 1235)
         directors = [t for t in tables if t.spec.role == DIRECTOR]
-        if not directors:
-            raise not_supported(f"{_areaspec_call(term).name.lower()} without a director table "
-                                "in FROM")
-        return directors
+        return directors or [t for t in tables if t.spec.role == CHILD] or None
     if any(isinstance(n, (exp.Subquery, exp.Exists, exp.Select, exp.AggFunc, exp.Window,
                           exp.Parameter, exp.Placeholder, exp.PropertyEQ)) for n in term.walk()):
         return None
