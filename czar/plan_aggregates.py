@@ -34,9 +34,12 @@ class MergeState:
     """What the merge query needs besides the chunk columns: the per-group means that the
     variance combination takes from a window over the result table (`qsm*` columns)."""
 
-    def __init__(self, ctx: QueryContext | None = None):
+    def __init__(self, ctx: QueryContext | None = None, colocated_distinct: bool = False):
         self.ctx = ctx
         self.means: list[tuple[str, exp.Column, exp.Column]] = []   # (name, n column, mean column)
+        # every DISTINCT aggregate of the query is a COUNT(DISTINCT ...) of a director key:
+        # counted per chunk, summed at merge (`colocated_distinct`)
+        self.colocated_distinct = colocated_distinct
 
     def mean_of(self, n: exp.Column, mean: exp.Column) -> exp.Column:
         """The column holding the overall mean of x in each row's group (one per x)."""
@@ -53,6 +56,10 @@ def merge_aggregate(agg: exp.AggFunc, cols: Columns, state: MergeState | None = 
     COUNT: a SUM of counts (BIGINT again, 0 over no rows); AVG: SUM over COUNT; an aggregate
     over DISTINCT values: the chunks group by those values (qsd* columns), the merge takes the
     same aggregate over the distinct values again."""
+    if isinstance(agg.this, exp.Distinct) and state is not None and state.colocated_distinct:
+        part = cols.add(agg, "a")   # COUNT(DISTINCT key ...) per chunk: no value in two chunks
+        return exp.Cast(this=exp.func("COALESCE", exp.Sum(this=part), exp.Literal.number(0)),
+                        to=exp.DataType.build("SIGNED", dialect="mysql"))
     if isinstance(agg.this, exp.Distinct):
         values = [cols.add(e, "d") for e in agg.this.expressions]
         return agg.__class__(this=exp.Distinct(expressions=values))
@@ -129,6 +136,37 @@ def fixed_decimals(x: exp.Expr, ctx: QueryContext | None) -> int | None:
     return None
 
 
+def colocated_distinct(select: exp.Select, ctx: QueryContext) -> bool:
+    """Whether every DISTINCT aggregate of `select` is a COUNT(DISTINCT ...) naming a director
+    key of a partitioned table (a director's own key, or a child's key of its director). All
+    rows with one key value live in one chunk (a child row in its director's chunk), so the
+    distinct values of different chunks never meet: per-chunk counts summed are the count,
+    and no chunk sends its distinct values. Not with a near-neighbour join (its overlap half
+    sees rows of other chunks), nor WITH ROLLUP (a value in two groups of one chunk would be
+    counted twice in the super-aggregate row), nor beside other DISTINCT aggregates (their
+    values group the chunk rows, which would split the counts)."""
+    if ctx.neighbour_join is not None:
+        return False
+    group = select.args.get("group")
+    if group is not None and group.args.get("rollup"):
+        return False
+    found = False
+    for node in select.find_all(exp.Distinct):
+        if not isinstance(node.parent, exp.AggFunc):
+            continue
+        if not isinstance(node.parent, exp.Count) or not any(_is_director_key(e, ctx) for e in node.expressions):
+            return False
+        found = True
+    return found
+
+
+def _is_director_key(node: exp.Expr, ctx: QueryContext) -> bool:
+    if not isinstance(node, exp.Column):
+        return False
+    ref = ctx.table_for_column(node)
+    return ref is not None and ref.partitioned and node.name.lower() == ref.spec.director_key.lower()
+
+
 def merge_source(state: MergeState, group_columns: list[exp.Column], result: exp.Expr) -> exp.Expr:
     """The merge query's FROM: the result table, or, when variances combine, the result table
     with each group's overall mean beside every row (a window over the group's columns)."""
@@ -170,7 +208,7 @@ def plan_aggregation(select: exp.Select, ctx: QueryContext, chunk: exp.Select, m
     """Fill the chunk query's GROUP BY and the merge query's clauses; return the merge
     select list (the user's items under their names). `raw` (ctx.on_czar): the chunks send
     the columns the query needs, row by row, and the whole query runs at merge."""
-    state = MergeState(ctx)
+    state = MergeState(ctx, colocated_distinct=not raw and colocated_distinct(select, ctx))
     group_map: dict[str, exp.Column] = {}
     for group_key in ctx.group_keys:
         group_map[group_key.sql("mysql")] = cols.add(group_key, "g")

@@ -1,0 +1,1 @@
+SELECT COUNT(DISTINCT objectId), COUNT(*) FROM Source WHERE psfFlux < -1

@@ -1,0 +1,1 @@
+SELECT filterId, COUNT(DISTINCT objectId) FROM Source WHERE psfFlux < -1 GROUP BY filterId
