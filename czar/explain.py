@@ -64,13 +64,16 @@ def _phase_rows(plan: QueryPlan) -> list[tuple[str, str]]:
         execution = (f"on the czar over the rows of its tables, for {plan.on_czar}: {n} "
                      f"source{'' if n == 1 else 's'} (each table with the conditions that name it "
                      "alone, each derived table) into tables of the czar, then the query over them")
+        last = f"on the czar, each source replaced by its table: {render(plan.outer)}"
     else:
         execution = (f"{n} source{'' if n == 1 else 's'} (derived tables, sides of a set operation) "
                      "into tables of the czar, then the query over them on the czar")
         last = f"on the czar, each source replaced by its table: {render(plan.outer)}"
     rows = [("database", plan.database or ""), ("shape", plan.shape.value), ("execution", execution)]
     for i, phase in enumerate(plan.phases, 1):
-        rows.append((f"phase {i}", f"{phase.kind} sub-query: {render(phase.select)}"))
+        summary = (" (its values' MIN, MAX, COUNT(*) and COUNT(value) decide the comparison; "
+                   "czar/plan_quantified.py)" if phase.kind in ("any", "all") else "")
+        rows.append((f"phase {i}", f"{phase.kind} sub-query{summary}: {render(phase.select)}"))
         rows += [(f"phase {i} {item}", value) for item, value in explain_rows(phase.plan)]
     rows.append((f"phase {n + 1}", last))
     return rows

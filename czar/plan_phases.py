@@ -9,7 +9,8 @@ query is planned (so an `IN` list on a director key becomes a director-index loo
 `x IN (sub)` / `x NOT IN (sub)` become literal lists (NULLs kept, so NOT IN answers as MariaDB
 does); an empty result makes `IN` false. `EXISTS (sub)` becomes 1 or 0 (the sub-query stops
 at its first row). A scalar `(sub)` becomes its value (NULL without rows, error 1242 with more
-than one). Sub-queries in FROM, correlated ones and `= ANY (...)` are refused by name (1235).
+than one). `x > ANY (sub)` and the other quantified comparisons: czar/plan_quantified.py.
+Correlated sub-queries stay in the outer query (czar/plan_correlated.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from czar import plan_quantified as quantified
 from czar.catalog_cache import CatalogView
 from qserv.errors import QservError, not_supported
 
@@ -40,22 +42,28 @@ class Phase:
 
     @property
     def row_limit(self) -> int:
-        return {"in": MAX_VALUES, "exists": 1, "scalar": 2}[self.kind]
+        return {"in": MAX_VALUES, "exists": 1, "scalar": 2, "any": 1, "all": 1}[self.kind]
 
 
 def find_phases(select: exp.Select) -> list[Phase]:
     """The sub-queries of `select` outside FROM, outermost first (their own sub-queries are
     found when they are planned); 1235 for the forms not handled."""
     phases = []
+    quantified.as_in(select)
     for node in _walk_outside_subqueries(select):
-        if isinstance(node, (exp.Any, exp.All)) and isinstance(node.this, (exp.Subquery, exp.Select)):
-            raise not_supported("comparisons with ANY / ALL / SOME (sub-query)", "use IN or EXISTS")
-        if isinstance(node, exp.In) and node.args.get("query") is not None:
+        if quantified.quantifier(node) is not None:
+            kind = "all" if isinstance(node.expression, exp.All) else "any"
+            phases.append(Phase(kind, node, _inner_select(node.expression.this)))
+        elif isinstance(node, (exp.Any, exp.All)) and isinstance(node.this, (exp.Subquery, exp.Select)):
+            if quantified.quantifier(node.parent) is None:
+                raise not_supported("ANY / ALL / SOME (sub-query) other than compared with a value")
+        elif isinstance(node, exp.In) and node.args.get("query") is not None:
             inner = _inner_select(node.args["query"])
             phases.append(Phase("in", node, inner))
         elif isinstance(node, exp.Exists):
             phases.append(Phase("exists", node, _inner_select(node.this)))
-        elif isinstance(node, exp.Subquery) and not isinstance(node.parent, (exp.In, exp.From, exp.Join)):
+        elif isinstance(node, exp.Subquery) and not isinstance(node.parent, (exp.In, exp.From, exp.Join,
+                                                                              exp.Any, exp.All)):
             phases.append(Phase("scalar", node, _inner_select(node)))
     return phases
 
@@ -115,6 +123,8 @@ def prepare(phase: Phase) -> exp.Query:
         inner.set("limit", exp.Limit(expression=exp.Literal.number(1)))
     elif phase.kind == "in":
         inner.set("distinct", exp.Distinct())
+    elif phase.kind in ("any", "all"):
+        return quantified.summary(inner)
     return inner
 
 
@@ -137,6 +147,9 @@ def substitute(phase: Phase, rows: list[tuple], types: list[int] | None = None) 
     of its columns, which a scalar sub-query's value keeps)."""
     if phase.kind == "exists":
         phase.node.replace(exp.Literal.number(1 if rows else 0))
+        return
+    if phase.kind in ("any", "all"):
+        quantified.substitute(phase.node, rows[0], lambda v, t: typed(literal(v), t), types)
         return
     if phase.kind == "scalar":
         if len(rows) > 1:

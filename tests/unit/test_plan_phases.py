@@ -80,9 +80,31 @@ def test_correlated_sub_queries_are_refused(sql, ok):
             check_uncorrelated(parse(sql), catalog(), "demo")
 
 
-def test_any_all_refused():
-    with pytest.raises(QservError, match="ANY"):
-        find_phases(parse("SELECT a FROM t WHERE a > ANY (SELECT b FROM u)"))
+@pytest.mark.parametrize("sql, row, after", [
+    # = ANY is IN, <> ALL is NOT IN (their phases give the literal lists)
+    ("a = ANY (SELECT b FROM u)", None, "(a IN (SELECT b FROM u))"),
+    ("a <> ALL (SELECT b FROM u)", None, "(NOT a IN (SELECT b FROM u))"),
+    ("a > ANY (SELECT b FROM u)", (1, 5, 3, 3), "(a > 1)"),
+    ("a > ALL (SELECT b FROM u)", (1, 5, 3, 3), "(a > 5)"),
+    ("a <= SOME (SELECT b FROM u)", (1, 5, 3, 3), "(a <= 5)"),
+    ("a < ALL (SELECT b FROM u)", (1, 5, 3, 2), "((a < 1) AND NULL)"),
+    ("a >= ANY (SELECT b FROM u)", (1, 5, 3, 2), "((a >= 1) OR NULL)"),
+    ("a > ANY (SELECT b FROM u)", (None, None, 0, 0), "0"),
+    ("a > ALL (SELECT b FROM u)", (None, None, 0, 0), "1"),
+    ("a < ALL (SELECT b FROM u)", (None, None, 2, 0), "((a < NULL) AND NULL)"),
+    ("a = ALL (SELECT b FROM u)", (1, 5, 3, 3), "(a = 1 AND a = 5)"),
+    ("a <> ANY (SELECT b FROM u)", (2, 2, 3, 2), "((a <> 2 OR a <> 2) OR NULL)"),
+])
+def test_quantified_comparisons(sql, row, after):
+    select = parse(f"SELECT 1 FROM t WHERE {sql}")
+    phases = find_phases(select)
+    if row is not None:
+        (phase,) = phases
+        assert prepare(phase).sql("mysql") == (
+            "SELECT MIN(`qs_t`.`qs_v`), MAX(`qs_t`.`qs_v`), COUNT(*), COUNT(`qs_t`.`qs_v`) FROM "
+            "(SELECT b AS `qs_v` FROM u) AS qs_t")
+        substitute(phase, [row], [3, 3, 8, 8])
+    assert select.args["where"].this.sql("mysql").replace("IF(1, ", "").replace(", 0)", "") == after
 
 
 def test_czar_sources_place_tables():

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM Object WHERE gMag > ALL (SELECT gMag FROM Object WHERE objectId < 3000)

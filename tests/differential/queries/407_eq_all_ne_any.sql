@@ -1,0 +1,1 @@
+SELECT objectId, flags = ALL (SELECT flags FROM Object WHERE objectId = 13) AS e, flags <> ANY (SELECT flags FROM Object WHERE objectId IN (13, 23)) AS n, extendedness = ALL (SELECT extendedness FROM Object WHERE objectId < 200) AS x FROM Object WHERE objectId < 400
