@@ -139,7 +139,8 @@ def fixed_decimals(x: exp.Expr, ctx: QueryContext | None) -> int | None:
 def colocated_distinct(select: exp.Select, ctx: QueryContext) -> bool:
     """Whether every DISTINCT aggregate of `select` is a COUNT(DISTINCT ...) naming a director
     key of a partitioned table (a director's own key, or a child's key of its director). All
-    rows with one key value live in one chunk (a child row in its director's chunk), so the
+    rows with one key value live in one chunk (a child row in its director's chunk; a child
+    with rows placed by their own position is not counted so: TableSpec.keys_colocated), so the
     distinct values of different chunks never meet: per-chunk counts summed are the count,
     and no chunk sends its distinct values. Not with a near-neighbour join (its overlap half
     sees rows of other chunks), nor WITH ROLLUP (a value in two groups of one chunk would be
@@ -164,7 +165,8 @@ def _is_director_key(node: exp.Expr, ctx: QueryContext) -> bool:
     if not isinstance(node, exp.Column):
         return False
     ref = ctx.table_for_column(node)
-    return ref is not None and ref.partitioned and node.name.lower() == ref.spec.director_key.lower()
+    return (ref is not None and ref.partitioned and ref.spec.keys_colocated
+            and node.name.lower() == ref.spec.director_key.lower())
 
 
 def merge_source(state: MergeState, group_columns: list[exp.Column], result: exp.Expr) -> exp.Expr:

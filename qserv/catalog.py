@@ -60,6 +60,11 @@ class TableSpec:
     # one: it would prune chunks holding matching rows). None: not known (restrictors on this
     # table alone are refused).
     position_margin: float | None = None
+    # Child with position columns: how many of its rows the partitioner placed by their own
+    # position because their director is missing (the manifest's `placed_by_position`, sent at
+    # registration). Such rows are in no director index, and two of them with one key may be
+    # in two chunks. None: not known.
+    placed_by_position: int | None = None
 
     def __post_init__(self):
         self.columns = [c if isinstance(c, ColumnSpec) else ColumnSpec(**c) for c in self.columns]
@@ -87,6 +92,15 @@ class TableSpec:
     def has_position(self) -> bool:
         """Rows of this table have a sky position of their own (director, or child declaring one)."""
         return bool(self.ra and self.dec)
+
+    @property
+    def keys_colocated(self) -> bool:
+        """Every row with one director-key value is in one chunk, the chunk the director index
+        names: a director's rows (placed by position, one each), a child's rows (placed with
+        their director, or refused without one) unless some were placed by their own position."""
+        if self.role == DIRECTOR:
+            return True
+        return self.role == CHILD and (not self.has_position or self.placed_by_position == 0)
 
     @property
     def partitioned(self) -> bool:

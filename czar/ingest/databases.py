@@ -102,7 +102,8 @@ class Databases:
                 ra=body.get("ra") or body.get("longitude_key"),
                 dec=body.get("dec") or body.get("latitude_key"),
                 director_key=body.get("director_key"),
-                director_table=body.get("director_table") or None)
+                director_table=body.get("director_table") or None,
+                placed_by_position=_count_or_none(body.get("placed_by_position")))
         except ValueError as e:
             raise IngestError(str(e))
         if role == CHILD and not any(t.name == table.director_table for t in spec.tables):
@@ -207,3 +208,10 @@ class Databases:
                               f"{META_DB}.ingest_dbs ORDER BY db")
         return {"databases": [dict(database=r[0], replication=r[1], state=r[2], created=r[3],
                                    published_at=r[4]) for r in rows]}
+
+
+def _count_or_none(value) -> int | None:
+    """A row count sent with a table (`placed_by_position`); None when absent or not a count."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import aiohttp
 
-from qserv.catalog import DIRECTOR, REPLICATED, TableSpec
+from qserv.catalog import CHILD, DIRECTOR, REPLICATED, TableSpec
 from qserv.progress import PlainProgress, interactive
 
 STEPS = ("queue", "register", "allocate", "load", "index", "publish", "validate")
@@ -109,7 +109,9 @@ def table_json(db: str, t: TableSpec) -> dict:
             "is_partitioned": int(t.role != REPLICATED), "is_director": int(t.role == DIRECTOR),
             "director_table": t.director_table or "", "director_key": t.director_key or "",
             "ra": t.ra, "dec": t.dec, "primary_key": t.primary_key, "indexes": t.indexes,
-            "schema": [{"name": c.name, "type": c.type} for c in t.columns]}
+            "schema": [{"name": c.name, "type": c.type} for c in t.columns],
+            **({"placed_by_position": t.placed_by_position}
+               if t.placed_by_position is not None else {})}
 
 
 # ---- the HTTP client ---------------------------------------------------------------------
@@ -676,6 +678,8 @@ def plan_from_manifest(path: str | Path, *, database: str | None = None,
     index_files = []
     for t in tables:
         entry = m["tables"][t.name]
+        if t.role == CHILD and "placed_by_position" in entry:
+            t.placed_by_position = int(entry["placed_by_position"])
         columns = entry.get("columns")
         if t.role == REPLICATED:
             rows = int(entry["rows"]) - int(entry.get("rejected", 0))
