@@ -25,6 +25,7 @@ from czar.merge import ResultTable
 from czar.plan_cache import Hit, PlanCache
 from czar.shadow_pool import ShadowPool
 from czar.plan import QueryPlan, Shape, build_plan
+from czar.plan_derived import pushable, pushed_plan
 from czar.dialect import render
 from czar.plan_correlated import NotColocated, fill, outer_references, set_aside
 from czar.plan_on_czar import table_sources
@@ -117,6 +118,9 @@ class QueryEngine:
             return await self._phase_plan(select, phases, default_db, output_names, merged)
         sources = czar_sources(select)
         if sources is not None:
+            pushed = await self._pushed_plan(select, default_db, output_names, merged)
+            if pushed is not None:
+                return pushed
             return await self._czar_plan(select, sources, default_db, output_names, merged)
         if has_derived_tables(select):
             return await self._table_plan(select, "derived tables joined with tables", default_db,
@@ -124,6 +128,18 @@ class QueryEngine:
         if correlated:
             return await self._correlated_plan(select, correlated, default_db, output_names, merged)
         return await self._single_plan(select, default_db, output_names, merged)
+
+    async def _pushed_plan(self, select, default_db, output_names, merged: bool) -> QueryPlan | None:
+        """An aggregate over a derived table complete per chunk, run in the chunks
+        (czar/plan_derived.py); None: not such a query."""
+        view = self.catalog.view
+        found = pushable(select, view, default_db, output_names)
+        if found is None:
+            return None
+        inner, derived = found
+        names = query_names(inner)
+        inner_plan = await self._single_plan(inner, default_db, names, merged=True)
+        return pushed_plan(select, derived, inner_plan, view, default_db, output_names, names, merged)
 
     async def _correlated_plan(self, select: exp.Select, correlated, default_db, output_names,
                                merged: bool) -> QueryPlan:

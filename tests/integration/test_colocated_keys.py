@@ -45,3 +45,14 @@ def test_keys_colocated(role, ra, placed, colocated):
                      dec=ra and "dec", director_key="k",
                      director_table="D" if role == "child" else None, placed_by_position=placed)
     assert spec.keys_colocated is colocated
+
+
+def test_histogram_over_a_derived_table_runs_in_the_chunks(czar):
+    sql = ("SELECT n, COUNT(*) FROM (SELECT objectId, COUNT(*) AS n FROM Source GROUP BY objectId) "
+           "AS t GROUP BY n ORDER BY n")
+    plan = explain(czar, sql)
+    assert plan["shape"] == "merged"
+    assert "FROM `demo`.`Source___QSERV_CHUNK__` AS `Source` GROUP BY `objectId`) AS `t` GROUP BY `n`" \
+        in plan["chunk_query"]
+    rows = query(czar, sql)[1]
+    assert sum(r[1] for r in rows) == query(czar, "SELECT COUNT(DISTINCT objectId) FROM Source")[1][0][0]

@@ -1,0 +1,1 @@
+SELECT n, COUNT(*), SUM(m IS NULL), MAX(m) FROM (SELECT o.objectId, COUNT(s.sourceId) AS n, MAX(s.psfFlux) AS m FROM Object o LEFT JOIN Source s ON o.objectId = s.objectId AND s.psfFlux > 200 GROUP BY o.objectId) AS t GROUP BY n

@@ -1,0 +1,1 @@
+SELECT COUNT(DISTINCT n), COUNT(*), SUM(n) FROM (SELECT objectId, COUNT(*) n FROM Source GROUP BY objectId) t
