@@ -396,6 +396,10 @@ OPENAPI = {
                     "director_table": {"type": "string"}, "director_key": {"type": "string"},
                     "latitude_key": {"type": "string"}, "longitude_key": {"type": "string"},
                     "ra": {"type": "string"}, "dec": {"type": "string"},
+                    "position_margin": {"type": "number", "description": (
+                        "child with ra/dec of its own: the largest angle (degrees) between a "
+                        "row's position and the chunk it is placed in (the partitioner's "
+                        "manifest measures it); regions on the child's columns prune with it")},
                     "primary_key": {"type": "array", "items": {"type": "string"}},
                     "indexes": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
                     "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}}}})},

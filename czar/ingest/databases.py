@@ -103,7 +103,8 @@ class Databases:
                 dec=body.get("dec") or body.get("latitude_key"),
                 director_key=body.get("director_key"),
                 director_table=body.get("director_table") or None,
-                placed_by_position=_count_or_none(body.get("placed_by_position")))
+                placed_by_position=_count_or_none(body.get("placed_by_position")),
+                position_margin=_margin(body.get("position_margin")))
         except ValueError as e:
             raise IngestError(str(e))
         if role == CHILD and not any(t.name == table.director_table for t in spec.tables):
@@ -215,3 +216,13 @@ def _count_or_none(value) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return value
+
+
+def _margin(value) -> float | None:
+    """A table's `position_margin` as sent (degrees, or absent/null)."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise IngestError(f"position_margin must be a number of degrees, not {value!r}") from None

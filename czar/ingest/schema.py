@@ -129,7 +129,8 @@ def _same_table(a: TableSpec, b: TableSpec) -> bool:
 def _table_json(t: TableSpec) -> dict:
     return {"table": t.name, "role": t.role, "is_partitioned": int(t.partitioned),
             "director_table": t.director_table, "director_key": t.director_key,
-            "ra": t.ra, "dec": t.dec, "primary_key": t.primary_key, "indexes": t.indexes,
+            "ra": t.ra, "dec": t.dec, "position_margin": t.position_margin,
+            "primary_key": t.primary_key, "indexes": t.indexes,
             "schema": [{"name": c.name, "type": c.type} for c in t.columns]}
 
 

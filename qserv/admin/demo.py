@@ -46,17 +46,34 @@ def demo_spec(name: str = "demo", chunk_order: int = 5) -> DatabaseSpec:
 def generate(out_dir: str | Path, n_objects: int = 20_000, sources_per_object: int = 4,
              seed: int = 42, name: str = "demo", chunk_order: int = 5,
              ra_range: tuple[float, float] = (-20.0, 20.0),
-             dec_range: tuple[float, float] = (-15.0, 15.0)) -> Path:
-    """Write Object.csv, Source.csv, Filter.csv and spec.json; returns the spec path."""
+             dec_range: tuple[float, float] = (-15.0, 15.0), pole_objects: int = 0,
+             pole_cap: float = 3.0, source_offset_arcsec: float | None = None,
+             far_sources: float = 0.0) -> Path:
+    """Write Object.csv, Source.csv, Filter.csv and spec.json; returns the spec path.
+
+    `pole_objects`: more objects within `pole_cap` degrees of the poles (half each).
+    `source_offset_arcsec`: Sources lie at an angle drawn from a normal distribution of this
+    sigma (each axis of the tangent plane) from their Object, in any direction, across the
+    poles too; None: the default small offset (0.3 arcsec in ra and in decl). Either way some
+    Sources lie in another chunk than their Object's (which holds them). `far_sources`: this
+    fraction of the Sources (with `source_offset_arcsec`) are 30 times as far from theirs."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     n = n_objects
-    object_id = np.arange(1, n + 1, dtype=np.int64) * 10 + 3
     ra = np.mod(rng.uniform(*ra_range, n), 360.0).round(7)
     # uniform on the sphere within the dec band
     s0, s1 = np.sin(np.radians(dec_range))
     decl = np.degrees(np.arcsin(rng.uniform(s0, s1, n))).round(7)
+    if pole_objects > 0:   # (their own generator: the other rows stay as without them)
+        prng = np.random.default_rng(seed + 7919)
+        p_ra = prng.uniform(0.0, 360.0, pole_objects).round(7)
+        p_dec = np.degrees(np.arcsin(prng.uniform(np.sin(np.radians(90.0 - pole_cap)), 1.0,
+                                                   pole_objects))).round(7)
+        p_dec[pole_objects // 2:] *= -1
+        ra, decl = np.concatenate([ra, p_ra]), np.concatenate([decl, p_dec])
+        n = len(ra)
+    object_id = np.arange(1, n + 1, dtype=np.int64) * 10 + 3
     mags = {}
     for i, band in enumerate("ugri"):
         mag = rng.normal(22.0 - 0.3 * i, 1.5, n).round(4)
@@ -73,12 +90,21 @@ def generate(out_dir: str | Path, n_objects: int = 20_000, sources_per_object: i
     parent = np.repeat(np.arange(n), k)
     m = len(parent)
     jitter = 0.3 / 3600
+    source_id = np.arange(1, m + 1, dtype=np.int64) * 100 + 7
+    filter_id = rng.integers(0, 6, m).astype(np.int8)
+    if source_offset_arcsec is None:
+        s_ra = np.mod(ra[parent] + rng.normal(0, jitter, m), 360.0).round(8)
+        s_dec = np.clip(decl[parent] + rng.normal(0, jitter, m), -90, 90).round(8)
+    else:
+        sigma = np.radians(source_offset_arcsec / 3600) * np.where(rng.random(m) < far_sources, 30.0, 1.0)
+        s_ra, s_dec = _offset(ra[parent], decl[parent], rng.normal(0, 1, m) * sigma,
+                              rng.normal(0, 1, m) * sigma)
     src = pa.table({
-        "sourceId": np.arange(1, m + 1, dtype=np.int64) * 100 + 7,
+        "sourceId": source_id,
         "objectId": object_id[parent],
-        "filterId": rng.integers(0, 6, m).astype(np.int8),
-        "ra": np.mod(ra[parent] + rng.normal(0, jitter, m), 360.0).round(8),
-        "decl": np.clip(decl[parent] + rng.normal(0, jitter, m), -90, 90).round(8),
+        "filterId": filter_id,
+        "ra": s_ra,
+        "decl": s_dec,
         "mjd": rng.uniform(60000.0, 61000.0, m).round(6),
         "psfFlux": pa.array(rng.lognormal(3.0, 1.0, m).round(5), mask=rng.random(m) < 0.03),
         "psfFluxErr": pa.array(rng.uniform(0.1, 2.0, m).round(5), mask=rng.random(m) < 0.03),
@@ -91,6 +117,20 @@ def generate(out_dir: str | Path, n_objects: int = 20_000, sources_per_object: i
     path = out / "spec.json"
     path.write_text(spec.to_json() + "\n")
     return path
+
+
+def _offset(ra, dec, east, north):
+    """Positions moved by small angles (radians) east and north in the tangent plane at each
+    (ra, dec) in degrees: through a pole as on the sky, not clipped."""
+    a, d = np.radians(ra), np.radians(dec)
+    v = np.stack([np.cos(d) * np.cos(a), np.cos(d) * np.sin(a), np.sin(d)])
+    e = np.stack([-np.sin(a), np.cos(a), np.zeros_like(a)])
+    n = np.stack([-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)])
+    w = v + e * east + n * north
+    w /= np.linalg.norm(w, axis=0)
+    out_ra = np.mod(np.degrees(np.arctan2(w[1], w[0])), 360.0).round(8)
+    out_dec = np.degrees(np.arcsin(np.clip(w[2], -1.0, 1.0))).round(8)
+    return np.where(out_ra >= 360.0, 0.0, out_ra), out_dec
 
 
 def write_csv(table: pa.Table, path: Path) -> None:

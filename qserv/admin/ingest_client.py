@@ -108,7 +108,8 @@ def table_json(db: str, t: TableSpec) -> dict:
     return {"database": db, "table": t.name, "role": t.role,
             "is_partitioned": int(t.role != REPLICATED), "is_director": int(t.role == DIRECTOR),
             "director_table": t.director_table or "", "director_key": t.director_key or "",
-            "ra": t.ra, "dec": t.dec, "primary_key": t.primary_key, "indexes": t.indexes,
+            "ra": t.ra, "dec": t.dec, "position_margin": t.position_margin,
+            "primary_key": t.primary_key, "indexes": t.indexes,
             "schema": [{"name": c.name, "type": c.type} for c in t.columns],
             **({"placed_by_position": t.placed_by_position}
                if t.placed_by_position is not None else {})}
@@ -652,6 +653,26 @@ def data_fingerprint(manifest: dict) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
+def position_margin(t: TableSpec, entry: dict, path) -> float | None:
+    """The margin a child table with positions of its own is registered with: the one the
+    partitioner measured (the largest offset of a row from its director), or the spec's
+    declared one when it is at least that. A smaller declared margin is refused: the czar
+    would prune chunks that hold matching rows (silently missing rows)."""
+    measured = entry.get("position_margin")
+    declared = t.position_margin
+    if measured is None:
+        return declared     # not measured (an older manifest, another run's index): as declared
+    if declared is None:
+        return float(measured)
+    if declared < measured:
+        raise IngestClientError(
+            f"{path}: table {t.name} declares position_margin {declared:g} deg, but a row lies "
+            f"{measured:.6g} deg from its {t.director_table} row (the partitioner measured it); "
+            f"a smaller margin would lose rows of spatial queries on {t.name}: raise it to at "
+            f"least {measured:.6g} or remove it from the spec")
+    return declared
+
+
 def plan_from_manifest(path: str | Path, *, database: str | None = None,
                        replication: int = 1) -> IngestPlan:
     """The ingest plan of a `qserv partition` output (its directory or its manifest.json):
@@ -700,6 +721,8 @@ def plan_from_manifest(path: str | Path, *, database: str | None = None,
                 expected["overlap"][t.name][str(c)] = int(e["overlap_rows"])
         if t.role == DIRECTOR and entry.get("index"):
             index_files.append((t.name, base / entry["index"]["file"]))
+        if t.role == CHILD and t.has_position:
+            t.position_margin = position_margin(t, entry, path)
     index_columns = None
     for t in tables:
         idx = m["tables"][t.name].get("index")
