@@ -139,7 +139,7 @@ def _blocks(job: TableJob, task: readers.Task, handler):
     want = {}
     if job.spec.partitioned:
         want[job.spec.director_key] = int
-        if job.spec.role == DIRECTOR:
+        if job.spec.role == DIRECTOR or job.spec.has_position:   # (a child's: its margin)
             want[job.spec.ra] = want[job.spec.dec] = float
     for buf in lines.raw_blocks(task, job.dialect, job.block_bytes):
         fb = lines.fast_block(buf, job.dialect, names, want) if job.fmt == "csv" else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pyarrow.csv as pacsv
@@ -101,7 +102,7 @@ def test_max_offset_skips_rows_without_director_or_position():
 @pytest.fixture(scope="module")
 def partitioned(tmp_path_factory):
     """A small catalog with Sources ~1 arcmin (some ~0.5 deg) from their Object, at the RA
-    wrap and the poles, partitioned with 1 and 2 jobs."""
+    wrap and the poles, partitioned with 1 and 2 jobs, and without NULLs in Source."""
     root = tmp_path_factory.mktemp("margin")
     path = generate(root / "data", n_objects=600, name="mg", chunk_order=4, pole_objects=200,
                     source_offset_arcsec=60, far_sources=0.02)
@@ -110,6 +111,13 @@ def partitioned(tmp_path_factory):
     for jobs in (1, 2):
         out[jobs] = root / f"out{jobs}"
         partition(spec, Options(out_dir=str(out[jobs]), jobs=jobs, piece_mb=1, progress=False, force=True))
+    # the same Sources without NULL values: blocks take the line fast path (with NULLs, pyarrow's)
+    plain = root / "plain"
+    shutil.copytree(path.parent, plain)
+    (plain / "Source.csv").write_bytes((plain / "Source.csv").read_bytes().replace(b"\\N", b"1.5"))
+    out["plain"] = root / "out-plain"
+    partition(DatabaseSpec.read(plain / "spec.json"),
+              Options(out_dir=str(out["plain"]), jobs=1, progress=False, force=True))
     return spec, out
 
 
