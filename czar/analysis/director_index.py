@@ -57,6 +57,8 @@ def _key_table(column: exp.Expr, ctx: QueryContext) -> tuple[str, str] | None:
     ref = ctx.table_for_column(column)
     if ref is None or not ref.partitioned or column.name.lower() != ref.spec.director_key.lower():
         return None
+    if not ref.spec.keys_colocated:
+        return None  # rows placed by their own position: in no index, in any chunk
     if ctx.neighbour_join is not None and ref is ctx.neighbour_join.partner:
         return None  # partners come from the overlap too: their chunks do not bound the query
     director = ref.spec.director_table if ref.spec.role == CHILD else ref.spec.name

@@ -91,3 +91,18 @@ def test_worker_refuses_anything_but_one_list_of_integers_per_chunk(args):
     with pytest.raises(ChunkQueryError):
         chunk_statements(f"SELECT x FROM T_%C% WHERE k IN ({ARG_MARKER})", "%C%", [1], 1 << 20,
                          ARG_MARKER, args)
+
+
+@pytest.mark.parametrize("placed", [None, 4])
+def test_no_index_look_up_on_a_child_whose_rows_may_be_placed_by_position(placed):
+    """Such rows are in no director index and in any chunk: pruning by the index (or sending
+    each chunk its keys) would lose them, so the query visits every chunk."""
+    view = catalog()
+    view.databases["demo"].table("Source").placed_by_position = placed
+    select = sqlglot.parse_one(f"SELECT COUNT(*) FROM Source WHERE objectId IN ({LONG})", read="mysql")
+    ctx = QueryContext(select=select, default_db="demo", catalog=view, output_names=["a"])
+    analyze(select, ctx)
+    assert ctx.index_lookups == []
+    ctx = QueryContext(select=select, default_db="demo", catalog=catalog(), output_names=["a"])
+    analyze(select, ctx)
+    assert len(ctx.index_lookups) == 1
