@@ -66,6 +66,9 @@ class MariaDBServer:
     # Clients connect over TCP at 127.0.0.1 instead of the socket (WorkerConfig.mariadb_tcp):
     # the accounts then also exist for 127.0.0.1, and the server listens there.
     tcp: bool = False
+    # False: `--debug-no-sync` (MariaDB's my_sync becomes a no-op: DDL log, .frm, directory;
+    # see ClusterConfig.worker_mariadb_sync for why workers run so).
+    sync: bool = True
 
     @classmethod
     def for_czar(cls, config: ClusterConfig) -> "MariaDBServer":
@@ -81,7 +84,8 @@ class MariaDBServer:
         return cls(config.instance_dir(name), w.mariadb_port, config.mariadb,
                    host=host, nice=config.worker_nice,
                    root_password=config.mariadb_root_password,
-                   reader_password=config.mariadb_reader_password, tcp=w.mariadb_tcp)
+                   reader_password=config.mariadb_reader_password, tcp=w.mariadb_tcp,
+                   sync=config.worker_mariadb_sync)
 
     def client_args(self) -> dict:
         """Where clients connect: the unix socket, or 127.0.0.1:port (`tcp`)."""
@@ -152,6 +156,7 @@ class MariaDBServer:
             f"--tmp-table-size={s.tmp_table_size}", f"--max-heap-table-size={s.tmp_table_size}",
             f"--read-buffer-size={s.read_buffer_size}",
             f"--max-allowed-packet={s.max_allowed_packet}", "--skip-log-bin",
+            *([] if self.sync else ["--debug-no-sync"]),
         ]
 
     def accounts_sql(self) -> str:

@@ -201,9 +201,10 @@ class BundleLoader:
         if call.pending or await _more(stream):
             raise ContributionError("the bundle stream carries more bytes than its files")
         seconds = time.monotonic() - started
-        log.info("bundle %s trans %d: %d files, %d rows, %d bytes in %.3f s (receive %.3f, "
-                 "DDL %.3f, LOAD %.3f)", db, trans, len(call.rows), sum(call.rows), total, seconds,
-                 call.waited, ddl_seconds, seconds - call.waited)
+        log.info("bundle %s trans %d: %d files (%d spool files), %d rows, %d bytes in %.3f s "
+                 "(receive %.3f, DDL %.3f, LOAD %.3f)", db, trans, len(call.rows),
+                 len(call.spools_made), sum(call.rows), total, seconds, call.waited, ddl_seconds,
+                 seconds - call.waited)
         return pb.BundleReply(rows=call.rows, bytes=total)
 
     async def _tables(self, pool, db: str, trans: int, files) -> tuple[dict, "_Ddl"]:
@@ -332,6 +333,19 @@ class _BundleCall:
         self.spool_max = limits.spool_max_bytes
         self.tasks: list[asyncio.Task] = []
         self.failed: list[BaseException] = []
+        # Spool files are reused from file to file (one per load slot at most): on a
+        # filesystem where creating a file costs ~0.3 ms of kernel time (ext4 without a
+        # journal skips recently deleted inodes one by one), a new file per small chunk file
+        # was ~20% of a 5,000-chunk ingest.
+        self.spools: list[Path] = []
+        self.spools_made: list[Path] = []
+
+    def spool_path(self) -> Path:
+        if self.spools:
+            return self.spools.pop()
+        path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.csv"
+        self.spools_made.append(path)
+        return path
 
     async def receive_and_load(self) -> None:
         try:
@@ -343,7 +357,7 @@ class _BundleCall:
                 if f.bytes > self.spool_max:
                     await self.piped(i, f)
                     continue
-                path = self.spool_dir / f"bundle-{uuid.uuid4().hex}.csv"
+                path = self.spool_path()
                 try:
                     with open(path, "wb") as out:
                         remaining = f.bytes
@@ -352,13 +366,15 @@ class _BundleCall:
                             out.write(piece)
                             remaining -= len(piece)
                 except BaseException:
-                    path.unlink(missing_ok=True)
+                    self.spools.append(path)
                     self.slots.release()
                     raise
                 self.tasks.append(asyncio.ensure_future(self.spooled(i, f, path)))
         finally:
             if self.tasks:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
+            for path in self.spools_made:
+                path.unlink(missing_ok=True)
 
     async def take(self, n: int, f) -> memoryview:
         """The next `n` bytes of the stream (at most; a piece at a time)."""
@@ -404,7 +420,7 @@ class _BundleCall:
         except BaseException as e:
             self.failed.append(e)
         finally:
-            path.unlink(missing_ok=True)
+            self.spools.append(path)      # free for the next file (removed at the end)
             self.slots.release()
 
     async def piped(self, i: int, f) -> None:

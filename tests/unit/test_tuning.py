@@ -56,3 +56,15 @@ def test_env_overrides_reach_the_new_fields(tmp_path, monkeypatch):
     ClusterConfig.create(tmp_path, 1).save()
     monkeypatch.setenv("QSERV_INGEST_PIECE_BYTES", str(1 << 16))
     assert ClusterConfig.load(tmp_path).ingest_piece_bytes == 1 << 16
+
+
+def test_worker_servers_skip_ddl_syncs_unless_told(tmp_path):
+    """Workers' MariaDB run with --debug-no-sync by default (a CREATE TABLE waited for six
+    syncs, one after the other under the DDL log's lock); the czar's always syncs."""
+    from qserv.mariadb import MariaDBServer
+    config = ClusterConfig.create(tmp_path, 1)
+    worker = config.workers[0].name
+    assert "--debug-no-sync" in MariaDBServer.for_worker(config, worker).command()
+    assert "--debug-no-sync" not in MariaDBServer.for_czar(config).command()
+    config.worker_mariadb_sync = True
+    assert "--debug-no-sync" not in MariaDBServer.for_worker(config, worker).command()
