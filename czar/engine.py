@@ -28,6 +28,7 @@ from czar.plan import QueryPlan, Shape, build_plan
 from czar.plan_derived import pushable, pushed_plan
 from czar.dialect import render
 from czar.plan_correlated import NotColocated, fill, outer_references, set_aside
+from czar.plan_derived_join import fill_derived, set_aside_derived
 from czar.plan_on_czar import table_sources
 from czar.plan_phases import (check_uncorrelated, czar_sources, default_names, find_phases,
                               has_derived_tables, place_table, prepare, query_names, substitute)
@@ -122,11 +123,8 @@ class QueryEngine:
             if pushed is not None:
                 return pushed
             return await self._czar_plan(select, sources, default_db, output_names, merged)
-        if has_derived_tables(select):
-            return await self._table_plan(select, "derived tables joined with tables", default_db,
-                                          output_names, merged)
-        if correlated:
-            return await self._correlated_plan(select, correlated, default_db, output_names, merged)
+        if correlated or has_derived_tables(select):
+            return await self._colocated_plan(select, correlated, default_db, output_names, merged)
         return await self._single_plan(select, default_db, output_names, merged)
 
     async def _pushed_plan(self, select, default_db, output_names, merged: bool) -> QueryPlan | None:
@@ -141,19 +139,27 @@ class QueryEngine:
         inner_plan = await self._single_plan(inner, default_db, names, merged=True)
         return pushed_plan(select, derived, inner_plan, view, default_db, output_names, names, merged)
 
-    async def _correlated_plan(self, select: exp.Select, correlated, default_db, output_names,
-                               merged: bool) -> QueryPlan:
-        """Correlated sub-queries inside the chunk queries where they are tied to the outer
-        row's chunk (czar/plan_correlated.py), else the query on the czar over its tables."""
+    async def _colocated_plan(self, select: exp.Select, correlated, default_db, output_names,
+                              merged: bool) -> QueryPlan:
+        """Derived tables joined with tables (czar/plan_derived_join.py) and correlated sub-queries
+        (czar/plan_correlated.py) inside the chunk queries where their rows live in the outer
+        row's chunk, else the query on the czar over its tables (czar/plan_on_czar.py)."""
         original = select.copy()
+        view, derived, taken = self.catalog.view, [], []
+        reason = "derived tables joined with tables"
         try:
-            taken = set_aside(select, correlated, self.catalog.view, default_db)
-            plan = await self._single_plan(select, default_db, output_names, merged,
-                                           colocated=taken)
+            if has_derived_tables(select):
+                view, derived = set_aside_derived(select, view, default_db)
+            reason = "a correlated sub-query"
+            if correlated:
+                taken = set_aside(select, correlated, view, default_db)
+            return await self._single_plan(select, default_db, output_names, merged, view=view,
+                                           colocated=taken, derived=derived)
         except NotColocated as why:
-            return await self._table_plan(original, f"a correlated sub-query ({why})", default_db,
+            if derived and reason.startswith("a correlated"):
+                reason = "derived tables joined with tables, and a correlated sub-query"
+            return await self._table_plan(original, f"{reason} ({why})", default_db,
                                           output_names, merged)
-        return plan
 
     async def _table_plan(self, select: exp.Select, reason: str, default_db, output_names,
                           merged: bool) -> QueryPlan:
@@ -164,9 +170,11 @@ class QueryEngine:
         return plan
 
     async def _single_plan(self, select: exp.Select, default_db, output_names, merged: bool,
-                           colocated=()) -> QueryPlan:
-        """A query without sub-queries to run first: the analysis passes, then the plan."""
-        view = self.catalog.view
+                           view=None, colocated=(), derived=()) -> QueryPlan:
+        """A query without sub-queries to run first: the analysis passes, then the plan (`view`:
+        the catalog with derived tables' stand-ins; `colocated`, `derived`: what goes into the
+        chunk queries once the plan is built)."""
+        view = view or self.catalog.view
         if not isinstance(select, exp.Select) or select.args.get("from_") is None:
             raise not_supported(f"this kind of query ({select.key.upper()} without tables)")
         ctx = QueryContext(select=select, default_db=default_db, catalog=view, output_names=output_names)
@@ -189,10 +197,11 @@ class QueryEngine:
         chunks = set(view.placement.get(ctx.database.lower(), {}))
         if ctx.chunk_restriction is not None:
             chunks &= ctx.chunk_restriction
-        if colocated and ctx.neighbour_join is not None:
+        if (colocated or derived) and ctx.neighbour_join is not None:
             raise NotColocated("in a near-neighbour join")
         plan = build_plan(select, ctx, sorted(chunks), merged=merged)
         fill(plan, list(colocated))
+        fill_derived(plan, list(derived))
         plan.pruned_by = list(ctx.pruned_by)
         plan.few_rows = few_rows(ctx.index_lookups)
         if chunk_args is not None:

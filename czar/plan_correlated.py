@@ -58,7 +58,10 @@ class Source:
             self.spec.partitioned and column.lower() in ("chunkid", "subchunkid"))
 
     def key(self, column: str) -> bool:
-        return self.spec.partitioned and column.lower() == (self.spec.director_key or "").lower()
+        """A director key whose rows of one value are all in one chunk (not a child with rows
+        placed by their own position: TableSpec.keys_colocated)."""
+        return self.spec.partitioned and self.spec.keys_colocated and \
+            column.lower() == (self.spec.director_key or "").lower()
 
     def not_null(self, column: str) -> bool:
         return any(c.name.lower() == column.lower() and "NOT NULL" in c.type.upper()

@@ -1,0 +1,1 @@
+SELECT COUNT(*), SUM(s.n IS NULL), SUM(s.n), MAX(s.m) FROM Object o LEFT JOIN (SELECT objectId, COUNT(*) AS n, MAX(psfFlux) AS m FROM Source WHERE filterId = 5 AND psfFlux > 30 GROUP BY objectId) AS s ON s.objectId = o.objectId

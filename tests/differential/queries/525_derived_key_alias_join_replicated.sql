@@ -1,0 +1,1 @@
+SELECT f.filterName, SUM(d.n), COUNT(DISTINCT d.oid) FROM Filter f JOIN (SELECT objectId AS oid, filterId, COUNT(*) AS n FROM Source GROUP BY objectId, filterId) AS d ON d.filterId = f.filterId GROUP BY f.filterName

@@ -1,0 +1,1 @@
+SELECT o.objectId, s.n FROM Object o JOIN (SELECT objectId, COUNT(*) AS n FROM Source GROUP BY objectId) AS s ON s.objectId = o.objectId WHERE o.flags = 4 AND NOT EXISTS (SELECT 1 FROM Source x WHERE x.objectId = o.objectId AND x.filterId = 1)
