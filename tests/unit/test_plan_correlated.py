@@ -19,10 +19,10 @@ from tests.unit.analysis.test_passes import catalog as passes_catalog
 
 
 def catalog():
-    """The passes' catalog, its demo Source placed with its directors (as the ingest of the
-    demo data reports: no row placed by its own position), so its key rows share a chunk."""
+    """The passes' catalog (demo's Source placed with its directors, as the ingest of the demo
+    data reports), but sky2's Source with rows that may be placed by their own position."""
     view = passes_catalog()
-    view.databases["demo"].table("Source").placed_by_position = 0
+    view.databases["sky2"].table("Source").placed_by_position = None
     return view
 
 

@@ -29,8 +29,7 @@ class MemoryEngine(QueryEngine):
     """QueryEngine.plan without a MariaDB: the catalog in memory, the director index k % 16."""
 
     def __init__(self):  # no pools, no dispatcher: planning only
-        view = catalog()  # demo's Source placed with its directors, as its ingest reports
-        view.databases["demo"].table("Source").placed_by_position = 0
+        view = catalog()
         view.placement = {db: {c: ["worker0"] for c in ALL_CHUNKS} for db in view.databases}
         self.catalog = SimpleNamespace(view=view)
 
