@@ -3,9 +3,10 @@ workers; the issue asks for 1M Objects / 4M Sources, which this 2-core machine s
 several engineers does not load in minutes: the size is a parameter, the figures say which):
 
 - `IN (SELECT objectId ...)` with ~`--inner` ids (two phases: the sub-query, then a
-  director-index look-up of its ids), and each phase alone as a plain query;
-- `COUNT(DISTINCT objectId)` over Source;
-- a derived-table histogram (objects per number of sources);
+  director-index look-up of its ids: each chunk gets only its own ids, czar/chunk_keys.py),
+  and each phase alone as a plain query;
+- `COUNT(DISTINCT objectId)` over Source (counted per chunk: a key's rows are in one chunk);
+- a derived-table histogram (objects per number of sources; run in the chunks, czar/plan_derived.py);
 - LEFT JOIN "objects without sources";
 - an empty plan (a look-up of ids no chunk holds): answered by the czar at once.
 
@@ -74,7 +75,9 @@ def main(argv=None) -> None:
     rows = []
     summary = {"objects": args.objects, "sources_per_object": args.sources_per_object,
                "workers": args.workers, "chunk_order": args.chunk_order, "repeat": args.repeat}
-    with cluster_and_baseline(work, spec_path, args.workers, args.base_port) as (config, baseline, _):
+    summary["load_avg_1m_before"] = round(os.getloadavg()[0], 2)
+    with cluster_and_baseline(work, spec_path, args.workers, args.base_port) as (config, baseline, load_s):
+        summary["cluster_load_s"] = round(load_s, 1)
         czar = czar_connection(config, "demo")
         single = baseline.connect(database="demo")
         for name, sql in queries(single, args.inner):
