@@ -27,7 +27,7 @@ from czar.shadow_pool import ShadowPool
 from czar.plan import QueryPlan, Shape, build_plan
 from czar.plan_derived import pushable, pushed_plan
 from czar.dialect import render
-from czar.plan_correlated import NotColocated, fill, outer_references, set_aside
+from czar.plan_correlated import NotColocated, fill, refers_out, set_aside
 from czar.plan_derived_join import fill_derived, set_aside_derived
 from czar.plan_on_czar import table_sources
 from czar.plan_phases import (check_uncorrelated, czar_sources, default_names, find_phases,
@@ -113,7 +113,7 @@ class QueryEngine:
         """The plan of a SELECT; `merged`: its rows are wanted in a czar table (a sub-query)."""
         view = await self.refresh_catalog()
         phases = find_phases(select) if isinstance(select, exp.Select) else []
-        correlated = [p for p in phases if outer_references(p.select, view, default_db)]
+        correlated = [p for p in phases if refers_out(p.select, view, default_db)]
         phases = [p for p in phases if not any(p is c for c in correlated)]
         if phases:  # the correlated ones stay in the outer query, planned with it
             return await self._phase_plan(select, phases, default_db, output_names, merged)

@@ -127,6 +127,34 @@ def outer_references(inner: exp.Select, catalog: CatalogView, default_db: str | 
     return refs
 
 
+def refers_out(inner: exp.Select, catalog: CatalogView, default_db: str | None) -> bool:
+    """Whether a sub-query, with its own sub-queries, names a column of an enclosing query:
+    `outer_references`, or a column of a sub-query inside it that none of the tables defined
+    within it has (a reference two levels out). Names that may be a derived table's columns
+    count as inside."""
+    if outer_references(inner, catalog, default_db):
+        return True
+    aliases, names, known = set(), set(), True
+    for select in inner.find_all(exp.Select):
+        names |= {i.alias.lower() for i in select.expressions if isinstance(i, exp.Alias)}
+        for source in from_tables(select):
+            aliases.add(source.alias_or_name.lower())
+            spec = catalog.table(source.db or default_db or "", source.name) \
+                if isinstance(source, exp.Table) else None
+            if spec is None:
+                known = False
+                continue
+            names |= {c.lower() for c in spec.column_names} | {"chunkid", "subchunkid"}
+    for column in inner.find_all(exp.Column):
+        if isinstance(column.this, exp.Star):
+            continue
+        if column.table and column.table.lower() not in aliases:
+            return True
+        if not column.table and known and column.name.lower() not in names:
+            return True
+    return False
+
+
 @dataclass
 class Colocated:
     """A correlated sub-query set aside from the outer query for the chunk queries."""

@@ -122,3 +122,18 @@ def test_on_czar_keeps_conditions_past_outer_joins():
         table_sources(sqlglot.parse_one(
             "SELECT 1 FROM Object o LEFT JOIN (SELECT objectId FROM Source) s ON s.objectId = o.objectId "
             "WHERE qserv_areaspec_box(0, 0, 1, 1)", read="mysql"), catalog(), "demo")
+
+
+@pytest.mark.parametrize("sql, out", [
+    ("SELECT 1 FROM Source s WHERE s.psfFlux > 1", False),
+    ("SELECT 1 FROM Source s WHERE s.objectId = o.objectId", True),
+    ("SELECT 1 FROM Source WHERE psfFlux > gMag", True),
+    # two levels out: the sub-query inside names the outermost query's table
+    ("SELECT 1 FROM Filter f WHERE f.filterId IN (SELECT s.filterId FROM Source s WHERE s.objectId = o.objectId)",
+     True),
+    # inside only: the inner sub-query names its parent's table
+    ("SELECT 1 FROM Source s WHERE EXISTS (SELECT 1 FROM Filter f WHERE f.filterId = s.filterId)", False),
+])
+def test_refers_out(sql, out):
+    from czar.plan_correlated import refers_out
+    assert refers_out(sqlglot.parse_one(sql, read="mysql"), catalog(), "demo") is out
