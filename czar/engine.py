@@ -34,7 +34,7 @@ from czar.plan_phases import (check_uncorrelated, czar_sources, default_names, f
                               has_derived_tables, place_table, prepare, query_names, substitute)
 from czar.streaming import FannedIn, OneStream, RowWindow
 from qserv.config import ClusterConfig
-from qserv.errors import ER_BAD_DB_ERROR, ER_TOO_BIG_RESULT, QservError, not_supported
+from qserv.errors import ER_BAD_DB_ERROR, ER_NOT_SUPPORTED_YET, ER_TOO_BIG_RESULT, QservError, not_supported
 from qserv.mariadb import MariaDBServer
 from qserv.metadata import META_DB, RESULT_DB, SHADOW_USER, director_index_table
 
@@ -160,6 +160,13 @@ class QueryEngine:
                 reason = "derived tables joined with tables, and a correlated sub-query"
             return await self._table_plan(original, f"{reason} ({why})", default_db,
                                           output_names, merged)
+        except QservError as e:
+            if not derived or e.code != ER_NOT_SUPPORTED_YET:
+                raise
+            # the outer query cannot run per chunk with its derived tables as child tables
+            # (joined other than on the director key, ...): the czar can
+            return await self._table_plan(original, f"derived tables joined with tables ({e.message})",
+                                          default_db, output_names, merged)
 
     async def _table_plan(self, select: exp.Select, reason: str, default_db, output_names,
                           merged: bool) -> QueryPlan:

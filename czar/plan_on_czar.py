@@ -83,6 +83,10 @@ def _named_columns(query: exp.Expr) -> set[str] | None:
                 return None
         elif isinstance(node, exp.Column):
             names.add(node.name.lower())
+        elif isinstance(node, exp.Join):
+            if "NATURAL" in (node.method or "").upper() or "NATURAL" in (node.kind or "").upper():
+                return None  # joined on every common column: keep them all
+            names |= {u.name.lower() for u in node.args.get("using") or []}
     return names
 
 
@@ -140,6 +144,9 @@ def _targets(term: exp.Expr, tables: list[Source]) -> list[Source] | None:
         # as czar/analysis/spatial.py restricts: the directors, else the child tables (whose
         # own source query then gets the exact test on their position columns, or 1235)
         directors = [t for t in tables if t.spec.role == DIRECTOR]
+        if len(directors) > 1:  # a near-neighbour join restricts one side only
+            raise not_supported(f"{_areaspec_call(term).name.lower()} with several director tables "
+                                "in a query the czar runs over the tables' rows")
         return directors or [t for t in tables if t.spec.role == CHILD] or None
     if any(isinstance(n, (exp.Subquery, exp.Exists, exp.Select, exp.AggFunc, exp.Window,
                           exp.Parameter, exp.Placeholder, exp.PropertyEQ)) for n in term.walk()):

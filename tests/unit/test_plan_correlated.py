@@ -137,3 +137,22 @@ def test_on_czar_keeps_conditions_past_outer_joins():
 def test_refers_out(sql, out):
     from czar.plan_correlated import refers_out
     assert refers_out(sqlglot.parse_one(sql, read="mysql"), catalog(), "demo") is out
+
+
+def test_on_czar_keeps_join_columns():
+    """USING names a column no Column node names; NATURAL joins on every common column."""
+    using = sqlglot.parse_one("SELECT f.filterName FROM Filter f JOIN (SELECT filterId, COUNT(*) AS n "
+                              "FROM Source GROUP BY filterId) AS t USING (filterId)", read="mysql")
+    assert table_sources(using, catalog(), "demo")[0].names == ["filterId", "filterName"]
+    natural = sqlglot.parse_one("SELECT t.n FROM Filter f NATURAL JOIN (SELECT filterId, COUNT(*) AS n "
+                                "FROM Source GROUP BY filterId) AS t", read="mysql")
+    assert table_sources(natural, catalog(), "demo")[0].names == ["filterId", "filterName", "photClam"]
+
+
+def test_on_czar_refuses_restrictor_over_two_directors():
+    """A near-neighbour join restricts one side only: not pushed to both."""
+    with pytest.raises(QservError, match="several director tables"):
+        table_sources(sqlglot.parse_one(
+            "SELECT o1.objectId FROM Object o1, Object o2 WHERE qserv_areaspec_box(0, 0, 1, 1) AND "
+            "scisql_angSep(o1.ra, o1.decl, o2.ra, o2.decl) < 0.01 AND o1.gMag > (SELECT AVG(o3.gMag) "
+            "FROM Object o3 WHERE o3.flags = o1.flags)", read="mysql"), catalog(), "demo")

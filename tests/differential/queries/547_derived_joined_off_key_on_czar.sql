@@ -1,0 +1,1 @@
+SELECT o.objectId, d.filterId, d.n FROM Object o JOIN (SELECT objectId, filterId, COUNT(*) AS n FROM Source GROUP BY objectId, filterId) AS d ON d.filterId = o.flags WHERE o.objectId < 100 AND d.n > 2
