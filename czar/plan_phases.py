@@ -80,6 +80,8 @@ def _walk_outside_subqueries(select: exp.Select):
             stack.append(node.this)
             continue
         for child in reversed(list(node.iter_expressions())):   # in order, left to right
+            if isinstance(child, exp.Join) and child.args.get("on") is not None:
+                stack.append(child.args["on"])  # its condition (the source is FROM's)
             if isinstance(child, (exp.From, exp.Join)):
                 continue  # FROM sources: derived tables are czar_sources'
             stack.append(child)

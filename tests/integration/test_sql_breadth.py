@@ -77,8 +77,6 @@ def test_empty_plan_explained_and_answered(czar):
     # outer join to the table it restricts
     ("SELECT o.objectId FROM Object o LEFT JOIN (SELECT flags, COUNT(*) AS c FROM Object GROUP BY flags) "
      "AS t ON t.flags = o.flags WHERE qserv_areaspec_box(0, 0, 1, 1)", 1235, "spatial restrictors in a query"),
-    ("SELECT o.objectId FROM Object o JOIN Source s ON s.objectId = o.objectId AND s.filterId IN "
-     "(SELECT filterId FROM Filter)", 1235, "sub-queries"),
     ("SELECT objectId FROM Object WHERE objectId IN (SELECT objectId FROM Source UNION SELECT 1)",
      1235, "UNION / INTERSECT / EXCEPT inside a sub-query"),
     ("SELECT f.filterName, o.objectId FROM Filter f LEFT JOIN Object o ON o.flags = f.filterId",

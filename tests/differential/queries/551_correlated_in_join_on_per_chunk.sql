@@ -1,0 +1,1 @@
+SELECT o.objectId, s.sourceId, s.psfFlux FROM Object o LEFT JOIN Source s ON s.objectId = o.objectId AND s.psfFlux > (SELECT AVG(s2.psfFlux) * 2 FROM Source s2 WHERE s2.objectId = o.objectId) WHERE o.objectId < 2000

@@ -1,0 +1,1 @@
+SELECT f.filterName, COUNT(*) FROM Source s JOIN Filter f ON f.filterId = s.filterId AND s.psfFlux > ALL (SELECT psfFlux FROM Source WHERE objectId < 300 AND psfFlux IS NOT NULL) GROUP BY f.filterName
