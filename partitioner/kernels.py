@@ -792,7 +792,11 @@ def max_offset(ra, dec, pos, dra, ddec):
     director's (dra[pos], ddec[pos]): a bound of how far the row lies from the chunk it is
     placed in (its director's). Rows with pos < 0 (placed by their own position) and rows
     whose position is not finite or has |dec| > 90 (no region test accepts them) count 0.
-    Haversine, compared before the square root and arcsine (one pair per block)."""
+
+    Haversine h = sin^2(dd/2) + cos d1 cos d2 sin^2(da/2) (the angle grows with h), computed
+    only for rows whose cheap bound (dd/2)^2 + (da/2)^2 >= h (|sin x| <= |x|, cos <= 1; da
+    reduced to [-180, 180]) exceeds the largest h so far: offsets are mostly tiny, so most rows
+    cost a few subtractions and no trigonometry."""
     rad = np.pi / 180.0
     best = 0.0
     for i in range(ra.size):
@@ -804,8 +808,15 @@ def max_offset(ra, dec, pos, dra, ddec):
         if not (np.isfinite(a) and np.isfinite(d)) or d < -90.0 or d > 90.0:
             continue
         d2 = ddec[j]
-        sd = np.sin((d - d2) * (rad / 2.0))
-        sa = np.sin((a - dra[j]) * (rad / 2.0))
+        x = (d - d2) * (rad / 2.0)
+        da = a - dra[j]
+        if da > 180.0 or da < -180.0:
+            da -= 360.0 * np.floor(da / 360.0 + 0.5)
+        y = da * (rad / 2.0)
+        if x * x + y * y <= best:
+            continue
+        sd = np.sin(x)
+        sa = np.sin(y)
         h = sd * sd + np.cos(d * rad) * np.cos(d2 * rad) * sa * sa
         if h > best:
             best = h

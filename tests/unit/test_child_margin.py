@@ -175,3 +175,21 @@ def test_table_spec_checks_positions_and_margin():
     t = TableSpec(name="S", role="child", columns=cols, director_key="id", director_table="O",
                   ra="ra", dec="ra", position_margin=0.25)
     assert t.has_position and t.position_margin == 0.25
+
+
+def test_child_against_another_runs_director_index(partitioned, tmp_path):
+    """A child partitioned alone against an earlier run's director index: measured with the
+    positions that run kept; without them the margin is unknown (null), never guessed."""
+    spec, out = partitioned
+    want = json.loads((out[1] / "manifest.json").read_text())["tables"]["Source"]["position_margin"]
+    m = partition(spec, Options(out_dir=str(tmp_path / "a"), tables=["Source"], progress=False,
+                                director_index={"Object": str(out[1] / "Object")}))
+    assert m["tables"]["Source"]["position_margin"] == want
+    bare = tmp_path / "bare"
+    shutil.copytree(out[1] / "Object", bare,
+                    ignore=shutil.ignore_patterns("positions.part", "ras.npy", "decs.npy"))
+    m = partition(spec, Options(out_dir=str(tmp_path / "b"), tables=["Source"], progress=False,
+                                director_index={"Object": str(bare)}))
+    assert m["tables"]["Source"]["position_margin"] is None
+    assert m["tables"]["Source"]["rows_out"] == json.loads(
+        (out[1] / "manifest.json").read_text())["tables"]["Source"]["rows_out"]

@@ -84,6 +84,10 @@ def test_built_functions_give_the_jits_results(built):
     for a, b in zip(_checked(built, "locate_and_select")(pix, 12, 7, 3, 9, 40.0),
                     geometry_kernels.locate_and_select(pix, 12, 7, 3, 9, 40.0)):
         assert np.array_equal(a, b)
+    ra, dec = rng.uniform(0, 360, 3000), rng.uniform(-90, 90, 3000)
+    pos = rng.integers(-1, 500, 3000).astype(np.int64)
+    dra, ddec = rng.uniform(0, 360, 500), rng.uniform(-90, 90, 500)
+    assert _checked(built, "max_offset")(ra, dec, pos, dra, ddec) == kernels.max_offset(ra, dec, pos, dra, ddec)
 
 
 def compiled_pow10():
