@@ -202,6 +202,10 @@ def run(args) -> int:
             line += (f"; {len(chunks)} chunks (rows per chunk min {counts[0]:,}, median "
                      f"{counts[len(counts) // 2]:,}, max {counts[-1]:,}), "
                      f"{t['overlap_rows']:,} overlap rows")
+        if "position_margin" in t:   # a child with its own position: how far rows lie from their chunk
+            margin = t["position_margin"]
+            line += ("; position margin unknown (the director index kept no positions)" if margin is None
+                     else f"; position margin {margin:.6g} deg ({margin * 3600:.3g} arcsec)")
         print(line)
         if args.dry_run and chunks:
             print(_histogram(chunks))
