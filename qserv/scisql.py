@@ -203,7 +203,11 @@ def inline(name: str, args: list[str], *, where_true: bool = False) -> str:
     `where_true` (the call sits in a top-level `... = 1` of WHERE and its region arguments are
     valid literals), the shorter test that WHERE needs: NULL and 0 both reject the row."""
     if where_true and name in POINT_TESTS:
-        return f"({args[0]} IS NOT NULL AND {args[1]} IS NOT NULL AND {POINT_TESTS[name](*args)})"
+        # |dec| > 90 makes scisql answer NULL: the circle and ellipse formulas alone would take
+        # such a row for a point beyond the pole (a child's own position is not checked at
+        # load); a box's own declination range is within [-90, 90] already
+        valid = "" if name == "scisql_s2PtInBox" else f" AND ABS({args[1]}) <= 90"
+        return f"({args[0]} IS NOT NULL AND {args[1]} IS NOT NULL{valid} AND {POINT_TESTS[name](*args)})"
     return FUNCTIONS[name][2](*args)
 
 
@@ -221,5 +225,5 @@ def cpoly_inline(ra: str, dec: str, vertices, *, where_true: bool = False) -> st
     terms = " AND ".join(f"{v['x']} * {float(e[0])!r} + {v['y']} * {float(e[1])!r} + {v['z']} * {float(e[2])!r} >= 0"
                          for e in cpoly_edges(vertices))
     if where_true:
-        return f"({ra} IS NOT NULL AND {dec} IS NOT NULL AND {terms})"
+        return f"({ra} IS NOT NULL AND {dec} IS NOT NULL AND ABS({dec}) <= 90 AND {terms})"
     return f"CASE WHEN {ra} IS NULL OR {dec} IS NULL THEN 0 WHEN ABS({dec}) > 90 THEN NULL ELSE ({terms}) END"

@@ -37,6 +37,14 @@ def edge_spec(tmp_path_factory):
                     chunk_order=5, ra_range=(-4.0, 4.0), dec_range=(-3.0, 3.0),
                     pole_objects=1500, pole_cap=2.5, sources_per_object=4,
                     source_offset_arcsec=OFFSET_ARCSEC, far_sources=FAR)
+    # Sources whose own declination is out of range (nothing checks a child's position at
+    # load): scisql answers NULL for them, never "inside" (beyond the pole they would look
+    # like points near it to the bare formulas)
+    with open(path.parent / "Source.csv", "a") as f:
+        # (of the first Objects of the north and the south caps: their chunks are visited)
+        for i, (ra, dec, obj) in enumerate([(0.0, 91.0, 25013), (180.0, 90.5, 25013),
+                                            (10.0, -91.0, 32513), (0.1, 95.0, 25013)]):
+            f.write(f"{990000001 + 100 * i},{obj},1,{ra},{dec},60500.0,10.0,0.5\n")
     return DatabaseSpec.read(path)
 
 
@@ -81,6 +89,8 @@ def strays(edge_spec):
     """Sources whose own position is in another chunk than their Object's (which holds them):
     (sourceId, ra, decl) rows, the farthest from their Object first."""
     obj, src = _rows(edge_spec, "Object"), _rows(edge_spec, "Source")
+    valid = np.abs(src["decl"]) <= 90
+    src = {k: v[valid] for k, v in src.items()}
     chunker = Chunker(edge_spec.chunk_order, edge_spec.subchunk_bits)
     o_chunk = dict(zip(obj["objectId"].tolist(), chunker.locate(obj["ra"], obj["decl"])[0].tolist()))
     s_chunk = chunker.locate(src["ra"], src["decl"])[0]
@@ -152,6 +162,12 @@ QUERIES = [
     ("SELECT sourceId FROM Source WHERE qserv_areaspec_poly(0, 87, 90, 87, 180, 87, 270, 87)",
      "SELECT sourceId FROM Source WHERE scisql_s2PtInCPolyStr(ra, decl, '0,87,90,87,180,87,270,87') = 1"),
     ("SELECT COUNT(*) AS n, SUM(psfFlux) AS f FROM Source WHERE scisql_s2PtInBox(ra, decl, 0, 86, 360, 90) = 1", None),
+    # the out-of-range declinations above sit within these regions' formulas
+    ("SELECT sourceId FROM Source WHERE qserv_areaspec_circle(180, 89.5, 2)",
+     "SELECT sourceId FROM Source WHERE scisql_s2PtInCircle(ra, decl, 180, 89.5, 2) = 1"),
+    ("SELECT sourceId FROM Source WHERE scisql_s2PtInEllipse(ra, decl, 190, -89.4, 7200, 3600, 0) = 1", None),
+    ("SELECT sourceId FROM Source WHERE qserv_areaspec_poly(0, 87, 120, 87, 240, 87)",
+     "SELECT sourceId FROM Source WHERE scisql_s2PtInCPolyStr(ra, decl, '0,87,120,87,240,87') = 1"),
     ("SELECT filterId, COUNT(*) AS n FROM Source WHERE qserv_areaspec_circle(45, -88, 1.5) GROUP BY filterId",
      "SELECT filterId, COUNT(*) AS n FROM Source WHERE scisql_s2PtInCircle(ra, decl, 45, -88, 1.5) = 1 GROUP BY filterId"),
     # a child's own test beside its director: pruned by Source's region with the margin
