@@ -261,7 +261,11 @@ def _check_tied(phase, inner: exp.Select, tables: list[Source], outer: list[Sour
                 a, b = key_of(eq.left), key_of(eq.right)
                 if a is not None and b is not None:
                     parent[find(a)] = find(b)
-    if phase.kind == "in" and len(inner.expressions) == 1:
+    # the IN itself ties when each inner row stands alone (no aggregate, HAVING, LIMIT or
+    # window: those would read rows of other chunks that the equality does not exclude)
+    alone = not any(inner.args.get(k) for k in ("group", "having", "limit", "offset")) and not any(
+        isinstance(n, (exp.AggFunc, exp.Window)) for n in inner.walk())
+    if phase.kind == "in" and len(inner.expressions) == 1 and alone:
         x = phase.node.this
         y = inner.expressions[0].unalias() if isinstance(inner.expressions[0], exp.Alias) \
             else inner.expressions[0]

@@ -78,6 +78,9 @@ def test_inside_the_chunk_query(sql, inside):
      "AND s.filterId IN (SELECT filterId FROM Filter))", "sub-query inside"),
     ("SELECT o.objectId FROM Object o WHERE EXISTS (SELECT 1 FROM Source s LEFT JOIN Object o2 "
      "ON o2.objectId = s.objectId WHERE s.objectId = o.objectId)", "outer join"),
+    # tied through the IN only, but an aggregate of the whole sub-query reads every chunk
+    ("SELECT o.objectId FROM Object o WHERE o.objectId IN (SELECT s.objectId FROM Source s "
+     "WHERE s.filterId = o.flags HAVING COUNT(*) > 1)", "not tied"),
     ("SELECT flags FROM Object o GROUP BY flags HAVING COUNT(*) > "
      "(SELECT COUNT(*) FROM Filter f WHERE f.filterId = o.flags)", "after the merge"),
     ("SELECT o.objectId FROM Object o WHERE EXISTS (SELECT 1 FROM sky2.Source s WHERE s.objectId = o.objectId)",
