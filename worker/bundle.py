@@ -60,7 +60,6 @@ class BundleLimits:
 
 
 PIPE_BYTES = 1 << 20         # the pipe's buffer (Linux: 64 KiB unless raised)
-CLOSE_EVERY = 64             # loaded tables closed together (_BundleCall.close_loaded)
 
 
 class FifoLoad:
@@ -339,7 +338,6 @@ class _BundleCall:
         # journal skips recently deleted inodes one by one), a new file per small chunk file
         # was ~20% of a 5,000-chunk ingest.
         self.spools: list[Path] = []
-        self.loaded: list[str] = []           # tables loaded and not closed yet (close_loaded)
         self.spools_made: list[Path] = []
 
     def spool_path(self) -> Path:
@@ -416,7 +414,6 @@ class _BundleCall:
                     if getattr(conn._result, "warning_count", 1):
                         await cur.execute("SHOW WARNINGS LIMIT 5")
                         warnings = await cur.fetchall()
-                    await self.close_loaded(cur, f.table)
             self.check(f, warnings)
         except asyncmy.errors.MySQLError as e:
             self.failed.append(self.named(f, e))
@@ -425,23 +422,6 @@ class _BundleCall:
         finally:
             self.spools.append(path)      # free for the next file (removed at the end)
             self.slots.release()
-
-    async def close_loaded(self, cur, table: str) -> None:
-        """Close the tables this call loaded, CLOSE_EVERY at a time. Why: MyISAM opens and
-        creates a table after a linear walk of every open MyISAM file, comparing names, under
-        one server-wide mutex (`test_if_reopen`): with the table cache full of a bundle's
-        freshly loaded tables (4,000), that walk was ~8% of a small-chunk ingest's MariaDB CPU.
-        The tables are not published yet, so no query has them open; one that is loaded again
-        later in the bundle is simply opened again."""
-        self.loaded.append(table)
-        if len(self.loaded) < CLOSE_EVERY:
-            return
-        batch, self.loaded = self.loaded, []
-        try:
-            await cur.execute("FLUSH NO_WRITE_TO_BINLOG TABLES "
-                              + ", ".join(f"`{self.db}`.`{t}`" for t in sorted(set(batch))))
-        except asyncmy.errors.MySQLError as e:     # only an optimisation: the rows are in
-            log.warning("closing %d loaded tables of %s: %s", len(batch), self.db, e)
 
     async def piped(self, i: int, f) -> None:
         """A big file through a named pipe, fed here as its bytes arrive."""
