@@ -36,6 +36,7 @@ from czar.analysis.spatial import AREASPEC
 from czar.catalog_cache import CatalogView
 from czar.dialect import render
 from czar.plan_columns import chunk_tables
+from czar.plan_phases import _walk_outside_subqueries
 from qserv.catalog import CHUNK_MARKER
 
 MARKER = "qserv_correlated_"
@@ -103,7 +104,6 @@ def owner(column: exp.Column, tables: list[Source]) -> Source | None | bool:
 
 def own_columns(select: exp.Select):
     """The columns of `select` at its own level (not inside its sub-queries)."""
-    from czar.plan_phases import _walk_outside_subqueries
     for node in _walk_outside_subqueries(select):
         if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
             yield node
