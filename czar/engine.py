@@ -30,7 +30,7 @@ from czar.dialect import render
 from czar.plan_correlated import NotColocated, fill, refers_out, set_aside
 from czar.plan_derived_join import fill_derived, set_aside_derived
 from czar.plan_on_czar import table_sources
-from czar.plan_phases import (check_uncorrelated, czar_sources, default_names, find_phases,
+from czar.plan_phases import (check_materializable, check_uncorrelated, czar_sources, default_names, find_phases,
                               has_derived_tables, place_table, prepare, query_names, substitute)
 from czar.streaming import FannedIn, OneStream, RowWindow
 from qserv.config import ClusterConfig
@@ -234,6 +234,7 @@ class QueryEngine:
         """Derived tables / set operations: each source planned now (its rows go to a czar
         table), the query over them runs on the czar (czar/plan_phases.py)."""
         for source in sources:
+            check_materializable(source.select)
             source.plan = await self.plan(source.select.copy(), default_db,
                                           source.names or query_names(source.select), merged=True)
         database = next((s.plan.database for s in sources if s.plan.database), default_db or "")

@@ -89,6 +89,9 @@ def _check(node: exp.Subquery, catalog: CatalogView, default_db: str | None):
         raise NotColocated("a window function or a user variable inside")
     if inner.args.get("limit") or inner.args.get("offset"):
         raise NotColocated("LIMIT")
+    group = inner.args.get("group")
+    if group is not None and any(group.args.get(k) for k in ("rollup", "cube", "grouping_sets", "totals")):
+        raise NotColocated("WITH ROLLUP (its super-aggregate rows span chunks)")
     tables = sources_of(inner, catalog, default_db)
     if tables is None:
         raise NotColocated("a derived table inside")

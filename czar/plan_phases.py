@@ -260,6 +260,16 @@ def czar_sources(query: exp.Query) -> list[Phase] | None:
     return [Phase("table", d, _inner_query(d.this)) for d in derived]
 
 
+def check_materializable(query: exp.Query) -> None:
+    """1235 for a source whose rows a czar table cannot hold as they are: MariaDB's CREATE
+    TABLE ... AS SELECT ... WITH ROLLUP keeps a grouped NOT NULL column NOT NULL, so the total
+    rows' NULL keys would become 0 (or '')."""
+    group = query.args.get("group") if isinstance(query, exp.Select) else None
+    if group is not None and any(group.args.get(k) for k in ("rollup", "cube", "grouping_sets")):
+        raise not_supported("WITH ROLLUP in a derived table or a side of UNION / INTERSECT / EXCEPT",
+                            "run the ROLLUP query on its own")
+
+
 def has_derived_tables(query: exp.Query) -> bool:
     from czar.analysis.resolve_tables import from_tables
     return isinstance(query, exp.Select) and any(isinstance(s, exp.Subquery) for s in from_tables(query))

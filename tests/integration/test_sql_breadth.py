@@ -77,6 +77,11 @@ def test_empty_plan_explained_and_answered(czar):
     # outer join to the table it restricts
     ("SELECT o.objectId FROM Object o LEFT JOIN (SELECT flags, COUNT(*) AS c FROM Object GROUP BY flags) "
      "AS t ON t.flags = o.flags WHERE qserv_areaspec_box(0, 0, 1, 1)", 1235, "spatial restrictors in a query"),
+    # a czar table would hold the total rows' NULL keys as 0 (MariaDB's CREATE ... SELECT)
+    ("SELECT d.objectId, d.n FROM (SELECT objectId, COUNT(*) AS n FROM Source WHERE objectId < 60 "
+     "GROUP BY objectId WITH ROLLUP) AS d", 1235, "WITH ROLLUP in a derived table"),
+    ("SELECT o.flags, d.n FROM Object o JOIN (SELECT objectId, COUNT(*) AS n FROM Source "
+     "GROUP BY objectId WITH ROLLUP) AS d ON d.objectId = o.objectId", 1235, "WITH ROLLUP in a derived table"),
     ("SELECT objectId FROM Object WHERE objectId IN (SELECT objectId FROM Source UNION SELECT 1)",
      1235, "UNION / INTERSECT / EXCEPT inside a sub-query"),
     ("SELECT f.filterName, o.objectId FROM Filter f LEFT JOIN Object o ON o.flags = f.filterId",
