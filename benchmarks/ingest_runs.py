@@ -46,6 +46,25 @@ def worker_log_totals(cluster: Path) -> dict:
     return {"worker_calls": n, **{k: round(v, 2) for k, v in totals.items()}}
 
 
+def cluster_cpu(cluster: Path) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the processes of a local cluster (those whose
+    command line names its directory), per kind: the MariaDB servers and the daemons. On a
+    shared machine these move less with the load than wall times do."""
+    out = {"mariadbd": 0.0, "daemons": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if str(cluster) not in cmd:
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = "mariadbd" if "mariadbd" in cmd else "daemons"
+        out[kind] += (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def timed_ingest(tree: Path, work: Path, part: Path, *, workers: int, jobs: int, base_port: int,
                  frontend_port: int, extra: list[str] | None = None) -> dict:
     """Start a cluster of `workers` with `tree`'s code, time `qserv ingest part`, stop it.
@@ -58,11 +77,13 @@ def timed_ingest(tree: Path, work: Path, part: Path, *, workers: int, jobs: int,
                    cwd=tree, env=env, check=True, capture_output=True)
     try:
         load_before = load_average()
+        cpu_before = cluster_cpu(cluster)
         t = time.monotonic()
         proc = subprocess.run(cli + ["ingest", str(part), "--dir", str(cluster), "-j", str(jobs),
                                      "--quiet", *(extra or [])],
                               cwd=tree, env=env, capture_output=True, text=True)
         seconds = time.monotonic() - t
+        cpu = {k: round(v - cpu_before[k], 1) for k, v in cluster_cpu(cluster).items()}
         if proc.returncode != 0:
             raise RuntimeError(f"ingest with {tree} failed:\n{proc.stdout}\n{proc.stderr}")
         steps = {}
@@ -72,7 +93,7 @@ def timed_ingest(tree: Path, work: Path, part: Path, *, workers: int, jobs: int,
                 steps[parts[0]] = float(parts[1])
         # The time before the first step's clock starts: process start, plan, manifest check.
         return {"seconds": round(seconds, 2), "steps": steps,
-                "worker": worker_log_totals(cluster),
+                "worker": worker_log_totals(cluster), "cluster_cpu_seconds": cpu,
                 "load_average": [load_before, load_average()]}
     finally:
         subprocess.run(cli + ["down", "--dir", str(cluster)], cwd=tree, env=env,
