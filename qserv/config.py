@@ -277,6 +277,12 @@ class ClusterConfig:
             current = getattr(self, f.name)
             if isinstance(current, dict):
                 setattr(self, f.name, json.loads(value))
+            elif isinstance(current, bool):   # bool("0") is True: read the words
+                word = value.strip().lower()
+                if word not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+                    raise ValueError(f"QSERV_{f.name.upper()}={value!r}: not a boolean "
+                                     "(1/0, true/false, yes/no, on/off)")
+                setattr(self, f.name, word in ("1", "true", "yes", "on"))
             else:
                 setattr(self, f.name, type(current)(value) if current is not None else value)
 

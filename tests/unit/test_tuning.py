@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from qserv.config import ClusterConfig
 from qserv.workers import CHANNEL_OPTIONS, message_options
 from worker.bundle import BundleLimits
@@ -68,3 +70,13 @@ def test_worker_servers_skip_ddl_syncs_unless_told(tmp_path):
     assert "--debug-no-sync" not in MariaDBServer.for_czar(config).command()
     config.worker_mariadb_sync = True
     assert "--debug-no-sync" not in MariaDBServer.for_worker(config, worker).command()
+
+
+def test_a_boolean_field_reads_its_env_words(tmp_path, monkeypatch):
+    ClusterConfig.create(tmp_path, 1).save()
+    for word, value in (("0", False), ("false", False), ("1", True), ("True", True), ("off", False)):
+        monkeypatch.setenv("QSERV_WORKER_MARIADB_SYNC", word)
+        assert ClusterConfig.load(tmp_path).worker_mariadb_sync is value
+    monkeypatch.setenv("QSERV_WORKER_MARIADB_SYNC", "maybe")
+    with pytest.raises(ValueError, match="not a boolean"):
+        ClusterConfig.load(tmp_path)
