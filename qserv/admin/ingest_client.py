@@ -677,7 +677,7 @@ def plan_from_manifest(path: str | Path, *, database: str | None = None,
                        replication: int = 1) -> IngestPlan:
     """The ingest plan of a `qserv partition` output (its directory or its manifest.json):
     one unit per chunk (every table's chunk and overlap files), one per replicated table."""
-    from qserv.catalog import CHILD, DatabaseSpec
+    from qserv.catalog import DatabaseSpec
     path = Path(path)
     if path.is_dir():
         path = path / MANIFEST
