@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from qserv.errors import not_supported
+
 COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 VALUE = "qs_v"
 
@@ -48,9 +50,11 @@ def inner_of(node: exp.Expr) -> exp.Select:
     return q.this.this if isinstance(q.this, exp.Subquery) else q.this
 
 
-def summary(inner: exp.Select) -> exp.Select:
+def summary(query: exp.Query) -> exp.Select:
     """The query of the four numbers over the sub-query's rows."""
-    inner = inner.copy()
+    if not isinstance(query, exp.Select):
+        raise not_supported("a set operation (UNION, INTERSECT, EXCEPT) under ANY / SOME / ALL")
+    inner = query.copy()
     item = inner.expressions[0]
     if isinstance(item, exp.Alias):
         name = item.alias
