@@ -69,13 +69,15 @@ def test_writes_refused_leave_data_intact(czar, oracle_conn):
 
 
 @pytest.mark.parametrize("sql, construct", [
-    # (sub-queries, derived tables, UNION, DISTINCT aggregates, windows, GROUP_CONCAT, STDDEV
-    # and director-child LEFT JOINs are answered now: tests/differential/queries/3xx)
-    ("SELECT objectId FROM Object o WHERE EXISTS "
-     "(SELECT 1 FROM Source s WHERE s.objectId = o.objectId)", "correlated"),
-    ("SELECT objectId FROM Object WHERE objectId = ANY (SELECT objectId FROM Source)", "ANY"),
-    ("SELECT o.objectId FROM Object o JOIN (SELECT objectId FROM Source) AS t "
-     "ON t.objectId = o.objectId", "derived"),
+    # (sub-queries, correlated ones too, ANY/ALL, derived tables also joined with tables, UNION,
+    # DISTINCT aggregates, windows, GROUP_CONCAT, STDDEV and director-child LEFT JOINs are
+    # answered now: tests/differential/queries/3xx and 5xx)
+    ("SELECT objectId FROM Object WHERE objectId IN "
+     "(SELECT objectId FROM Source UNION SELECT objectId FROM Object)", "UNION"),
+    ("SELECT objectId FROM Object WHERE ra > ANY (SELECT ra FROM Object UNION SELECT decl FROM Object)",
+     "UNION"),
+    ("SELECT * FROM (SELECT flags, COUNT(*) AS n FROM Object GROUP BY flags WITH ROLLUP) AS t",
+     "ROLLUP"),
     ("SELECT objectId, ROW_NUMBER() OVER w FROM Object WINDOW w AS (ORDER BY ra)", "window"),
     ("SELECT flags, STDDEV(gMag) FROM Object GROUP BY flags WITH ROLLUP", "ROLLUP"),
     ("SELECT @x := ra FROM Object", "variable"),
