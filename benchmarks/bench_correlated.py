@@ -23,8 +23,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_sql_breadth import canonical
-from benchmarks.common import cluster_and_baseline, czar_connection, report, time_pair
+from benchmarks.bench_sql_breadth import side_by_side
+from benchmarks.common import cluster_and_baseline, czar_connection, report
 from qserv.admin.demo import generate
 
 QUERIES = [
@@ -71,17 +71,7 @@ def main(argv=None) -> None:
         summary["cluster_load_s"] = round(load_s, 1)
         czar = czar_connection(config, "demo")
         single = baseline.connect(database="demo")
-        for name, sql in QUERIES:
-            (t_czar, _), (t_single, _) = time_pair(czar, single, sql, args.repeat)
-            with czar.cursor() as a, single.cursor() as b:
-                a.execute(sql)
-                b.execute(sql)
-                same = canonical(a.fetchall()) == canonical(b.fetchall())
-            rows.append({"query": name, "single_ms": round(t_single * 1e3, 1),
-                         "czar_ms": round(t_czar * 1e3, 1), "ratio": round(t_czar / t_single, 2),
-                         "same_rows": same})
-            summary[name] = {"czar_ms": round(t_czar * 1e3, 1), "single_ms": round(t_single * 1e3, 1),
-                             "same_rows": same}
+        side_by_side(czar, single, QUERIES, args.repeat, rows, summary)
         summary["load_avg_1m"] = round(os.getloadavg()[0], 2)
     report("bench_correlated", summary, rows)
 

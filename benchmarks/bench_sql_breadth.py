@@ -57,6 +57,22 @@ def canonical(rows):
     return sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows)
 
 
+def side_by_side(czar, single, named_queries, repeat: int, rows: list, summary: dict) -> None:
+    """Each (name, sql) timed on the czar and on one MariaDB, alternating, and its rows
+    compared: a table row in `rows` and an entry in `summary` per query."""
+    for name, sql in named_queries:
+        (t_czar, _), (t_single, _) = time_pair(czar, single, sql, repeat)
+        with czar.cursor() as a, single.cursor() as b:
+            a.execute(sql)
+            b.execute(sql)
+            same = canonical(a.fetchall()) == canonical(b.fetchall())
+        rows.append({"query": name, "single_ms": round(t_single * 1e3, 1),
+                     "czar_ms": round(t_czar * 1e3, 1), "ratio": round(t_czar / t_single, 2),
+                     "same_rows": same})
+        summary[name] = {"czar_ms": round(t_czar * 1e3, 1), "single_ms": round(t_single * 1e3, 1),
+                         "same_rows": same}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--objects", type=int, default=100_000)
@@ -80,17 +96,7 @@ def main(argv=None) -> None:
         summary["cluster_load_s"] = round(load_s, 1)
         czar = czar_connection(config, "demo")
         single = baseline.connect(database="demo")
-        for name, sql in queries(single, args.inner):
-            (t_czar, _), (t_single, _) = time_pair(czar, single, sql, args.repeat)
-            with czar.cursor() as a, single.cursor() as b:
-                a.execute(sql)
-                b.execute(sql)
-                same = canonical(a.fetchall()) == canonical(b.fetchall())
-            rows.append({"query": name, "single_ms": round(t_single * 1e3, 1),
-                         "czar_ms": round(t_czar * 1e3, 1), "ratio": round(t_czar / t_single, 2),
-                         "same_rows": same})
-            summary[name] = {"czar_ms": round(t_czar * 1e3, 1), "single_ms": round(t_single * 1e3, 1),
-                             "same_rows": same}
+        side_by_side(czar, single, queries(single, args.inner), args.repeat, rows, summary)
         summary["load_avg_1m"] = round(os.getloadavg()[0], 2)
     report("bench_sql_breadth", summary, rows)
 

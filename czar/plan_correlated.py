@@ -229,18 +229,34 @@ def _check(phase, outer: list[Source], outer_dbs: set[str], catalog: CatalogView
     return ctx
 
 
+class KeyGroups:
+    """The tables of a query grouped by the director-key equalities of its WHERE and ON
+    (a union-find over `names`; `key_of(column)` names the group of a column that is a
+    director key, None for any other column)."""
+
+    def __init__(self, names, inner: exp.Select, key_of):
+        self.parent = {n: n for n in names}
+        conditions = [inner.args.get("where")] + [j.args.get("on") for j in inner.args.get("joins") or []]
+        for cond in filter(None, conditions):
+            for eq in conjuncts(cond):
+                if isinstance(eq, exp.EQ):
+                    a, b = key_of(eq.left), key_of(eq.right)
+                    if a is not None and b is not None:
+                        self.union(a, b)
+
+    def find(self, x):
+        while self.parent[x] != x:
+            x = self.parent[x]
+        return x
+
+    def union(self, a, b) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
 def _check_tied(phase, inner: exp.Select, tables: list[Source], outer: list[Source],
                 parted: list[Source]) -> None:
     """NotColocated unless director-key equalities tie every partitioned table of the
     sub-query to an outer director key."""
-    parent = {t.alias: t.alias for t in parted}
-    parent[""] = ""  # the outer row's chunk
-
-    def find(x):
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
     def key_of(column) -> str | None:
         """'' for an outer director key, an inner table's alias for its key, else None."""
         if not isinstance(column, exp.Column):
@@ -254,13 +270,8 @@ def _check_tied(phase, inner: exp.Select, tables: list[Source], outer: list[Sour
                 return ""
         return None
 
-    conditions = [inner.args.get("where")] + [j.args.get("on") for j in inner.args.get("joins") or []]
-    for cond in filter(None, conditions):
-        for eq in conjuncts(cond):
-            if isinstance(eq, exp.EQ):
-                a, b = key_of(eq.left), key_of(eq.right)
-                if a is not None and b is not None:
-                    parent[find(a)] = find(b)
+    groups = KeyGroups([t.alias for t in parted] + [""], inner, key_of)  # "": the outer row's chunk
+    find = groups.find
     # the IN itself ties when each inner row stands alone (no aggregate, HAVING, LIMIT or
     # window: those would read rows of other chunks that the equality does not exclude)
     alone = not any(inner.args.get(k) for k in ("group", "having", "limit", "offset")) and not any(
@@ -272,7 +283,7 @@ def _check_tied(phase, inner: exp.Select, tables: list[Source], outer: list[Sour
         if key_of(x) == "" and isinstance(y, exp.Column) and key_of(y):
             xt, yt = owner(x, outer), owner(y, tables)
             if xt.not_null(x.name) and yt.not_null(y.name):
-                parent[find(key_of(y))] = find("")
+                groups.union(key_of(y), "")
     loose = [t.alias for t in parted if find(t.alias) != find("")]
     if loose:
         raise NotColocated(f"the sub-query's table {loose[0]} is not tied to the outer row by the "

@@ -26,14 +26,14 @@ from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
-from czar.analysis.context import QueryContext, conjuncts
+from czar.analysis.context import QueryContext
 from czar.analysis.resolve_tables import from_tables, resolve_tables
 from czar.analysis.scisql import scisql
 from czar.analysis.spatial import AREASPEC
 from czar.catalog_cache import CatalogView
 from czar.dialect import render
 from czar.plan_columns import chunk_tables
-from czar.plan_correlated import NotColocated, Source, owner, sources_of
+from czar.plan_correlated import KeyGroups, NotColocated, Source, owner, sources_of
 from czar.plan_phases import default_names
 from qserv.catalog import CHILD, CHUNK_MARKER, DIRECTOR, REPLICATED, ColumnSpec, TableSpec
 
@@ -154,13 +154,6 @@ def _selected_key(inner: exp.Select, tables: list[Source], names: list[str]) -> 
 
 
 def _check_tied(inner: exp.Select, tables: list[Source], parted: list[Source]) -> None:
-    parent = {t.alias: t.alias for t in parted}
-
-    def find(x):
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
     def key_of(column):
         if isinstance(column, exp.Column):
             table = owner(column, tables)
@@ -168,13 +161,7 @@ def _check_tied(inner: exp.Select, tables: list[Source], parted: list[Source]) -
                 return table.alias
         return None
 
-    conditions = [inner.args.get("where")] + [j.args.get("on") for j in inner.args.get("joins") or []]
-    for cond in filter(None, conditions):
-        for eq in conjuncts(cond):
-            if isinstance(eq, exp.EQ):
-                a, b = key_of(eq.left), key_of(eq.right)
-                if a is not None and b is not None:
-                    parent[find(a)] = find(b)
+    find = KeyGroups([t.alias for t in parted], inner, key_of).find
     if len({find(t.alias) for t in parted}) > 1:
         raise NotColocated("its partitioned tables are not joined on the director key")
 
