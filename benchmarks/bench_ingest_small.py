@@ -29,18 +29,15 @@ tables early made them 2-3x slower).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.common import report
-from benchmarks.ingest_runs import HERE, load_average, timed_ingest
-from qserv.admin.demo import generate
+from benchmarks.ingest_runs import HERE, load_average, partitioned_catalog, timed_ingest
 
 
 def main(argv=None) -> int:
@@ -61,16 +58,10 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-small-"))
     try:
-        spec_path = generate(work / "src", n_objects=args.objects,
-                             sources_per_object=args.sources_per_object, name="small",
-                             chunk_order=args.order)
-        subprocess.run([sys.executable, "-m", "qserv.admin.cli", "partition", "-c", str(spec_path),
-                        "-o", str(work / "part"), "-j", "2", "-q"], check=True)
-        manifest = json.loads((work / "part" / "manifest.json").read_text())
-        rows = {name: e["rows"] for name, e in manifest["tables"].items()}
-        chunks = len(manifest["tables"]["Object"]["chunks"])
-        files = sum(bool(e.get("file")) + bool(e.get("overlap_file"))
-                    for t in manifest["tables"].values() for e in t.get("chunks", {}).values())
+        part, info = partitioned_catalog(work, objects=args.objects,
+                                         sources_per_object=args.sources_per_object,
+                                         order=args.order)
+        rows, chunks, files = info["rows"], info["chunks"], info["chunk_files"]
 
         trees = {"after": Path(args.after).resolve() if args.after else HERE}
         if args.before:
@@ -79,7 +70,7 @@ def main(argv=None) -> int:
         for i in range(args.repeat):
             order = list(trees) if i % 2 == 0 else list(reversed(trees))
             for name in order:
-                r = timed_ingest(trees[name], work, work / "part", workers=args.workers,
+                r = timed_ingest(trees[name], work, part, workers=args.workers,
                                  jobs=args.jobs, base_port=args.base_port,
                                  frontend_port=args.base_port + 500)
                 print(f"{name}: {r['seconds']} s {r['steps']} worker {r['worker']} "

@@ -8,6 +8,7 @@ inherit it), so nothing of this checkout's ingest code is in the timed path of t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 STEP_NAMES = ("queue", "register", "allocate", "load", "index", "publish", "validate")
 HERE = Path(__file__).resolve().parents[1]
@@ -66,11 +68,14 @@ def cluster_cpu(cluster: Path) -> dict[str, float]:
 
 
 def timed_ingest(tree: Path, work: Path, part: Path, *, workers: int, jobs: int, base_port: int,
-                 frontend_port: int, extra: list[str] | None = None) -> dict:
-    """Start a cluster of `workers` with `tree`'s code, time `qserv ingest part`, stop it.
-    Returns seconds, the ingest's step timings, the worker-side sums and the load average."""
+                 frontend_port: int, extra: list[str] | None = None, env_extra: dict | None = None,
+                 then: Callable[[Path], dict] | None = None) -> dict:
+    """Start a cluster of `workers` with `tree`'s code (and `env_extra` in its environment:
+    QSERV_<FIELD> settings), time `qserv ingest part`, run `then(cluster_dir)` while the
+    cluster is still up (its result under "then"), stop it. Returns seconds, the ingest's
+    step timings, the worker-side sums and the load average."""
     cluster = work / f"cluster-{int(time.time() * 1000)}"
-    env = _env(tree)
+    env = {**_env(tree), **(env_extra or {})}
     cli = [sys.executable, "-m", "qserv.admin.cli"]
     subprocess.run(cli + ["up", "--dir", str(cluster), "--workers", str(workers),
                           "--port", str(frontend_port), "--base-port", str(base_port)],
@@ -92,10 +97,33 @@ def timed_ingest(tree: Path, work: Path, part: Path, *, workers: int, jobs: int,
             if len(parts) == 2 and parts[0] in STEP_NAMES:
                 steps[parts[0]] = float(parts[1])
         # The time before the first step's clock starts: process start, plan, manifest check.
-        return {"seconds": round(seconds, 2), "steps": steps,
-                "worker": worker_log_totals(cluster), "cluster_cpu_seconds": cpu,
-                "load_average": [load_before, load_average()]}
+        out = {"seconds": round(seconds, 2), "steps": steps,
+               "worker": worker_log_totals(cluster), "cluster_cpu_seconds": cpu,
+               "load_average": [load_before, load_average()]}
+        if then is not None:
+            out["then"] = then(cluster)
+        return out
     finally:
         subprocess.run(cli + ["down", "--dir", str(cluster)], cwd=tree, env=env,
                        capture_output=True)
         shutil.rmtree(cluster, ignore_errors=True)
+
+
+def partitioned_catalog(work: Path, *, objects: int, sources_per_object: int, order: int,
+                        name: str = "small") -> tuple[Path, dict]:
+    """The demo catalog generated at this size and chunk order and partitioned with `qserv
+    partition -j 2` under `work`; (partitioner output dir, {rows per table, chunks, chunk
+    files})."""
+    from qserv.admin.demo import generate
+    spec_path = generate(work / "src", n_objects=objects, sources_per_object=sources_per_object,
+                         name=name, chunk_order=order)
+    part = work / "part"
+    subprocess.run([sys.executable, "-m", "qserv.admin.cli", "partition", "-c", str(spec_path),
+                    "-o", str(part), "-j", "2", "-q"], check=True)
+    manifest = json.loads((part / "manifest.json").read_text())
+    tables = manifest["tables"]
+    return part, {
+        "rows": {t: e["rows"] for t, e in tables.items()},
+        "chunks": len(tables["Object"]["chunks"]),
+        "chunk_files": sum(bool(e.get("file")) + bool(e.get("overlap_file"))
+                           for t in tables.values() for e in t.get("chunks", {}).values())}

@@ -72,6 +72,22 @@ def test_worker_servers_skip_ddl_syncs_unless_told(tmp_path):
     assert "--debug-no-sync" not in MariaDBServer.for_worker(config, worker).command()
 
 
+def test_workers_keep_few_tables_open(tmp_path, monkeypatch):
+    """Workers' MariaDB get worker_table_open_cache (MyISAM walks its list of open tables at
+    every open and CREATE); the czar keeps MariaDBSettings.table_open_cache."""
+    from qserv.mariadb import MariaDBServer
+    config = ClusterConfig.create(tmp_path, 1)
+    worker = config.workers[0].name
+    assert "--table-open-cache=400" in MariaDBServer.for_worker(config, worker).command()
+    czar = f"--table-open-cache={config.mariadb.table_open_cache}"
+    assert czar in MariaDBServer.for_czar(config).command()
+    config.save()
+    monkeypatch.setenv("QSERV_WORKER_TABLE_OPEN_CACHE", "1234")
+    loaded = ClusterConfig.load(tmp_path)
+    assert "--table-open-cache=1234" in MariaDBServer.for_worker(loaded, worker).command()
+    assert czar in MariaDBServer.for_czar(loaded).command()
+
+
 def test_a_boolean_field_reads_its_env_words(tmp_path, monkeypatch):
     ClusterConfig.create(tmp_path, 1).save()
     for word, value in (("0", False), ("false", False), ("1", True), ("True", True), ("off", False)):
