@@ -230,6 +230,7 @@ class ClusterConfig:
         cfg = cls(dir=str(Path(dir).resolve()), workers=workers, frontend_port=frontend_port,
                   czar_mariadb_port=base_port, **kw)
         cfg.fill_internal_secrets()
+        cfg._apply_env()   # as its daemons will see it (they load it with the same environment)
         return cfg
 
     def fill_internal_secrets(self) -> bool:

@@ -86,6 +86,8 @@ def test_workers_keep_few_tables_open(tmp_path, monkeypatch):
     loaded = ClusterConfig.load(tmp_path)
     assert "--table-open-cache=1234" in MariaDBServer.for_worker(loaded, worker).command()
     assert czar in MariaDBServer.for_czar(loaded).command()
+    created = ClusterConfig.create(tmp_path / "fresh", 1)   # `qserv up` starts servers with it
+    assert "--table-open-cache=1234" in MariaDBServer.for_worker(created, worker).command()
 
 
 def test_a_boolean_field_reads_its_env_words(tmp_path, monkeypatch):
