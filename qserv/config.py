@@ -156,14 +156,13 @@ class ClusterConfig:
     # after a crash the ingest's validate step (row counts against the manifest) decides and
     # a chunk is reloaded anyway. The czar's MariaDB (metadata, InnoDB) always syncs.
     worker_mariadb_sync: bool = False
-    # Tables each worker's MariaDB keeps open (its table_open_cache; the czar's is
-    # MariaDBSettings.table_open_cache). Small on purpose: MyISAM keeps one list of its open
-    # tables and walks all of it at every table open and every CREATE (test_if_reopen), so
-    # with thousands of chunk tables cached each open cost ~0.1 ms more; a 5,800-chunk
-    # ingest spent a quarter of its MariaDB CPU in that walk, and its publish and validate
-    # passes (which open every table) were 3x slower at 4,000 than at 400
-    # (benchmarks/bench_table_cache.py has the ingest and query figures side by side).
-    worker_table_open_cache: int = 400
+    # Tables a worker's MariaDB keeps open while ingest calls run on it (then back to
+    # mariadb.table_open_cache, which queries want: a scan whose chunk tables stay cached
+    # opens none). MyISAM walks its whole list of open tables at every table open and
+    # CREATE, so an ingest of thousands of small chunks spent a quarter of the servers' CPU
+    # there with 4,000 cached and took ~1.5x as long (worker/table_cache.py,
+    # benchmarks/bench_table_cache.py). 0: leave the cache alone.
+    ingest_table_open_cache: int = 400
     # How often the czar and the workers remove what killed queries left behind (result
     # tables, spool files, outfiles: czar/leftovers.py, worker/leftovers.py); also at start.
     cleanup_interval_s: float = 60.0

@@ -19,7 +19,7 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
@@ -81,8 +81,7 @@ class MariaDBServer:
         host = config.listen_host(w.host)
         if w.mariadb_tcp and host not in ("0.0.0.0", "::"):
             host = "127.0.0.1"   # its clients are on this host (pod): loopback only
-        settings = replace(config.mariadb, table_open_cache=config.worker_table_open_cache)
-        return cls(config.instance_dir(name), w.mariadb_port, settings,
+        return cls(config.instance_dir(name), w.mariadb_port, config.mariadb,
                    host=host, nice=config.worker_nice,
                    root_password=config.mariadb_root_password,
                    reader_password=config.mariadb_reader_password, tcp=w.mariadb_tcp,

@@ -18,6 +18,7 @@ from qserv.workers import message_options
 from worker.bundle import BundleLimits
 from worker.executor import ChunkQueryError, Executor
 from worker.ingest import IngestService
+from worker.table_cache import IngestTableCache
 from worker.leftovers import sweep_at_start, sweep_periodically
 from worker.register import keep_registered
 
@@ -60,6 +61,9 @@ class WorkerService(pb_grpc.WorkerServicer):
                                  read_size=tuning.result_batch_bytes)
         self.ingest = IngestService(mariadb.client_args(), mariadb.outfile_dir, mariadb.root_password,
                                     BundleLimits.of(tuning))
+        self.table_cache = IngestTableCache(self.ingest.pool_factory,
+                                            normal=tuning.mariadb.table_open_cache,
+                                            during_ingest=tuning.ingest_table_open_cache)
 
     async def RunChunkQuery(self, request, context):
         chunks = list(request.chunk_ids)
@@ -109,16 +113,20 @@ class WorkerService(pb_grpc.WorkerServicer):
 
     # Transactional ingest: see worker/ingest.py.
     async def LoadContribution(self, request_iterator, context):
-        return await self.ingest.LoadContribution(request_iterator, context)
+        async with self.table_cache.ingesting():
+            return await self.ingest.LoadContribution(request_iterator, context)
 
     async def LoadBundle(self, request_iterator, context):
-        return await self.ingest.LoadBundle(request_iterator, context)
+        async with self.table_cache.ingesting():
+            return await self.ingest.LoadBundle(request_iterator, context)
 
     async def AbortTransaction(self, request, context):
-        return await self.ingest.AbortTransaction(request, context)
+        async with self.table_cache.ingesting():
+            return await self.ingest.AbortTransaction(request, context)
 
     async def TableCounts(self, request, context):
-        return await self.ingest.TableCounts(request, context)
+        async with self.table_cache.ingesting():
+            return await self.ingest.TableCounts(request, context)
 
 
 async def serve(config: ClusterConfig, name: str) -> None:
@@ -148,6 +156,7 @@ async def serve(config: ClusterConfig, name: str) -> None:
         registering.cancel()
     await server.stop(grace=2)
     await service.executor.close()
+    await service.table_cache.close()
     await service.ingest.close()
 
 

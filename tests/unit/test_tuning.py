@@ -72,22 +72,22 @@ def test_worker_servers_skip_ddl_syncs_unless_told(tmp_path):
     assert "--debug-no-sync" not in MariaDBServer.for_worker(config, worker).command()
 
 
-def test_workers_keep_few_tables_open(tmp_path, monkeypatch):
-    """Workers' MariaDB get worker_table_open_cache (MyISAM walks its list of open tables at
-    every open and CREATE); the czar keeps MariaDBSettings.table_open_cache."""
+def test_ingest_table_cache_reaches_the_worker(tmp_path, monkeypatch):
+    """The worker lowers its MariaDB's table cache to ingest_table_open_cache during ingest
+    calls and restores mariadb.table_open_cache; QSERV_INGEST_TABLE_OPEN_CACHE reaches
+    a config made by `qserv up` (ClusterConfig.create) as well as a loaded one."""
     from qserv.mariadb import MariaDBServer
+    from worker.service import WorkerService
     config = ClusterConfig.create(tmp_path, 1)
-    worker = config.workers[0].name
-    assert "--table-open-cache=400" in MariaDBServer.for_worker(config, worker).command()
-    czar = f"--table-open-cache={config.mariadb.table_open_cache}"
-    assert czar in MariaDBServer.for_czar(config).command()
+    config.mariadb_reader_password = config.mariadb_reader_password or "x"
+    server = MariaDBServer.for_worker(config, config.workers[0].name)
+    service = WorkerService(config.workers[0].name, server, config=config)
+    assert (service.table_cache.normal, service.table_cache.during_ingest) == \
+        (config.mariadb.table_open_cache, 400)
     config.save()
-    monkeypatch.setenv("QSERV_WORKER_TABLE_OPEN_CACHE", "1234")
-    loaded = ClusterConfig.load(tmp_path)
-    assert "--table-open-cache=1234" in MariaDBServer.for_worker(loaded, worker).command()
-    assert czar in MariaDBServer.for_czar(loaded).command()
-    created = ClusterConfig.create(tmp_path / "fresh", 1)   # `qserv up` starts servers with it
-    assert "--table-open-cache=1234" in MariaDBServer.for_worker(created, worker).command()
+    monkeypatch.setenv("QSERV_INGEST_TABLE_OPEN_CACHE", "123")
+    assert ClusterConfig.load(tmp_path).ingest_table_open_cache == 123
+    assert ClusterConfig.create(tmp_path / "fresh", 1).ingest_table_open_cache == 123
 
 
 def test_a_boolean_field_reads_its_env_words(tmp_path, monkeypatch):
