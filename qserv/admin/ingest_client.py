@@ -201,8 +201,9 @@ def trusting(cert_file: str) -> ssl.SSLContext:
 class IngestReport:
     database: str
     steps: dict[str, float] = field(default_factory=dict)     # step -> seconds
-    units_loaded: int = 0
+    units_loaded: int = 0             # chunks (and replicated tables): the units of loading
     units_skipped: int = 0            # committed by an earlier run
+    transactions: int = 0             # committed by this run (a bundle of units each)
     recovered: int = 0                # open transactions of an earlier run, aborted
     retries: int = 0                  # failed attempts aborted and retried
     rows: int = 0                     # the catalog's rows, without overlap rows
@@ -340,6 +341,7 @@ class IngestRun:
             self.step("load", lambda: _load(self.client, plan, placement, report, jobs_per_worker,
                                             retries, progress, bundle_bytes),
                       lambda: {"units": report.units_loaded, "skipped": report.units_skipped,
+                               "transactions": report.transactions,
                                "recovered": report.recovered, "retries": report.retries,
                                "rows": report.rows, "overlap_rows": report.overlap_rows,
                                "bytes": report.bytes, "failures": report.failures[:5]}),
@@ -563,6 +565,7 @@ class _Loader:
                 rows, overlap_rows = await load(trans["id"], advance)
                 await client.call("PUT", f"/ingest/trans/{trans['id']}", params={"abort": "0"})
                 report.units_loaded += len(units)
+                report.transactions += 1
                 report.rows += rows
                 report.overlap_rows += overlap_rows
                 report.bytes += sent
@@ -779,8 +782,9 @@ def print_report(report: IngestReport, plan: IngestPlan, seconds: float, echo=pr
             echo(f"{name:<10} {report.steps[name]:>9.2f}")
     load = report.steps.get("load") or 0
     echo(f"{'total':<10} {seconds:>9.2f}")
-    echo(f"\nloaded {report.units_loaded} transactions ({report.units_skipped} already committed, "
-         f"{report.recovered} left open by an earlier run aborted), {report.rows:,} rows "
+    echo(f"\nloaded {report.units_loaded} units (chunks, replicated tables) in "
+         f"{report.transactions} transactions ({report.units_skipped} units already committed, "
+         f"{report.recovered} transactions left open by an earlier run aborted), {report.rows:,} rows "
          f"(and {report.overlap_rows:,} overlap rows), {report.bytes / 1e6:.1f} MB" + (f" at {report.bytes / 1e6 / load:.1f} MB/s, "
                                             f"{report.rows / load:,.0f} rows/s" if load else "")
          + f"; retries: {report.retries}")

@@ -438,6 +438,6 @@ def test_kill_ingest_then_resume_queries_see_only_published(icluster, partitione
     again = qserv(icluster, "ingest", str(out), "ikill", "--quiet")
     assert again.returncode == 0, again.stdout
     assert "already committed" in again.stdout and "validate: OK" in again.stdout
-    skipped = int(again.stdout.split(" already committed")[0].split("(")[-1])
+    skipped = int(again.stdout.split(" units already committed")[0].split("(")[-1])
     assert skipped >= 4
     assert counts_through_czar(icluster, "ikill") == expected_rows(manifest)
