@@ -434,12 +434,24 @@ class QservSession(Session):
     async def _run_without_from(self, expression: exp.Select, sql: str):
         """A SELECT without FROM runs on the czar's MariaDB, scisql_s2PtInCPoly written inline
         (czar/analysis/scisql.py); its columns keep the names MariaDB gives the text as typed."""
-        text, typed = no_from_text(sql)
+        text, typed = no_from_text(sql, self._scisql_home(expression))
         rows, columns = await self._run_on_shadow(text)
         for i, name in typed.items():
             if i < len(columns) and not isinstance(expression.expressions[i], exp.Alias):
                 columns[i].name = name
         return rows, columns
+
+    def _scisql_home(self, expression: exp.Expression) -> str | None:
+        """Where a session without a current database finds the scisql functions (stored
+        functions of each catalog database, where Qserv has global UDFs): the first published
+        database the query names, else any published one; None with a current database."""
+        if self.database:
+            return None
+        published = self.engine.catalog.view.published
+        for table in expression.find_all(exp.Table):
+            if table.db and table.db.lower() in published:
+                return table.db
+        return min(published, default=None)
 
     async def _run_on_shadow(self, sql: str):
         conn = await self.shadow()
@@ -525,7 +537,7 @@ class QservSession(Session):
         Restrictors (qserv_areaspec_*) and scisql_s2PtInCPoly are not MariaDB functions: the
         shadow sees `1` in their place (the analysis checks their arguments)."""
         conn = await self.shadow()
-        text, typed = shadow_text(sql)
+        text, typed = shadow_text(sql, qualify=self._scisql_home(expression))
         try:
             async with conn.cursor() as cur:
                 await cur.execute(text)

@@ -84,7 +84,7 @@ def _inline(call: exp.Anonymous, where_true: bool, database: str | None = None) 
     return _parse(defs.inline(canonical, [_sql(a) for a in call.expressions], where_true=where_true))
 
 
-def no_from_text(sql: str) -> tuple[str, dict[int, str]]:
+def no_from_text(sql: str, qualify: str | None = None) -> tuple[str, dict[int, str]]:
     """A SELECT without FROM for the czar's MariaDB: scisql_s2PtInCPoly (variadic, so no stored
     function) becomes its inline test; (text, {select-item index: its text as typed}) so that
     the columns keep MariaDB's names for the client's text.
@@ -101,7 +101,7 @@ def no_from_text(sql: str) -> tuple[str, dict[int, str]]:
             return _sql(_inline(call, where_true=False))
         return call_text  # a restrictor: MariaDB's own error (1305) for it
 
-    return shadow_text(sql, replace)
+    return shadow_text(sql, replace, qualify)
 
 
 def _is_scisql(node: exp.Expr) -> bool:

@@ -229,23 +229,27 @@ def _restricted_tables(ctx: QueryContext, name: str) -> list:
 # passes); select items that contained one keep the name MariaDB would give them.
 SHADOW_ONLY = re.compile(r"^(qserv_areaspec_\w+|scisql_s2PtInCPoly)$", re.IGNORECASE)
 NAMES_SHADOW_ONLY = re.compile(r"qserv_areaspec_|scisql_s2PtInCPoly", re.IGNORECASE)
+SCISQL_NAME = re.compile(r"scisql_\w", re.IGNORECASE)   # match: a name; search: in a text
 
 
-def shadow_text(sql: str, replace=None) -> tuple[str, dict[int, str]]:
+def shadow_text(sql: str, replace=None, qualify: str | None = None) -> tuple[str, dict[int, str]]:
     """(text for the shadow, {select-item index: its text as typed} for the items changed).
-    `replace(call_text)`: what a call becomes (default `1`)."""
-    if not NAMES_SHADOW_ONLY.search(sql):
+    `replace(call_text)`: what a call becomes (default `1`). `qualify`: a database holding
+    the scisql functions, for a session without a current database: the other scisql calls
+    are written `db`.scisql_... there (they are stored functions of each catalog database,
+    so MariaDB finds them only in a current database; Qserv's are global UDFs)."""
+    if not NAMES_SHADOW_ONLY.search(sql) and not (qualify and SCISQL_NAME.search(sql)):
         return sql, {}   # nothing to replace: no tokenizing (a 10,000-id IN list took ~1 s)
     try:
         tokens = MySQL().tokenize(sql)
     except Exception:
         return sql, {}
-    spans = []
+    spans: list[tuple[int, int, str | None]] = []   # (start, end, new text; None: replace())
     i = 0
     while i < len(tokens) - 1:
         t = tokens[i]
-        if t.token_type == TokenType.VAR and SHADOW_ONLY.match(t.text) and \
-                tokens[i + 1].token_type == TokenType.L_PAREN:
+        called = t.token_type == TokenType.VAR and tokens[i + 1].token_type == TokenType.L_PAREN
+        if called and SHADOW_ONLY.match(t.text):
             depth, j = 0, i + 1
             while j < len(tokens):
                 if tokens[j].token_type == TokenType.L_PAREN:
@@ -256,16 +260,20 @@ def shadow_text(sql: str, replace=None) -> tuple[str, dict[int, str]]:
                         break
                 j += 1
             if j < len(tokens):
-                spans.append((t.start, tokens[j].end + 1))
+                spans.append((t.start, tokens[j].end + 1, None))
                 i = j
+        elif called and qualify and SCISQL_NAME.match(t.text) and \
+                (i == 0 or tokens[i - 1].token_type != TokenType.DOT):
+            quoted = qualify.replace("`", "``")
+            spans.append((t.start, t.end + 1, f"`{quoted}`.{t.text}"))
         i += 1
     if not spans:
         return sql, {}
-    names = _changed_item_names(sql, tokens, spans)
+    names = _changed_item_names(sql, tokens, [(a, b) for a, b, _ in spans])
     out, last = [], 0
-    for start, end in spans:
+    for start, end, text in spans:
         out.append(sql[last:start])
-        out.append("1" if replace is None else replace(sql[start:end]))
+        out.append(text if text is not None else "1" if replace is None else replace(sql[start:end]))
         last = end
     out.append(sql[last:])
     return "".join(out), names

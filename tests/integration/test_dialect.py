@@ -94,3 +94,44 @@ def test_scisql_functions_exist_on_the_oracle(oracle_conn):
     assert rows[0] == pytest.approx(1.0) and rows[1] == pytest.approx(0.0, abs=1e-12)
     assert rows[2] is None and rows[3] == 0 and rows[4] is None and rows[5] == 1
     assert rows[6] is None and rows[7] == pytest.approx(1.0)
+
+
+NO_DATABASE_QUERIES = [
+    "SELECT COUNT(*) FROM demo.Object WHERE scisql_s2PtInBox(ra, decl, 0, 0, 4, 4) = 1",
+    "SELECT objectId, scisql_angSep(ra, decl, 1, 1) FROM demo.Object "
+    "WHERE qserv_areaspec_circle(1, 1, 0.3) ORDER BY objectId",
+    "SELECT scisql_fluxToAbMag(1e-3), SCISQL_FLUXTOABMAG(2e-3) AS m, 1 + 1",
+    "SELECT ROUND(scisql_angSep(AVG(ra), AVG(decl), 0, 0), 6) FROM demo.Object "
+    "WHERE qserv_areaspec_box(0, 0, 3, 3)",
+    "SELECT COUNT(*) FROM demo.Object WHERE scisql_s2PtInCPoly(ra, decl, 0, 0, 3, 0, 3, 3, 0, 3) = 1",
+    "SELECT o.objectId, scisql_angSep(o.ra, o.decl, s.ra, s.decl) AS sep FROM demo.Object o "
+    "JOIN demo.Source s ON s.objectId = o.objectId WHERE qserv_areaspec_circle(1, 1, 0.2) "
+    "ORDER BY sep DESC, o.objectId LIMIT 5",
+]
+
+
+@pytest.mark.parametrize("sql", NO_DATABASE_QUERIES)
+def test_scisql_functions_without_a_current_database(demo_cluster, czar, sql):
+    """Qserv's scisql functions are global UDFs; ours are stored functions of each catalog
+    database. A session without a current database gets the same rows and column names as
+    one in `demo` (it got 1305 FUNCTION scisql_... does not exist)."""
+    from tests.conftest import czar_connect
+    bare = czar_connect(demo_cluster, database=None)
+    try:
+        got = query(bare, sql)
+    finally:
+        bare.close()
+    expected = query(czar, sql)
+    assert got == expected
+    assert expected[1], "the query must return rows"
+
+
+def test_no_current_database_still_refuses_unqualified_tables(demo_cluster):
+    from tests.conftest import czar_connect
+    bare = czar_connect(demo_cluster, database=None)
+    try:
+        with pytest.raises(pymysql.MySQLError) as e:
+            query(bare, "SELECT scisql_angSep(ra, decl, 0, 0) FROM Object LIMIT 1")
+        assert e.value.args[0] == 1046
+    finally:
+        bare.close()
