@@ -12,18 +12,23 @@ With --before, each repeat ingests with both trees, alternating which goes first
 medians and their ratio are reported (the machine is shared: compare ratios). Ports: from
 --base-port (default $QSERV_TEST_BASE_PORT or 35100) up to base + 510.
 
-Where the time goes (perf of the workers' MariaDB during the load step, and per-process CPU;
-December 2026): the load step is ~75% of the ingest and it is paced by the 17,400 CREATE
-TABLEs (one chunk table, one FullOverlap table and one Source table per chunk, nearly all
-non-empty at this density, so skipping empty tables saves nothing here). Per CREATE: six
-fdatasyncs one after the other under MariaDB's DDL-log lock (gone with --debug-no-sync on
-workers), four new files (.frm, .par, .MYI, .MYD), each ~0.2-0.5 ms of kernel time on this
-VM's ext4 without a journal (find_inode_bit -> recently_deleted scans past recently
-deleted inodes), then the LOAD's table open (frm + partition parse, and MyISAM's walk of
-every open file under one mutex, test_if_reopen: ~8% of samples with 4,000 tables cached).
-Publish and validate each open every chunk table once more (information_schema.PARTITIONS);
-the tables the loads leave in the table cache save them most of those opens (closing loaded
-tables early made them 2-3x slower).
+Where the time goes (perf of the workers' MariaDB during the load step, py-spy of the
+daemons, per-process CPU; December 2026). Before stop 25 (44 s side by side, 51-77 s of
+MariaDB CPU): the load step was ~75% of the ingest, paced by the 17,400 CREATE TABLEs (one
+chunk table, one FullOverlap table and one Source table per chunk, nearly all non-empty at
+this density, so skipping empty tables saves nothing here) and the LOADs' table opens; a
+quarter of the servers' CPU was MyISAM walking its list of open tables (test_if_reopen) at
+every open and CREATE, with 4,000 tables cached; publish and validate opened every chunk
+table again, 3-5 s each. Now (25 s, 28-30 s of MariaDB CPU): the cache is 400 while ingest
+calls run (worker/table_cache.py); the bundle's spool files are rewritten in place (reopening
+one with O_TRUNC cost ~0.5 ms of a worker's event loop per file). What is left is spread out:
+per table a CREATE (~0.5 ms: parse, four new files), a LOAD (~0.4 ms) and two row-count passes
+(~0.1 ms each); ~1 ms of Python per file over the client, czar and worker daemons.
+
+The machine's filesystem (ext4 without a journal) makes every new file slower for a few
+minutes after many files were deleted (inode allocation skips recently deleted inodes one by
+one): an ingest right after removing a previous cluster of this catalog took 35-37 s instead
+of 23-27 s. Runs here alternate and delete their clusters, so they see some of it.
 """
 
 from __future__ import annotations
