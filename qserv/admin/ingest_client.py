@@ -230,8 +230,8 @@ class Progress:
         if not interactive():
             self.plain = PlainProgress()
             self.plain_bytes = self.plain.add_task(f"{label} data", total=total_bytes)
-            self.plain_units = self.plain.add_task(f"{label} transactions", total=total_units,
-                                                   unit="transactions")
+            self.plain_units = self.plain.add_task(f"{label} chunks + tables", total=total_units,
+                                                   unit="units")
             return
         from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress as P,
                                    TextColumn, TimeElapsedColumn, TimeRemainingColumn,
@@ -243,7 +243,7 @@ class Progress:
         from rich.live import Live
         self.live = Live(Group(self.p, self.u), refresh_per_second=4)
         self.bytes_task = self.p.add_task(f"{label} data", total=total_bytes)
-        self.unit_task = self.u.add_task(f"{label} transactions", total=total_units)
+        self.unit_task = self.u.add_task(f"{label} chunks + tables", total=total_units)
 
     def __enter__(self):
         if self.enabled and self.plain is None:
