@@ -56,8 +56,12 @@ class IngestTableCache:
                 self._restore.cancel()
                 self._restore = None
             if not self.lowered_now:
-                await self._set(self.during_ingest)
-                self.lowered_now = True
+                try:
+                    await self._set(self.during_ingest)
+                    self.lowered_now = True
+                except Exception:   # only slower without it: the ingest call goes on
+                    log.warning("could not lower table_open_cache to %d", self.during_ingest,
+                                exc_info=True)
         try:
             yield
         finally:

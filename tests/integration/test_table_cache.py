@@ -71,3 +71,18 @@ def test_left_alone_when_not_smaller(oracle, during):
         await cache.close()
     asyncio.run(scenario())
     assert global_cache(oracle) == normal
+
+
+def test_an_ingest_call_goes_on_when_the_cache_cannot_be_lowered():
+    """Lowering is an optimisation: a server that refuses it (or is gone) fails no call."""
+    async def scenario():
+        async def broken_pool():
+            raise ConnectionRefusedError("no server")
+        cache = IngestTableCache(broken_pool, normal=4000, during_ingest=400, linger_s=0.01)
+        ran = []
+        async with cache.ingesting():
+            ran.append(True)
+        await asyncio.sleep(0.05)
+        await cache.close()
+        return ran, cache.lowered_now
+    assert asyncio.run(scenario()) == ([True], False)
