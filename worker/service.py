@@ -143,6 +143,7 @@ async def serve(config: ClusterConfig, name: str) -> None:
     pb_grpc.add_WorkerServicer_to_server(service, server)
     server.add_insecure_port(f"{config.listen_host(wcfg.host)}:{wcfg.grpc_port}")
     await server.start()
+    await service.table_cache.reset()   # a killed predecessor may have left it lowered
     log.info("worker %s serving on %s", name, wcfg.grpc_address())
 
     async def health():

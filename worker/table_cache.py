@@ -13,7 +13,8 @@ So the cache is `MariaDBSettings.table_open_cache` for queries, and
 also closes the unused tables above it), back `linger_s` after the last one ended: the
 ingest's steps (bundles, publish, validate) come one after another, and each switch closes
 tables. Queries running meanwhile get the smaller cache: slower opens, same answers. A worker
-killed while lowered leaves nothing behind: its MariaDB starts with the configured value.
+killed while lowered leaves nothing behind: its MariaDB starts with the configured value, and
+a restarted worker process sets it back (`reset`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ class IngestTableCache:
                 log.warning("could not set table_open_cache back to %d", self.normal,
                             exc_info=True)
             self.lowered_now = False
+
+    async def reset(self) -> None:
+        """At the worker's start: the query-time cache, whatever a worker process killed
+        while it was lowered left in its (still running) MariaDB."""
+        if not self.enabled:
+            return
+        try:
+            await self._set(self.normal)
+        except Exception:
+            log.warning("could not set table_open_cache to %d", self.normal, exc_info=True)
 
     async def close(self) -> None:
         if self._restore is not None:

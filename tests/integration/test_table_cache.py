@@ -58,6 +58,26 @@ def test_lowered_while_ingesting_and_back_after_the_linger(oracle):
     assert seen == {"a": 100, "b": 100, "within linger": 100, "c": 100, "after linger": normal}
 
 
+def test_a_restarted_worker_sets_back_what_a_killed_one_left(oracle):
+    normal = global_cache(oracle)
+    conn = oracle.connect()
+    conn.cursor().execute("SET GLOBAL table_open_cache = 100")   # a worker killed while lowered
+    conn.close()
+
+    async def scenario():
+        pool = await asyncmy.create_pool(unix_socket=oracle.socket, user="root", autocommit=True)
+
+        async def pool_factory():
+            return pool
+        try:
+            await IngestTableCache(pool_factory, normal=normal, during_ingest=400).reset()
+        finally:
+            pool.close()
+            await pool.wait_closed()
+    asyncio.run(scenario())
+    assert global_cache(oracle) == normal
+
+
 @pytest.mark.parametrize("during", [0, 10_000])
 def test_left_alone_when_not_smaller(oracle, during):
     normal = global_cache(oracle)
