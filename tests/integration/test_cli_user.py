@@ -101,7 +101,7 @@ def test_load_with_rejects_plain_progress_and_totals(cluster, data):
     assert len(loaded) == 1, out                               # on a line of its own
     for line in out.splitlines():
         assert line.startswith(("partition ", f"{DB} ", f"loaded {DB}", "set aside in")), line
-    assert re.search(rf"{DB} transactions: (\d+)/\1 done", out), out
+    assert re.search(rf"{DB} chunks \+ tables: (\d+)/\1 done", out), out
     with czar_connect(cluster, DB) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM Object")
         objects = cur.fetchone()[0]
