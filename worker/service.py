@@ -18,9 +18,9 @@ from qserv.workers import message_options
 from worker.bundle import BundleLimits
 from worker.executor import ChunkQueryError, Executor
 from worker.ingest import IngestService
-from worker.table_cache import IngestTableCache
 from worker.leftovers import sweep_at_start, sweep_periodically
 from worker.register import keep_registered
+from worker.table_cache import IngestTableCache
 
 log = logging.getLogger("worker")
 # The czar pings its channels every few seconds (czar/dispatch.py KEEPALIVE_OPTIONS) to find

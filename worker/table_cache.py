@@ -56,13 +56,8 @@ class IngestTableCache:
             if self._restore is not None:
                 self._restore.cancel()
                 self._restore = None
-            if not self.lowered_now:
-                try:
-                    await self._set(self.during_ingest)
-                    self.lowered_now = True
-                except Exception:   # only slower without it: the ingest call goes on
-                    log.warning("could not lower table_open_cache to %d", self.during_ingest,
-                                exc_info=True)
+            if not self.lowered_now:   # a failure only makes the ingest slower: it goes on
+                self.lowered_now = await self._set(self.during_ingest)
         try:
             yield
         finally:
@@ -79,22 +74,14 @@ class IngestTableCache:
         async with self._lock:
             if self.active or not self.lowered_now:
                 return
-            try:
-                await self._set(self.normal)
-            except Exception:   # the server going away: it restarts with the normal value
-                log.warning("could not set table_open_cache back to %d", self.normal,
-                            exc_info=True)
+            await self._set(self.normal)   # (failed: a restarted MariaDB or worker sets it)
             self.lowered_now = False
 
     async def reset(self) -> None:
         """At the worker's start: the query-time cache, whatever a worker process killed
         while it was lowered left in its (still running) MariaDB."""
-        if not self.enabled:
-            return
-        try:
+        if self.enabled:
             await self._set(self.normal)
-        except Exception:
-            log.warning("could not set table_open_cache to %d", self.normal, exc_info=True)
 
     async def close(self) -> None:
         if self._restore is not None:
@@ -103,9 +90,16 @@ class IngestTableCache:
         if self.active == 0:
             await self.restore()
 
-    async def _set(self, size: int) -> None:
-        pool = await self.pool_factory()
-        async with pool.acquire() as conn:
-            async with conn.cursor() as cur:
-                await cur.execute(f"SET GLOBAL table_open_cache = {int(size)}")
+    async def _set(self, size: int) -> bool:
+        """SET GLOBAL table_open_cache; False (logged) when the server refused or is gone:
+        the cache is an optimisation, never a reason for a call to fail."""
+        try:
+            pool = await self.pool_factory()
+            async with pool.acquire() as conn:
+                async with conn.cursor() as cur:
+                    await cur.execute(f"SET GLOBAL table_open_cache = {int(size)}")
+        except Exception:
+            log.warning("could not set table_open_cache to %d", size, exc_info=True)
+            return False
         log.info("table_open_cache = %d", size)
+        return True
